@@ -1,0 +1,33 @@
+# crowdalpha — developer entry points. Only Python 3.11+ is needed; everything else is installed here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo lint bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "crowdalpha needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)  ## lint and run the whole test suite
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+demo: $(STAMP)  ## run the demo tournament on the embedded defaults
+	$(BIN)/crowdalpha demo
+
+lint: $(STAMP)  ## ruff only
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(STAMP)  ## run every benchmark (each prints one JSON line)
+	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""The ``crowdalpha`` command: thin entry points that parse, call the rooms below, and print."""
+
+from __future__ import annotations
+
+import typer
+
+from crowdalpha import __version__
+from crowdalpha.commands.score import score_command
+
+app = typer.Typer(
+    name="crowdalpha",
+    help="Self-hostable server for a crowdsourced prediction tournament in the style of Numerai.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crowdalpha {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Self-hostable server for a crowdsourced prediction tournament in the style of Numerai."""
+
+
+app.command("score", help="Score predictions era by era against a Numerai-format data file.")(score_command)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run a whole tournament on a synthetic market with a simulated crowd (not built yet)."""
+    typer.echo(
+        "crowdalpha demo is not built yet: the season simulator lands with issue 6.\n"
+        "Until then, try `crowdalpha score --help` for local diagnostics."
+    )

@@ -1,0 +1,1 @@
+"""One module per ``crowdalpha`` sub-command; each only parses, calls, and renders."""
