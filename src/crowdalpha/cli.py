@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from crowdalpha import __version__
+from crowdalpha.commands.dataset import dataset_app
+from crowdalpha.commands.market import market_app
 from crowdalpha.commands.score import score_command
 
 app = typer.Typer(
@@ -32,6 +34,8 @@ def main(
 
 
 app.command("score", help="Score predictions era by era against a Numerai-format data file.")(score_command)
+app.add_typer(market_app, name="market")
+app.add_typer(dataset_app, name="dataset")
 
 
 @app.command("demo")
