@@ -288,7 +288,7 @@ def score_command(
         per_era.columns = prediction_cols
         summary = summarize_scores(per_era)
     except (InputProblem, ScoringError) as problem:
-        errors.print(f"[bold red]error:[/] {problem}", highlight=False)
+        typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(code=2) from None
     if plot is not None:
         _plot(per_era, plot)

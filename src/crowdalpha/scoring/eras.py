@@ -8,7 +8,7 @@ Sharpe, max drawdown and lag-1 autocorrelation per model and score.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,39 +41,51 @@ def era_scores(
     features: np.ndarray | None = None,
     target_mean: float | None = None,
     pairwise: bool = False,
+    scores: Collection[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Return every score of one era for every model (ids × models in, one array per score out).
 
     Always CORR; MMC and CWMM with ``meta_model``; BMC with ``benchmark`` (a benchmark meta model);
     FNC and the largest absolute feature correlation (``feature_exposure``) with ``features``;
-    MCWNM and APCWNM with ``pairwise``. Inputs must be aligned on the same ids and complete.
+    MCWNM and APCWNM with ``pairwise``. ``scores`` restricts the output to the names given.
+    Inputs must be aligned on the same ids and complete.
     """
+    wanted = set(SCORE_ORDER if scores is None else scores)
+    unknown = wanted - set(SCORE_ORDER)
+    if unknown:
+        raise ScoringError(f"unknown score(s) {sorted(unknown)}; known: {list(SCORE_ORDER)}")
     rows = as_rows(predictions)
     n_ids = rows.shape[1]
     target = as_vector(targets, n_ids, name="targets")
     require_no_nan(rows, name="predictions")
     require_no_nan(target, name="targets")
     gaussianized, transformed = transform_rows_many(rows, ("gaussian", "gaussian_pow15"))
-    scores = {"corr": corr_of_transformed(transformed, target, target_mean=target_mean)}
+    result: dict[str, np.ndarray] = {}
+    if "corr" in wanted:
+        result["corr"] = corr_of_transformed(transformed, target, target_mean=target_mean)
     for name, reference in (("mmc", meta_model), ("bmc", benchmark)):
-        if reference is None:
+        if reference is None or not wanted & {name, "cwmm"}:
             continue
         reference = as_vector(reference, n_ids, name="meta_model" if name == "mmc" else "benchmark")
         require_no_nan(reference, name=name)
-        gaussian_reference = transform_rows(reference.reshape(1, -1), to="gaussian")[0]
-        scores[name] = contribution_of_gaussianized(gaussianized, gaussian_reference, target)
-        if name == "mmc":
-            scores["cwmm"] = pearson_rows(transformed, reference)
+        if name in wanted:
+            gaussian_reference = transform_rows(reference.reshape(1, -1), to="gaussian")[0]
+            result[name] = contribution_of_gaussianized(gaussianized, gaussian_reference, target)
+        if name == "mmc" and "cwmm" in wanted:
+            result["cwmm"] = pearson_rows(transformed, reference)
     if features is not None:
         feature_matrix = np.asarray(features, dtype=np.float64)
-        scores["fnc"] = fnc_of_gaussianized(
-            gaussianized, Neutralizer(feature_matrix), target, target_mean=target_mean
-        )
-        exposure = np.abs(feature_correlations(rows.T, feature_matrix))
-        scores["feature_exposure"] = np.nanmax(np.where(np.isnan(exposure), -np.inf, exposure), axis=0)
-    if pairwise:
-        scores["mcwnm"], scores["apcwnm"] = pairwise_crowd_correlations(transformed)
-    return {name: scores[name] for name in SCORE_ORDER if name in scores}
+        if "fnc" in wanted:
+            result["fnc"] = fnc_of_gaussianized(
+                gaussianized, Neutralizer(feature_matrix), target, target_mean=target_mean
+            )
+        if "feature_exposure" in wanted:
+            exposure = np.abs(feature_correlations(rows.T, feature_matrix))
+            result["feature_exposure"] = np.max(np.where(np.isnan(exposure), -np.inf, exposure), axis=0)
+    if pairwise and wanted & {"mcwnm", "apcwnm"}:
+        maxima, means = pairwise_crowd_correlations(transformed)
+        result.update({"mcwnm": maxima, "apcwnm": means})
+    return {name: result[name] for name in SCORE_ORDER if name in result and name in wanted}
 
 
 def _numeric_block(frame: pd.DataFrame, columns: Sequence[str], what: str) -> np.ndarray:

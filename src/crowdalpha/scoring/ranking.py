@@ -36,20 +36,20 @@ def _code_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=64)
-def _distinct_codes(n: int) -> np.ndarray:
-    codes = np.arange(0, 2 * n - 1, 2, dtype=np.intp)
-    codes.setflags(write=False)
-    return codes
+def _distinct_tables(n: int) -> tuple[np.ndarray, ...]:
+    """Return the code tables restricted to the codes of ``n`` distinct values (no ties)."""
+    return tuple(np.ascontiguousarray(table[::2]) for table in _code_tables(n))
 
 
-def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (order, code of each sorted position) for a NaN-free 1-D array."""
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (order, code of each sorted position) for a NaN-free 1-D array; codes are None
+    when all values are distinct."""
     n = values.shape[0]
-    order = np.argsort(values)
+    order = np.argsort(values)  # quicksort: the order within a tie group does not matter here
     ordered = values[order]
     starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
     if starts.shape[0] == n - 1:
-        return order, _distinct_codes(n)
+        return order, None
     starts = np.concatenate(([0], starts))
     ends = np.concatenate((starts[1:] - 1, [n - 1]))
     return order, np.repeat(starts + ends, ends - starts + 1)
@@ -77,10 +77,14 @@ def _transform_complete_row(
 ) -> None:
     n = values.shape[0]
     if tie_broken:
-        order = np.argsort(values, kind="stable")
-        codes = _distinct_codes(n)
+        order, codes = np.argsort(values, kind="stable"), None
     else:
         order, codes = _sorted_codes(values)
+    if codes is None:
+        distinct_tables = _distinct_tables(n)
+        for out, table in zip(outs, tables, strict=True):
+            out[order] = distinct_tables[table]
+        return
     code_tables = _code_tables(n)
     for out, table in zip(outs, tables, strict=True):
         out[order] = code_tables[table][codes]

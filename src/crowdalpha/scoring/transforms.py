@@ -102,7 +102,10 @@ class Neutralizer:
                 "(rule: indices must match)"
             )
         require_no_nan(rows, name="data")
-        residual = rows - proportion * ((rows @ self.basis) @ self.basis.T)
+        residual = (rows @ self.basis) @ self.basis.T
+        if proportion != 1.0:
+            residual *= proportion
+        np.subtract(rows, residual, out=residual)
         constant = np.ptp(rows, axis=1) == 0
         if constant.any():
             residual[constant] = np.nan
