@@ -3,7 +3,7 @@
 The names exported here are the pandas front (same names and signatures as
 ``numerai_tools.scoring`` and ``numerai_tools.signals``) plus the tournament's own additions
 (CWMM, MCWNM, APCWNM, era-wise scoring and summaries). The numpy core lives in the submodules
-(``ranking``, ``transforms``, ``correlation``, ``contribution``, ``portfolio``, ``churn``,
+(``ranking``, ``transforms``, ``correlations``, ``contribution``, ``portfolio``, ``stability``,
 ``crowd``, ``eras``) and works on ``(ids, models)`` arrays.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from crowdalpha.scoring._layout import as_rows, as_vector, per_model, require_no_nan
-from crowdalpha.scoring.correlation import top_bottom_positions
+from crowdalpha.scoring.correlations import top_bottom_positions
 from crowdalpha.scoring.ranking import transform_rows
 from crowdalpha.scoring.transforms import Neutralizer, orthogonalize_rows
 

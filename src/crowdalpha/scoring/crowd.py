@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from crowdalpha.scoring._layout import as_rows, as_vector, per_model, require_no_nan
-from crowdalpha.scoring.correlation import pearson_rows
+from crowdalpha.scoring.correlations import pearson_rows
 from crowdalpha.scoring.ranking import transform_rows
 
 

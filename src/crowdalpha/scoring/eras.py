@@ -15,7 +15,7 @@ import pandas as pd
 
 from crowdalpha.scoring._layout import as_rows, as_vector, require_no_nan
 from crowdalpha.scoring.contribution import contribution_of_gaussianized
-from crowdalpha.scoring.correlation import (
+from crowdalpha.scoring.correlations import (
     corr_of_transformed,
     feature_correlations,
     fnc_of_gaussianized,

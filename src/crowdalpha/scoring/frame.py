@@ -19,11 +19,11 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from crowdalpha.scoring import churn as _churn
 from crowdalpha.scoring import contribution as _contribution
-from crowdalpha.scoring import correlation as _correlation
+from crowdalpha.scoring import correlations as _correlations
 from crowdalpha.scoring import crowd as _crowd
 from crowdalpha.scoring import portfolio as _portfolio
+from crowdalpha.scoring import stability as _stability
 from crowdalpha.scoring import transforms as _transforms
 from crowdalpha.scoring._layout import as_rows
 from crowdalpha.scoring.errors import ScoringError
@@ -283,7 +283,7 @@ def numerai_corr(
     target = targets.to_numpy(np.float64)
     if target_pow15:
         _require_target_power_correlated(target - target_mean)
-    scores = _correlation.numerai_corr(
+    scores = _correlations.numerai_corr(
         _rows(predictions).T,
         target,
         target_mean=target_mean,
@@ -308,7 +308,7 @@ def neutral_correlation(
         max_filtered_index_ratio,
         names=("targets", "predictions", "neutralizers"),
     )
-    scores = _correlation.neutral_correlation(
+    scores = _correlations.neutral_correlation(
         _rows(predictions).T,
         neutralizers.to_numpy(np.float64),
         targets.to_numpy(np.float64),
@@ -353,7 +353,7 @@ def feature_neutral_corr(
     scorable = ~np.isnan(neutral).any(axis=1)
     if scorable.any():
         transformed = transform_rows(np.ascontiguousarray(neutral[scorable]), to="gaussian_pow15")
-        scores[scorable] = _correlation.corr_of_transformed(
+        scores[scorable] = _correlations.corr_of_transformed(
             transformed, target, target_mean=target_mean, top_bottom=top_bottom
         )
     return _scores(scores, predictions)
@@ -373,7 +373,7 @@ def pearson_correlation(target: pd.Series, predictions: pd.Series, top_bottom: i
     """Return Pearson's r of two series on the same ids (top/bottom ``top_bottom`` of predictions)."""
     if top_bottom:
         _require_unique(predictions, "predictions")
-        positions = _correlation.top_bottom_positions(
+        positions = _correlations.top_bottom_positions(
             predictions.to_numpy(np.float64).reshape(1, -1), top_bottom
         )[0]
         predictions = predictions.iloc[positions].sort_index()
@@ -382,7 +382,7 @@ def pearson_correlation(target: pd.Series, predictions: pd.Series, top_bottom: i
         )
     target, predictions = _strictly_aligned(target, predictions, "pearson_correlation")
     return float(
-        _correlation.pearson_correlation(target.to_numpy(np.float64), predictions.to_numpy(np.float64))
+        _correlations.pearson_correlation(target.to_numpy(np.float64), predictions.to_numpy(np.float64))
     )
 
 
@@ -390,7 +390,7 @@ def spearman_correlation(target: pd.Series, predictions: pd.Series) -> float:
     """Return Spearman's rank correlation (ties averaged) of two series on the same ids."""
     target, predictions = _strictly_aligned(target, predictions, "spearman_correlation")
     return float(
-        _correlation.spearman_correlation(target.to_numpy(np.float64), predictions.to_numpy(np.float64))
+        _correlations.spearman_correlation(target.to_numpy(np.float64), predictions.to_numpy(np.float64))
     )
 
 
@@ -407,7 +407,7 @@ def max_feature_correlation(
     _require_same_ids(s, features, ("predictions", "features"))
     s = s.sort_index()
     features = features.loc[s.index]
-    best, exposure = _correlation.max_feature_correlation(
+    best, exposure = _correlations.max_feature_correlation(
         s.to_numpy(np.float64), features.to_numpy(np.float64), top_bottom=top_bottom
     )
     return str(features.columns[best[0]]), float(exposure[0])
@@ -561,7 +561,7 @@ def churn(s1: pd.Series, s2: pd.Series, top_bottom: int | None = None) -> float:
     if top_bottom:
 
         def extremes(s: pd.Series) -> tuple[pd.Index, pd.Index]:
-            positions = _correlation.top_bottom_positions(s.to_numpy(np.float64).reshape(1, -1), top_bottom)[
+            positions = _correlations.top_bottom_positions(s.to_numpy(np.float64).reshape(1, -1), top_bottom)[
                 0
             ]
             return s.index[positions[top_bottom:]], s.index[positions[:top_bottom]]
@@ -571,13 +571,13 @@ def churn(s1: pd.Series, s2: pd.Series, top_bottom: int | None = None) -> float:
         kept = len(top1.intersection(top2)) / top_bottom + len(bottom1.intersection(bottom2)) / top_bottom
         return 1 - kept / 2
     s1, s2 = filter_sort_index(s1, s2)
-    return float(_churn.churn(s1.to_numpy(np.float64), s2.to_numpy(np.float64)))
+    return float(_stability.churn(s1.to_numpy(np.float64), s2.to_numpy(np.float64)))
 
 
 def turnover(s1: pd.Series, s2: pd.Series) -> float:
     """Return half the total absolute change between two weight vectors on their common ids."""
     s1, s2 = filter_sort_index(s1, s2)
-    return float(_churn.turnover(s1.to_numpy(np.float64), s2.to_numpy(np.float64)))
+    return float(_stability.turnover(s1.to_numpy(np.float64), s2.to_numpy(np.float64)))
 
 
 def _neutralize_signal(signal: pd.Series, neutralizers: pd.DataFrame) -> pd.Series:
@@ -594,7 +594,7 @@ def neutral_churn(
     return churn(_neutralize_signal(s1, neutralizers1), _neutralize_signal(s2, neutralizers2))
 
 
-neutral_churn_penalty = _churn.neutral_churn_penalty
+neutral_churn_penalty = _stability.neutral_churn_penalty
 
 
 # ----------------------------------------------------------------------------- crowd

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import expit
 
 from crowdalpha.scoring._layout import as_rows, per_model, require_no_nan
-from crowdalpha.scoring.correlation import paired_pearson_rows, top_bottom_positions
+from crowdalpha.scoring.correlations import paired_pearson_rows, top_bottom_positions
 from crowdalpha.scoring.errors import ScoringError
 from crowdalpha.scoring.ranking import transform_rows
 
@@ -70,4 +71,5 @@ def neutral_churn_penalty(
         raise ScoringError(f"scaling_factor must be finite and positive; got {scaling_factor}")
     if neutral_churn <= threshold:
         return 1.0
-    return 2.0 / (1.0 + math.exp(scaling_factor * (neutral_churn - threshold)))
+    # 2 / (1 + e^x) == 2 * expit(-x); expit stays finite where e^x overflows (large scaling factors).
+    return 2.0 * float(expit(-scaling_factor * (neutral_churn - threshold)))
