@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import crowdalpha.commands.market_data  # noqa: F401  (registers market synth/sample)
 from crowdalpha import __version__
 from crowdalpha.commands.dataset import dataset_app
 from crowdalpha.commands.market import market_app
