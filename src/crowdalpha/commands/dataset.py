@@ -2,9 +2,133 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crowdalpha.datasets.classic import DEFAULT_VALIDATION_FRACTION, BuildReport, build_classic
+from crowdalpha.datasets.errors import DatasetError, rule_error
+from crowdalpha.market.loaders import read_panel
+from crowdalpha.market.panel import PanelError
 
 dataset_app = typer.Typer(
     help="Dataset products: build Classic, Signals and Crypto data from a market panel.",
     no_args_is_help=True,
 )
+
+TOURNAMENTS = ("classic", "signals", "crypto")
+
+
+def read_secret_file(path: Path) -> bytes:
+    """Return the operator secret stored in ``path`` (surrounding whitespace stripped)."""
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as error:
+        raise rule_error("the secret file must be readable", f"{path}: {error.strerror or error}") from None
+    if not secret:
+        raise rule_error("the secret file must not be empty", f"{path} is empty")
+    return secret
+
+
+class _StageBars:
+    """One rich progress bar per build stage, created when the stage first reports."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)
+
+
+def _render(console: Console, report: BuildReport) -> None:
+    table = Table(title=f"Classic {report.version} → {report.version_dir}")
+    for column in ("split", "eras", "rows", "file bytes"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for split in ("train", "validation", "live"):
+        size = report.files.get(f"{split}.parquet", 0)
+        table.add_row(split, str(report.eras[split]), f"{report.rows[split]:,}", f"{size:,}")
+    console.print(table)
+    console.print(
+        f"{report.features} features ({report.new_features} new), targets {report.targets}; "
+        f"embargo {report.embargo_eras} eras for {report.horizon_days}-day targets; "
+        f"{report.eras['unresolved']} unresolved era(s) not published; live era {report.live_era}."
+    )
+    console.print(f"private maps (never publish): {report.private_dir}")
+
+
+@dataset_app.command("build")
+def build_command(
+    market: Path = typer.Option(
+        ..., "--market", help="Market panel (Parquet or CSV) in the crowdalpha contract."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Datasets directory; the version is written to OUT/VERSION/."
+    ),
+    version: str = typer.Option("v1.0", "--version", help="Version name vMAJOR.MINOR."),
+    secret_file: Path = typer.Option(
+        ..., "--secret-file", help="File holding the operator secret (≥ 16 bytes)."
+    ),
+    private_dir: Path | None = typer.Option(
+        None,
+        "--private-dir",
+        help="Where the private id/asset and feature-name maps go (default: OUT-private). Never publish it.",
+    ),
+    tournament: str = typer.Option("classic", "--tournament", help="classic, signals or crypto."),
+    base: Path | None = typer.Option(
+        None, "--base", help="Minor version: the base version directory (e.g. OUT/v1.0); adds columns only."
+    ),
+    validation_fraction: float = typer.Option(
+        DEFAULT_VALIDATION_FRACTION, "--validation-fraction", help="Share of resolved eras in validation."
+    ),
+    embargo_eras: int | None = typer.Option(
+        None, "--embargo-eras", help="Eras left out between train and validation (default: target horizon)."
+    ),
+) -> None:
+    """Build a dataset version from a market panel: obfuscated, era-based, in Numerai's file layout."""
+    errors = Console(stderr=True)
+    if tournament not in TOURNAMENTS:
+        typer.echo(
+            f"error: rule: --tournament is one of {', '.join(TOURNAMENTS)} — got {tournament!r}", err=True
+        )
+        raise typer.Exit(code=2)
+    if tournament != "classic":
+        typer.echo(f"error: the {tournament} dataset builder is not built yet (only classic is).", err=True)
+        raise typer.Exit(code=2)
+    private = private_dir if private_dir is not None else out.parent / f"{out.name}-private"
+    try:
+        secret = read_secret_file(secret_file)
+        with Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=False,
+            disable=not errors.is_terminal,
+        ) as progress:
+            bars = _StageBars(progress)
+            bars("read and validate panel", 0, None)
+            panel = read_panel(market)
+            bars("read and validate panel", 1, 1)
+            report = build_classic(
+                panel,
+                out,
+                version=version,
+                secret=secret,
+                private_dir=private,
+                validation_fraction=validation_fraction,
+                embargo_eras=embargo_eras,
+                base_version_dir=base,
+                panel_validated=True,
+                progress=bars,
+            )
+    except (DatasetError, PanelError) as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(code=2) from None
+    _render(Console(), report)
