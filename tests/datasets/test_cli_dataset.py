@@ -127,10 +127,40 @@ def test_bad_secret_files_exit_2(content, rule, market_file, tmp_path):
     assert not (tmp_path / "datasets").exists()
 
 
-def test_signals_and_crypto_are_not_built_yet(market_file, secret_file, tmp_path):
-    for tournament in ("signals", "crypto"):
-        result = invoke(market_file, tmp_path / "d", secret_file, "--tournament", tournament)
-        assert result.exit_code == 2 and "not built yet" in result.stderr
+def test_signals_build_through_the_cli_needs_no_secret(market_file, tmp_path):
+    out = tmp_path / "signals"
+    result = runner.invoke(
+        app, ["dataset", "build", "--market", str(market_file), "--out", str(out), "--tournament", "signals"]
+    )
+    assert result.exit_code == 0, result.output
+    version = out / "v1.0"
+    for name in ("train.parquet", "validation.parquet", "live.parquet", "train_neutralizer.parquet"):
+        assert (version / name).exists(), name
+    live = pd.read_parquet(version / "live.parquet")
+    assert live["numerai_ticker"].str.contains(" ").all()
+    assert "neutralisers" in result.stdout
+
+
+def test_crypto_build_through_the_cli_reports_the_universe(tmp_path):
+    from crowdalpha.market.synthetic import generate_market
+
+    market = tmp_path / "crypto.parquet"
+    generate_market(assets=80, days=900, seed=3, kind="crypto", n_raw_features=4).panel.to_parquet(market)
+    out = tmp_path / "crypto"
+    result = runner.invoke(
+        app, ["dataset", "build", "--market", str(market), "--out", str(out), "--tournament", "crypto"]
+    )
+    assert result.exit_code == 0, result.output
+    universe = pd.read_parquet(out / "v1.0" / "live_universe.parquet")
+    assert {"BTC", "ETH", "NMR"} <= set(universe["symbol"])
+    assert "excluded_category" in result.stdout and "always_keep" in result.stdout
+
+
+def test_classic_without_a_secret_file_exits_2(market_file, tmp_path):
+    result = runner.invoke(
+        app, ["dataset", "build", "--market", str(market_file), "--out", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 2 and "--secret-file is required" in result.stderr
 
 
 def test_an_existing_version_is_refused(market_file, secret_file, tmp_path):

@@ -10,7 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from crowdalpha.datasets.classic import DEFAULT_VALIDATION_FRACTION, BuildReport, build_classic
+from crowdalpha.datasets.crypto import CryptoBuildReport, build_crypto
 from crowdalpha.datasets.errors import DatasetError, rule_error
+from crowdalpha.datasets.signals import SignalsBuildReport, build_signals
 from crowdalpha.market.loaders import read_panel
 from crowdalpha.market.panel import PanelError
 
@@ -46,6 +48,36 @@ class _StageBars:
         self._progress.update(self._tasks[stage], completed=done, total=total)
 
 
+def _render_signals(console: Console, report: SignalsBuildReport) -> None:
+    table = Table(title=f"Signals {report.version} → {report.version_dir}")
+    for column in ("split", "dates", "rows"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for split, dates in report.dates.items():
+        table.add_row(split, str(dates), f"{report.rows.get(split, 0):,}")
+    console.print(table)
+    console.print(
+        f"{len(report.features)} features, targets {report.targets}, {len(report.neutralizers)} "
+        f"neutralisers; embargo {report.embargo_eras} eras; live date {report.live_date}."
+    )
+    if report.private_dir is not None:
+        console.print(f"private files (never publish): {report.private_dir}")
+
+
+def _render_crypto(console: Console, report: CryptoBuildReport) -> None:
+    console.print(
+        f"Crypto {report.version} → {report.version_dir}: {report.dates} dates, {report.rows:,} rows, "
+        f"{len(report.features)} features; live universe of {report.live_symbols} symbols on "
+        f"{report.live_date}."
+    )
+    reasons = report.live_universe["reason"].value_counts()
+    table = Table(title="Live universe: why tokens were kept or dropped")
+    table.add_column("reason")
+    table.add_column("tokens", justify="right")
+    for reason, count in reasons.items():
+        table.add_row(str(reason), str(count))
+    console.print(table)
+
+
 def _render(console: Console, report: BuildReport) -> None:
     table = Table(title=f"Classic {report.version} → {report.version_dir}")
     for column in ("split", "eras", "rows", "file bytes"):
@@ -71,8 +103,8 @@ def build_command(
         ..., "--out", help="Datasets directory; the version is written to OUT/VERSION/."
     ),
     version: str = typer.Option("v1.0", "--version", help="Version name vMAJOR.MINOR."),
-    secret_file: Path = typer.Option(
-        ..., "--secret-file", help="File holding the operator secret (≥ 16 bytes)."
+    secret_file: Path | None = typer.Option(
+        None, "--secret-file", help="File holding the operator secret (≥ 16 bytes); required for classic."
     ),
     private_dir: Path | None = typer.Option(
         None,
@@ -97,12 +129,12 @@ def build_command(
             f"error: rule: --tournament is one of {', '.join(TOURNAMENTS)} — got {tournament!r}", err=True
         )
         raise typer.Exit(code=2)
-    if tournament != "classic":
-        typer.echo(f"error: the {tournament} dataset builder is not built yet (only classic is).", err=True)
+    if tournament == "classic" and secret_file is None:
+        typer.echo("error: rule: --secret-file is required for the classic tournament", err=True)
         raise typer.Exit(code=2)
     private = private_dir if private_dir is not None else out.parent / f"{out.name}-private"
     try:
-        secret = read_secret_file(secret_file)
+        secret = read_secret_file(secret_file) if secret_file is not None else b""
         with Progress(
             TextColumn("{task.description:<24}"),
             BarColumn(),
@@ -116,19 +148,33 @@ def build_command(
             bars("read and validate panel", 0, None)
             panel = read_panel(market)
             bars("read and validate panel", 1, 1)
-            report = build_classic(
-                panel,
-                out,
-                version=version,
-                secret=secret,
-                private_dir=private,
-                validation_fraction=validation_fraction,
-                embargo_eras=embargo_eras,
-                base_version_dir=base,
-                panel_validated=True,
-                progress=bars,
-            )
+            if tournament == "signals":
+                report = build_signals(
+                    panel,
+                    out,
+                    version=version,
+                    private_dir=private,
+                    validation_fraction=validation_fraction,
+                    embargo_eras=embargo_eras,
+                    progress=bars,
+                )
+            elif tournament == "crypto":
+                report = build_crypto(panel, out, version=version, private_dir=private, progress=bars)
+            else:
+                report = build_classic(
+                    panel,
+                    out,
+                    version=version,
+                    secret=secret,
+                    private_dir=private,
+                    validation_fraction=validation_fraction,
+                    embargo_eras=embargo_eras,
+                    base_version_dir=base,
+                    panel_validated=True,
+                    progress=bars,
+                )
     except (DatasetError, PanelError) as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(code=2) from None
-    _render(Console(), report)
+    renderers = {"classic": _render, "signals": _render_signals, "crypto": _render_crypto}
+    renderers[tournament](Console(), report)
