@@ -48,6 +48,19 @@ def contribution_of_gaussianized(
     return contribution_scores_rows(neutral, targets, top_bottom=top_bottom)
 
 
+def _contribution_inputs(
+    predictions: np.ndarray, meta_model: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (prediction rows, meta model, targets) checked for shape and NaN."""
+    rows = as_rows(predictions)
+    n_ids = rows.shape[1]
+    reference = as_vector(meta_model, n_ids, name="meta_model")
+    target = as_vector(targets, n_ids, name="targets")
+    require_no_nan(rows, name="predictions")
+    require_no_nan(reference, name="meta_model")
+    return rows, reference, target
+
+
 def correlation_contribution(
     predictions: np.ndarray,
     meta_model: np.ndarray,
@@ -60,12 +73,7 @@ def correlation_contribution(
     Steps: tie-kept rank and Gaussianise predictions and meta model, orthogonalise each model to
     the meta model, covariance with the targets bucketed 0..4 and centred.
     """
-    rows = as_rows(predictions)
-    n_ids = rows.shape[1]
-    reference = as_vector(meta_model, n_ids, name="meta_model")
-    target = as_vector(targets, n_ids, name="targets")
-    require_no_nan(rows, name="predictions")
-    require_no_nan(reference, name="meta_model")
+    rows, reference, target = _contribution_inputs(predictions, meta_model, targets)
     gaussianized = transform_rows(rows, to="gaussian")
     gaussianized_reference = transform_rows(reference.reshape(1, -1), to="gaussian")[0]
     scores = contribution_of_gaussianized(gaussianized, gaussianized_reference, target, top_bottom=top_bottom)
@@ -81,12 +89,7 @@ def neutral_contribution(
     top_bottom: int | None = None,
 ) -> np.ndarray | float:
     """Return contribution per model after neutralising both models and meta model to neutralisers."""
-    rows = as_rows(predictions)
-    n_ids = rows.shape[1]
-    reference = as_vector(meta_model, n_ids, name="meta_model")
-    target = as_vector(targets, n_ids, name="targets")
-    require_no_nan(rows, name="predictions")
-    require_no_nan(reference, name="meta_model")
+    rows, reference, target = _contribution_inputs(predictions, meta_model, targets)
     neutralizer = Neutralizer(neutralizers)
     neutral = neutralizer.residual_rows(transform_rows(rows, to="gaussian"))
     neutral_reference = neutralizer.residual_rows(transform_rows(reference.reshape(1, -1), to="gaussian"))[0]
