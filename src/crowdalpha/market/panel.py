@@ -307,8 +307,11 @@ def _check_raw_features_vary(panel: pd.DataFrame, raw: list[str]) -> None:
         )
 
 
-def validate_panel(panel: pd.DataFrame) -> pd.DataFrame:
+def validate_panel(panel: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
     """Return a copy of the panel with normalised dtypes, sorted by (date, asset), or raise PanelError.
+
+    ``copy=False`` lets a caller that owns the frame (a loader) skip the defensive copy; the frame
+    passed in may then be modified.
 
     Dtypes: ``date`` datetime64[ns] at midnight; asset/ticker/country/sector/industry pandas
     strings; close/return/volume/market_cap and ``raw_*`` floats. NaN prices, volumes, market caps
@@ -318,7 +321,8 @@ def validate_panel(panel: pd.DataFrame) -> pd.DataFrame:
         raise PanelError(f"rule: a panel is a pandas DataFrame — got {type(panel).__name__}")
     if len(panel) == 0:
         raise _fail("a panel must have at least one row", "the panel is empty")
-    panel = panel.copy()
+    if copy:
+        panel = panel.copy()
     panel.columns = [str(c) for c in panel.columns]
     required = [c for c in PANEL_COLUMNS if c != PRICE_COLUMN]
     missing = [c for c in required if c not in panel.columns]
