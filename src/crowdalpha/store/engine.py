@@ -1,0 +1,118 @@
+"""Database engines: SQLite (WAL, foreign keys, busy timeout, ``BEGIN IMMEDIATE`` writes) or PostgreSQL
+(psycopg 3, SERIALIZABLE), and how to tell a transaction failure that is worth retrying.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+from crowdalpha.store.schema import SELECTED_SUBMISSION_INDEX
+
+READ_ONLY_OPTION = "crowdalpha_read_only"
+"""Execution option set on read-only units of work; SQLite then begins with a deferred lock."""
+
+DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_SQLITE_BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked")
+
+
+def normalize_url(database_url: str | URL) -> URL:
+    """Return the URL with PostgreSQL pointed at the psycopg 3 driver (``postgresql+psycopg``)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def create_engine(
+    database_url: str | URL,
+    *,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    echo: bool = False,
+    **engine_options: Any,
+) -> Engine:
+    """Return an engine configured for crowdalpha's transaction discipline on SQLite or PostgreSQL."""
+    url = normalize_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo, **engine_options)
+    if backend == "postgresql":
+        options: dict[str, Any] = {"isolation_level": "SERIALIZABLE", "pool_pre_ping": True}
+        options.update(engine_options)
+        return sqlalchemy.create_engine(url, echo=echo, **options)
+    raise ValueError(
+        f"unsupported database {url.render_as_string(hide_password=True)!r}: use sqlite or postgresql"
+    )
+
+
+def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_options: Any) -> Engine:
+    """Return a SQLite engine whose writes take the database lock at BEGIN, so they never deadlock."""
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
+    connect_args.update(engine_options.pop("connect_args", {}))
+    engine = sqlalchemy.create_engine(url, echo=echo, connect_args=connect_args, **engine_options)
+
+    @event.listens_for(engine, "connect")
+    def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own implicit BEGIN is turned off so that the "begin" hook below decides the lock mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # A write transaction that starts DEFERRED and later upgrades its lock can fail with SQLITE_BUSY
+        # without waiting; IMMEDIATE takes the write lock up front and waits for it (busy timeout).
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def engine_view(engine: Engine, *, read_only: bool = False, isolation_level: str | None = None) -> Engine:
+    """Return the engine, or a view of it whose transactions are read-only and/or at another isolation level.
+
+    Read-only transactions begin DEFERRED on SQLite and READ ONLY on PostgreSQL. ``isolation_level``
+    (e.g. ``"READ COMMITTED"`` for a job claim) applies to PostgreSQL only: SQLite serialises writers.
+    """
+    options: dict[str, Any] = {}
+    if read_only:
+        options[READ_ONLY_OPTION] = True
+        if engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+    if isolation_level is not None and engine.dialect.name == "postgresql":
+        options["isolation_level"] = isolation_level
+    return engine.execution_options(**options) if options else engine
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Return True if a failed transaction can simply be run again (serialization failure, deadlock, busy)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    if sqlstate == "23505":
+        # Two concurrent "select latest" units of work can both try to select a submission of the same
+        # (model, round); the loser sees the winner's committed row only after waiting on the index,
+        # which PostgreSQL may report as a unique violation rather than a serialization failure.
+        diag = getattr(original, "diag", None)
+        return getattr(diag, "constraint_name", None) == SELECTED_SUBMISSION_INDEX
+    message = str(original).lower()
+    return any(busy in message for busy in _SQLITE_BUSY_MESSAGES)
