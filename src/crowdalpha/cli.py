@@ -6,8 +6,12 @@ import typer
 
 import crowdalpha.commands.market_data  # noqa: F401  (registers market synth/sample)
 from crowdalpha import __version__
+from crowdalpha.commands.accounts import account_app
 from crowdalpha.commands.dataset import dataset_app
+from crowdalpha.commands.home import clock_app, init_command
 from crowdalpha.commands.market import market_app
+from crowdalpha.commands.models import model_app
+from crowdalpha.commands.rounds import round_app
 from crowdalpha.commands.score import score_command
 
 app = typer.Typer(
@@ -37,6 +41,11 @@ def main(
 app.command("score", help="Score predictions era by era against a Numerai-format data file.")(score_command)
 app.add_typer(market_app, name="market")
 app.add_typer(dataset_app, name="dataset")
+app.command("init", help="Create a tournament home: database, blob store, default tournaments.")(init_command)
+app.add_typer(account_app, name="account")
+app.add_typer(model_app, name="model")
+app.add_typer(round_app, name="round")
+app.add_typer(clock_app, name="clock")
 
 
 @app.command("demo")

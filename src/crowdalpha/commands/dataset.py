@@ -1,4 +1,4 @@
-"""``crowdalpha dataset …``: build the published dataset products from a market panel."""
+"""``crowdalpha dataset …``: build the dataset products from a market panel; publish a built version."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crowdalpha.commands._operator import HOME_OPTION, JSON_OPTION, emit, home_context, operator_errors
 from crowdalpha.datasets.classic import DEFAULT_VALIDATION_FRACTION, BuildReport, build_classic
 from crowdalpha.datasets.crypto import CryptoBuildReport, build_crypto
 from crowdalpha.datasets.errors import DatasetError, rule_error
 from crowdalpha.datasets.signals import SignalsBuildReport, build_signals
 from crowdalpha.market.loaders import read_panel
 from crowdalpha.market.panel import PanelError
+from crowdalpha.service import publish_dataset
 
 dataset_app = typer.Typer(
     help="Dataset products: build Classic, Signals and Crypto data from a market panel.",
@@ -178,3 +180,18 @@ def build_command(
         raise typer.Exit(code=2) from None
     renderers = {"classic": _render, "signals": _render_signals, "crypto": _render_crypto}
     renderers[tournament](Console(), report)
+
+
+@dataset_app.command("publish")
+def publish_command(
+    directory: Path = typer.Argument(..., help="A built version directory, e.g. datasets/v1.0."),
+    tournament: str = typer.Option("classic", "--tournament", help="classic, signals or crypto."),
+    home: Path | None = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register a built dataset version: copy its files to the home's blob store, record sizes, SHA-256."""
+    with operator_errors(), home_context(home) as ctx:
+        published = publish_dataset(ctx, directory, tournament)
+    lines = [f"published {published.tournament} {published.version}:"]
+    lines += [f"  {item.name}  {item.size_bytes:,} bytes  sha256 {item.sha256}" for item in published.files]
+    emit(published, as_json, "\n".join(lines))

@@ -1,0 +1,64 @@
+"""Use cases: each public function is one thing an operator or participant does, in one transaction.
+
+Every use case takes its dependencies explicitly — a :class:`Context` holding the database engine,
+the blob store, the clock and the settings — and raises errors that name the broken rule
+(:class:`ServiceError`, the rules' ``SubmissionError``, the store's ``NotFound`` …; see
+:func:`user_message`). Entry points (CLI, API, simulator) only translate to and from them.
+"""
+
+from crowdalpha.service.accounts import CreatedAccount, authenticate, create_account, parse_token
+from crowdalpha.service.clock import clear_clock, home_clock, set_clock
+from crowdalpha.service.context import Context, open_context
+from crowdalpha.service.datasets import (
+    DatasetFileInfo,
+    OpenedDatasetFile,
+    PublishedDataset,
+    list_dataset_files,
+    open_dataset_file,
+    publish_dataset,
+)
+from crowdalpha.service.errors import ServiceError, error_rule, user_message
+from crowdalpha.service.home import HomeReport, init_home
+from crowdalpha.service.models import create_model, list_models
+from crowdalpha.service.rounds import RoundStatus, TickReport, close_round, open_round, round_status, tick
+from crowdalpha.service.submissions import (
+    SubmissionInfo,
+    SubmissionReceipt,
+    list_submissions,
+    submit_predictions,
+)
+
+__all__ = [
+    "Context",
+    "CreatedAccount",
+    "DatasetFileInfo",
+    "HomeReport",
+    "OpenedDatasetFile",
+    "PublishedDataset",
+    "RoundStatus",
+    "ServiceError",
+    "SubmissionInfo",
+    "SubmissionReceipt",
+    "TickReport",
+    "authenticate",
+    "clear_clock",
+    "close_round",
+    "create_account",
+    "create_model",
+    "error_rule",
+    "home_clock",
+    "init_home",
+    "list_dataset_files",
+    "list_models",
+    "list_submissions",
+    "open_context",
+    "open_dataset_file",
+    "open_round",
+    "parse_token",
+    "publish_dataset",
+    "round_status",
+    "set_clock",
+    "submit_predictions",
+    "tick",
+    "user_message",
+]

@@ -1,0 +1,33 @@
+"""Looking up a tournament and its rules inside a unit of work (shared by the use cases)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crowdalpha.store import NotFound, UnitOfWork
+from crowdalpha.tournament.config import TournamentConfig, config_from_dict
+
+TournamentRef = str | int
+"""A tournament as callers name it: ``"classic"`` or numerapi's id ``8``."""
+
+
+@dataclass(frozen=True)
+class LoadedTournament:
+    """A stored tournament: its numerapi id, its name and its rules."""
+
+    id: int
+    name: str
+    config: TournamentConfig
+
+
+def load_tournament(uow: UnitOfWork, tournament: TournamentRef) -> LoadedTournament:
+    """Return the tournament named (``classic``) or numbered (``8``) by ``tournament``; NotFound otherwise."""
+    if isinstance(tournament, int) or (isinstance(tournament, str) and tournament.isdigit()):
+        row = uow.tournaments.get(int(tournament))
+    else:
+        try:
+            row = uow.tournaments.get_by_name(tournament)
+        except NotFound:
+            known = ", ".join(row.name for row in uow.tournaments.list())
+            raise NotFound(f"no tournament named {tournament!r}; the tournaments are: {known}") from None
+    return LoadedTournament(id=row.id, name=row.name, config=config_from_dict(row.config))

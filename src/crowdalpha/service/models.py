@@ -1,0 +1,45 @@
+"""Participants' models: create one in a tournament (names unique per tournament), list them."""
+
+from __future__ import annotations
+
+import re
+
+from crowdalpha.service._tournaments import TournamentRef, load_tournament
+from crowdalpha.service.accounts import AccountRef, resolve_account
+from crowdalpha.service.context import Context
+from crowdalpha.service.errors import ServiceError
+from crowdalpha.store import AlreadyExists, Model, UnitOfWork, run_transaction
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def create_model(ctx: Context, account: AccountRef, tournament: TournamentRef, name: str) -> Model:
+    """Return a new model of ``account`` in ``tournament``; ``model_name_taken`` if the name is used."""
+    if not MODEL_NAME_PATTERN.match(name):
+        raise ServiceError(
+            "invalid_model_name", f"a model name is 1-64 letters, digits or underscores; got {name!r}"
+        )
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> Model:
+        owner = resolve_account(uow, account)
+        loaded = load_tournament(uow, tournament)
+        try:
+            return uow.models.create(owner.id, loaded.id, name, now=now)
+        except AlreadyExists:
+            raise ServiceError(
+                "model_name_taken", f"a model named {name!r} already exists in {loaded.name}"
+            ) from None
+
+    return run_transaction(ctx.engine, work)
+
+
+def list_models(ctx: Context, account: AccountRef, tournament: TournamentRef | None = None) -> list[Model]:
+    """Return the account's models, in every tournament or in one, ordered by tournament then name."""
+
+    def work(uow: UnitOfWork) -> list[Model]:
+        owner = resolve_account(uow, account)
+        tournament_id = None if tournament is None else load_tournament(uow, tournament).id
+        return uow.models.list(account_id=owner.id, tournament_id=tournament_id)
+
+    return run_transaction(ctx.engine, work, read_only=True)

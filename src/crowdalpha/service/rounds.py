@@ -1,0 +1,396 @@
+"""Rounds: open (on the calendar or now, off it), close, status, and ``tick`` — the due transitions as jobs.
+
+Opening a round publishes its live data from the tournament's current dataset version: the
+version's ``live.parquet`` becomes the round's live file ``<version>/live_<round>.parquet`` (the
+same blob; per-round fresh ids arrive with daily market ingestion), and the id columns of the
+live file (``live_universe.parquet`` when the version has one, as Crypto's does) become the
+round's live universe — the ids every submission is validated against. Queued submissions of
+the round become on time.
+
+``tick`` runs what the calendar says is due, each transition as an idempotent job in the jobs
+table keyed ``tournament/round/step/date``: a double trigger or a concurrent tick runs each job
+once; a job that fails is recorded as failed with its message (an operator retries it). It
+creates the calendar's current round when its window is open and the tournament has a published
+dataset version, and runs only the
+``open`` and ``close`` steps; the ``score`` and ``resolve`` steps are left to the scoring issue
+(they are neither enqueued nor run here).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
+from crowdalpha.service._universes import extract_universe, store_universe
+from crowdalpha.service.context import Context
+from crowdalpha.service.errors import ServiceError, user_message
+from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
+from crowdalpha.store import Round as RoundRow
+from crowdalpha.store.repositories.datasets import DatasetFileSpec
+from crowdalpha.tournament.calendar import (
+    RoundSchedule,
+    latest_round,
+    next_round,
+    round_schedule,
+    schedule_round,
+    score_times,
+)
+from crowdalpha.tournament.rounds import JobStep, due_transitions
+from crowdalpha.tournament.rounds import Round as RoundRule
+
+TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE)
+JOB_LEASE = timedelta(minutes=5)
+UNIVERSE_FILE = "live_universe.parquet"
+LIVE_FILE = "live.parquet"
+
+
+@dataclass(frozen=True)
+class RoundStatus:
+    """A round as the operator sees it: state, times (UTC), live data, submissions, and the clock's now."""
+
+    tournament: str
+    number: int
+    state: str
+    open_time: datetime
+    close_staking_time: datetime
+    close_time: datetime
+    score_time: datetime | None
+    resolve_time: datetime | None
+    data_datestamp: int | None
+    dataset_version: str | None
+    live_file: str | None
+    universe_size: int | None
+    selected_submissions: int
+    now: datetime
+
+
+@dataclass
+class TickReport:
+    """What one tick did: rounds it created, job keys it ran, job keys that failed (with the error)."""
+
+    now: datetime
+    created_rounds: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+# -- schedules of stored rounds ----------------------------------------------------------------------
+
+
+def stored_schedule(loaded: LoadedTournament, row: RoundRow) -> RoundSchedule:
+    """Return the schedule of a stored round (its own window, which may be off the calendar)."""
+    config = loaded.config
+    return RoundSchedule(
+        tournament=loaded.name,
+        number=row.number,
+        round_date=row.open_time.date(),
+        open_time=row.open_time,
+        close_staking_time=row.close_staking_time,
+        close_time=row.close_time,
+        score_times=score_times(config, row.open_time.date()),
+        horizon=config.horizon,
+    )
+
+
+def create_round_row(
+    uow: UnitOfWork, loaded: LoadedTournament, schedule: RoundSchedule, *, now: datetime
+) -> RoundRow:
+    """Return a new upcoming round stored with the times of ``schedule``."""
+    return uow.rounds.create(
+        loaded.id,
+        schedule.number,
+        open_time=schedule.open_time,
+        close_time=schedule.close_time,
+        close_staking_time=schedule.close_staking_time,
+        score_time=schedule.first_score_time,
+        resolve_time=schedule.resolve_time,
+        data_datestamp=schedule.data_datestamp,
+        now=now,
+    )
+
+
+def upcoming_schedule(uow: UnitOfWork, loaded: LoadedTournament, now: datetime) -> RoundSchedule:
+    """Return the schedule of the next round to open: a stored upcoming one, else the calendar's next."""
+    latest = uow.rounds.latest(loaded.id)
+    if latest is not None and latest.state == RoundState.UPCOMING.value:
+        return stored_schedule(loaded, latest)
+    schedule = next_round(loaded.config, now)
+    if latest is not None and schedule.number <= latest.number:
+        schedule = round_schedule(loaded.config, latest.number + 1)
+    return schedule
+
+
+# -- the transitions ----------------------------------------------------------------------------------
+
+
+def _publish_live(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime
+) -> None:
+    version = uow.datasets.current_version(loaded.id)
+    if version is None:
+        raise ServiceError(
+            "no_dataset",
+            f"{loaded.name} has no dataset version to publish live data from;"
+            f" run `crowdalpha dataset publish DIR --tournament {loaded.name}` first",
+        )
+    files = {item.name: item for item in uow.datasets.list_files(version.id, public_only=False)}
+    if LIVE_FILE not in files:
+        raise ServiceError(
+            "no_live_file", f"dataset version {version.name} of {loaded.name} has no {LIVE_FILE}"
+        )
+    live = files[LIVE_FILE]
+    round_file = f"live_{row.number}.parquet"
+    existing = {item.name for item in uow.datasets.list_files(version.id, public_only=False, round_id=row.id)}
+    if round_file not in existing:
+        spec = DatasetFileSpec(round_file, live.blob_key, live.size_bytes, live.sha256)
+        uow.datasets.add_files(version.id, [spec], round_id=row.id)
+    source = files.get(UNIVERSE_FILE, live)
+    id_column, table = extract_universe(ctx, source.blob_key, loaded.config.submissions.id_columns)
+    blob = store_universe(ctx, loaded.name, table)
+    uow.rounds.set_live_universe(
+        row.id,
+        id_column=id_column,
+        member_count=table.num_rows,
+        blob_key=blob.key,
+        size_bytes=blob.size_bytes,
+        sha256=blob.sha256,
+        now=now,
+    )
+    row.dataset_version_id = version.id
+
+
+def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:
+    """Open an upcoming round: publish its live data, promote its queued submissions; return if it moved."""
+    if row.state != RoundState.UPCOMING.value:
+        return False
+    _publish_live(ctx, uow, loaded, row, now)
+    moved = uow.rounds.transition(row.id, [RoundState.UPCOMING], RoundState.OPEN, now=now)
+    uow.submissions.promote_queued(row.id)
+    uow.session.refresh(row)
+    return moved
+
+
+def _close(uow: UnitOfWork, row: RoundRow, now: datetime) -> bool:
+    moved = uow.rounds.transition(row.id, [RoundState.OPEN], RoundState.CLOSED, now=now)
+    uow.session.refresh(row)
+    return moved
+
+
+def _status(uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> RoundStatus:
+    universe = uow.rounds.get_live_universe(row.id)
+    version_name = live_file = None
+    if row.dataset_version_id is not None:
+        version = next(v for v in uow.datasets.list_versions(loaded.id) if v.id == row.dataset_version_id)
+        version_name = version.name
+        round_files = [
+            item.name
+            for item in uow.datasets.list_files(version.id, round_id=row.id)
+            if item.round_id == row.id
+        ]
+        live_file = f"{version.name}/{round_files[0]}" if round_files else None
+    return RoundStatus(
+        tournament=loaded.name,
+        number=row.number,
+        state=row.state,
+        open_time=row.open_time,
+        close_staking_time=row.close_staking_time,
+        close_time=row.close_time,
+        score_time=row.score_time,
+        resolve_time=row.resolve_time,
+        data_datestamp=row.data_datestamp,
+        dataset_version=version_name,
+        live_file=live_file,
+        universe_size=None if universe is None else universe.member_count,
+        selected_submissions=len(uow.submissions.list_selected(row.id)),
+        now=now,
+    )
+
+
+def _open_rounds(uow: UnitOfWork, tournament_id: int) -> list[RoundRow]:
+    return uow.rounds.list(tournament_id, states=[RoundState.OPEN])
+
+
+# -- use cases --------------------------------------------------------------------------------------
+
+
+def open_round(ctx: Context, tournament: TournamentRef, *, close_in: timedelta | None = None) -> RoundStatus:
+    """Open the calendar round whose window is open now, or (``close_in``) a round now closing then."""
+    now = ctx.now()
+    if close_in is not None and close_in <= timedelta(0):
+        raise ServiceError("invalid_close_in", f"a round must stay open for a positive time; got {close_in}")
+
+    def work(uow: UnitOfWork) -> RoundStatus:
+        loaded = load_tournament(uow, tournament)
+        config = loaded.config
+        already = _open_rounds(uow, loaded.id)
+        if already:
+            raise ServiceError(
+                "round_already_open",
+                f"{loaded.name} round {already[0].number} is open until"
+                f" {already[0].close_staking_time.isoformat()}; close it first",
+            )
+        latest = uow.rounds.latest(loaded.id)
+        calendar_round = latest_round(config, now)
+        if close_in is None:
+            if calendar_round is None or not (
+                calendar_round.open_time <= now < calendar_round.close_staking_time
+            ):
+                following = next_round(config, now)
+                raise ServiceError(
+                    "outside_round_window",
+                    f"no {loaded.name} round window is open at {now.isoformat()}; round {following.number}"
+                    f" opens at {following.open_time.isoformat()} (use --close-in to open a round now)",
+                )
+            schedule = calendar_round
+            row = uow.rounds.get_by_number(loaded.id, schedule.number)
+            if row is not None and row.state != RoundState.UPCOMING.value:
+                raise ServiceError(
+                    "round_already_opened",
+                    f"{loaded.name} round {row.number} was opened already ({row.state})",
+                )
+            if row is None and latest is not None and latest.number > schedule.number:
+                raise ServiceError(
+                    "round_numbers_ahead",
+                    f"{loaded.name} already has round {latest.number},"
+                    f" after the calendar's {schedule.number};"
+                    " use --close-in to open the next round now",
+                )
+        else:
+            if latest is not None and latest.state == RoundState.UPCOMING.value:
+                number = latest.number  # the round queued submissions wait for
+            else:
+                floor = config.calendar.first_round if calendar_round is None else calendar_round.number
+                number = max(floor, latest.number + 1 if latest is not None else floor)
+            following_open = round_schedule(config, number + 1).open_time
+            schedule = schedule_round(
+                config,
+                number,
+                now,
+                now + close_in,
+                next_open_time=following_open if following_open > now + close_in else None,
+            )
+            row = uow.rounds.get_by_number(loaded.id, number)
+        if row is None:
+            row = create_round_row(uow, loaded, schedule, now=now)
+        else:
+            row.open_time = schedule.open_time
+            row.close_staking_time = schedule.close_staking_time
+            row.close_time = schedule.close_time
+            row.score_time = schedule.first_score_time
+            row.resolve_time = schedule.resolve_time
+            row.data_datestamp = schedule.data_datestamp
+            uow.session.flush()
+        _open(ctx, uow, loaded, row, now)
+        return _status(uow, loaded, row, now)
+
+    return run_transaction(ctx.engine, work)
+
+
+def close_round(ctx: Context, tournament: TournamentRef) -> RoundStatus:
+    """Close the open round now (on-time uploads end; its late window stays) and return its status."""
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> RoundStatus:
+        loaded = load_tournament(uow, tournament)
+        rows = _open_rounds(uow, loaded.id)
+        if not rows:
+            raise ServiceError("no_open_round", f"no {loaded.name} round is open")
+        row = rows[0]
+        if now < row.close_staking_time:
+            row.close_staking_time = now
+            uow.session.flush()
+        _close(uow, row, now)
+        return _status(uow, loaded, row, now)
+
+    return run_transaction(ctx.engine, work)
+
+
+def round_status(ctx: Context, tournament: TournamentRef, number: int | None = None) -> RoundStatus:
+    """Return the status of round ``number``, or of the current (latest opened) round."""
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> RoundStatus:
+        loaded = load_tournament(uow, tournament)
+        row = uow.rounds.current(loaded.id) if number is None else uow.rounds.get_by_number(loaded.id, number)
+        if row is None:
+            if number is not None:
+                raise NotFound(f"{loaded.name} has no round {number}")
+            following = next_round(loaded.config, now)
+            raise NotFound(
+                f"no {loaded.name} round has opened yet; calendar round {following.number}"
+                f" opens at {following.open_time.isoformat()}"
+            )
+        return _status(uow, loaded, row, now)
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
+    """Run every due round transition (open, close) of every tournament once, as jobs; return what ran."""
+    now = ctx.now()
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+    report = TickReport(now=now)
+    report.created_rounds.extend(run_transaction(ctx.engine, lambda uow: _enqueue_due_jobs(uow, now)))
+    while True:
+        jobs = run_transaction(
+            ctx.engine,
+            lambda uow: uow.jobs.claim(owner, now=now, lease=JOB_LEASE, steps=[s.value for s in TICK_STEPS]),
+            isolation_level="READ COMMITTED",
+        )
+        if not jobs:
+            return report
+        job = jobs[0]
+
+        def work(
+            uow: UnitOfWork, job_id: int = job.id, payload: dict = job.payload, step: str = job.step
+        ) -> None:
+            _run_step(ctx, uow, payload["tournament"], int(payload["round"]), JobStep(step), now)
+            uow.jobs.complete(job_id, owner, now=now)
+
+        try:
+            run_transaction(ctx.engine, work)
+            report.ran.append(job.key)
+        except Exception as error:
+            message = user_message(error) or f"{type(error).__name__}: {error}"
+            run_transaction(
+                ctx.engine, lambda uow, j=job.id, m=message: uow.jobs.fail(j, owner, error=m, now=now)
+            )
+            report.failed[job.key] = message
+
+
+def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
+    created: list[str] = []
+    for tournament in uow.tournaments.list():
+        loaded = load_tournament(uow, tournament.id)
+        calendar_round = latest_round(loaded.config, now)
+        has_data = uow.datasets.current_version(loaded.id) is not None
+        # A tournament runs calendar rounds once it has data to publish; until then it stays quiet.
+        if has_data and calendar_round is not None and now < calendar_round.close_staking_time:
+            latest = uow.rounds.latest(loaded.id)
+            if latest is None or latest.number < calendar_round.number:
+                create_round_row(uow, loaded, calendar_round, now=now)
+                created.append(f"{loaded.name}/{calendar_round.number}")
+        rows = uow.rounds.list(loaded.id, states=[RoundState.UPCOMING, RoundState.OPEN])
+        rules = [RoundRule(stored_schedule(loaded, row), RoundState(row.state)) for row in rows]
+        for job in due_transitions(rules, now):
+            if job.key.step not in TICK_STEPS:
+                continue
+            payload = {"tournament": loaded.name, "round": job.key.round_number}
+            uow.jobs.enqueue(str(job.key), job.key.step.value, now=now, payload=payload, due_at=job.due_at)
+    return created
+
+
+def _run_step(
+    ctx: Context, uow: UnitOfWork, tournament: str, number: int, step: JobStep, now: datetime
+) -> None:
+    loaded = load_tournament(uow, tournament)
+    row = uow.rounds.get_by_number(loaded.id, number)
+    if row is None:
+        raise NotFound(f"{tournament} has no round {number}")
+    if step is JobStep.OPEN:
+        _open(ctx, uow, loaded, row, now)
+    elif step is JobStep.CLOSE:
+        _close(uow, row, now)

@@ -1,0 +1,141 @@
+"""Shared database fixtures: a test asking for ``engine`` runs on SQLite (a temp file) and on PostgreSQL.
+
+PostgreSQL is the server on 127.0.0.1:5432. A session fixture creates a fresh database
+``crowdalpha_test_<random>`` and drops it at the end; tests share it and find it emptied. If the
+server is unreachable the PostgreSQL variants are skipped with a visible reason, except under
+``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from crowdalpha.datasets.classic import build_classic
+from crowdalpha.store import create_engine, upgrade_to_head
+from crowdalpha.store.schema import Base
+
+POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_UNAVAILABLE = "PostgreSQL not available at 127.0.0.1:5432"
+BACKENDS = ("sqlite", "postgresql")
+DATASET_SECRET = b"shared-test-secret-0123456789ab"
+
+
+class PostgresServer:
+    """Creates throw-away databases on the test server and drops them all at the end."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def create_database(self) -> str:
+        """Return the SQLAlchemy URL of a new empty database named ``crowdalpha_test_<random>``."""
+        name = f"crowdalpha_test_{secrets.token_hex(6)}"
+        with psycopg.connect(self.server_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.server_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop_all(self) -> None:
+        """Drop every database this fixture created (closing other sessions on it first)."""
+        with psycopg.connect(self.server_url, autocommit=True) as connection:
+            for name in self.created:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Yield the PostgreSQL test server; skip (fail under CI=true) if it cannot be reached."""
+    try:
+        with psycopg.connect(POSTGRES_SERVER_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{POSTGRES_UNAVAILABLE} (required when CI=true): {error}")
+        pytest.skip(POSTGRES_UNAVAILABLE)
+    server = PostgresServer(POSTGRES_SERVER_URL)
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_server: PostgresServer) -> Iterator[Engine]:
+    """Yield an engine on the session's migrated PostgreSQL test database."""
+    engine = create_engine(postgres_server.create_database(), pool_size=12, max_overflow=4)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Return the database backend this test variant runs on."""
+    return request.param
+
+
+@pytest.fixture
+def engine(backend: str, request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
+    """Yield an engine on an empty, migrated database of the variant's backend."""
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        upgrade_to_head(engine)
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("postgres_engine")
+    yield engine
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> Callable[[], str]:
+    """Return a factory of URLs of new, never-migrated databases of the variant's backend."""
+    if backend == "sqlite":
+        counter = iter(range(1_000))
+        return lambda: f"sqlite:///{tmp_path / f'empty-{next(counter)}.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database
+
+
+def small_market_panel(*, assets: int = 30, days: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Return a small market panel in the crowdalpha contract (business days, random-walk prices)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2020-01-01", periods=days)
+    close = 10 * np.exp(np.cumsum(0.01 * rng.standard_normal((days, assets)), axis=0))
+    panel = pd.DataFrame(
+        {
+            "date": np.repeat(dates, assets),
+            "asset": np.tile([f"ASSET{i:04d}" for i in range(assets)], days),
+            "ticker": np.tile([f"T{i}" for i in range(assets)], days),
+            "country": "US",
+            "sector": np.tile([f"S{i % 4}" for i in range(assets)], days),
+            "industry": "I",
+            "close": close.ravel(),
+            "volume": rng.integers(1000, 5000, days * assets).astype(float),
+            "market_cap": (close * 1e6).ravel(),
+        }
+    )
+    for j in range(4):
+        panel[f"raw_x{j}"] = rng.standard_normal(len(panel))
+    return panel
+
+
+@pytest.fixture(scope="session")
+def classic_version_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a small built Classic version directory ``…/public/v1.0`` (30 live ids)."""
+    root = tmp_path_factory.mktemp("classic")
+    panel = small_market_panel()
+    return build_classic(
+        panel, root / "public", secret=DATASET_SECRET, private_dir=root / "private"
+    ).version_dir
