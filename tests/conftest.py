@@ -4,22 +4,34 @@ PostgreSQL is the server on 127.0.0.1:5432. A session fixture creates a fresh da
 ``crowdalpha_test_<random>`` and drops it at the end; tests share it and find it emptied. If the
 server is unreachable the PostgreSQL variants are skipped with a visible reason, except under
 ``CI=true``, where that is a failure.
+
+``live_server(app)`` binds 127.0.0.1 on a free port (the socket is bound before uvicorn starts, so
+there is no race for the port), serves ``app`` from a daemon thread and returns the base URL; every
+server started in a test is shut down when the test ends.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy import Engine, text
 
 from crowdalpha.datasets.classic import build_classic
+from crowdalpha.datasets.crypto import CryptoUniverseRules, build_crypto
+from crowdalpha.datasets.signals import build_signals
 from crowdalpha.store import create_engine, upgrade_to_head
 from crowdalpha.store.schema import Base
 
@@ -27,6 +39,9 @@ POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_UNAVAILABLE = "PostgreSQL not available at 127.0.0.1:5432"
 BACKENDS = ("sqlite", "postgresql")
 DATASET_SECRET = b"shared-test-secret-0123456789ab"
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+ServedApp = Callable[..., Any]
 
 
 class PostgresServer:
@@ -139,3 +154,50 @@ def classic_version_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_classic(
         panel, root / "public", secret=DATASET_SECRET, private_dir=root / "private"
     ).version_dir
+
+
+@pytest.fixture(scope="session")
+def universe_version_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Return small built Crypto and Signals versions (120 symbols/tickers, every one in the universe)."""
+    root = tmp_path_factory.mktemp("universes")
+    panel = small_market_panel(assets=120)
+    loose = CryptoUniverseRules(min_age_days=0, min_volume_usd=0, max_correlation=1.0)
+    crypto = build_crypto(panel, root / "crypto", private_dir=root / "crypto_private", rules=loose)
+    signals = build_signals(panel, root / "signals", private_dir=root / "signals_private")
+    return {"crypto": Path(crypto.version_dir), "signals": Path(signals.version_dir)}
+
+
+@contextmanager
+def serve_in_thread(app: ServedApp, *, http: str = "auto") -> Iterator[str]:
+    """Yield the base URL of a uvicorn server running ``app`` on 127.0.0.1; stop it on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, http=http, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{port}"
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+        sock.close()
+        assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[ServedApp], str]]:
+    """Return ``start(app) -> base URL``; every server started is shut down when the test ends."""
+    with ExitStack() as servers:
+        yield lambda app: servers.enter_context(serve_in_thread(app))

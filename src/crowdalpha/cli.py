@@ -13,6 +13,7 @@ from crowdalpha.commands.market import market_app
 from crowdalpha.commands.models import model_app
 from crowdalpha.commands.rounds import round_app
 from crowdalpha.commands.score import score_command
+from crowdalpha.commands.serve import serve_command
 
 app = typer.Typer(
     name="crowdalpha",
@@ -46,6 +47,9 @@ app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
 app.add_typer(round_app, name="round")
 app.add_typer(clock_app, name="clock")
+app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL) and run the round tick.")(
+    serve_command
+)
 
 
 @app.command("demo")

@@ -1,22 +1,12 @@
-"""API test fixtures: a real uvicorn server on loopback in a background thread, and a files-only app.
-
-``live_server(app)`` binds 127.0.0.1 on a free port (the socket is bound before uvicorn starts, so
-there is no race for the port), serves ``app`` from a daemon thread and returns the base URL; every
-server started in a test is shut down when the test ends.
-"""
+"""API test fixtures: a files-only app on a live server (``live_server`` is in the shared conftest)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from crowdalpha.api import UrlSigner, create_app
@@ -25,45 +15,8 @@ from crowdalpha.store import BlobStore
 
 SIGNING_KEY = bytes(range(32))
 UPLOAD_LIMIT = 64 * 1024
-STARTUP_TIMEOUT_SECONDS = 10.0
 
 ASGIApp = Callable[..., Any]
-
-
-@contextmanager
-def serve_in_thread(app: ASGIApp, *, http: str = "auto") -> Iterator[str]:
-    """Yield the base URL of a uvicorn server running ``app`` on 127.0.0.1; stop it on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, http=http, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn:{port}"
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not server.started:
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not shut down"
-
-
-@pytest.fixture
-def live_server() -> Iterator[Callable[[ASGIApp], str]]:
-    """Return ``start(app) -> base URL``; every server started is shut down when the test ends."""
-    with ExitStack() as servers:
-        yield lambda app: servers.enter_context(serve_in_thread(app))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The crowdalpha web application: file routes, health, and (later) GraphQL at ``/graphql``.
+"""The crowdalpha web application: file routes, health, and GraphQL at ``/graphql`` (numerapi-compatible).
 
 ``create_app`` builds one FastAPI app from settings. Shared objects live on ``app.state`` and reach
 routes through the dependencies in :mod:`crowdalpha.api.dependencies`, so tests and the service
@@ -17,9 +17,12 @@ from sqlalchemy import Engine
 from crowdalpha import __version__
 from crowdalpha.api import files, health
 from crowdalpha.api.errors import install_error_handlers
+from crowdalpha.api.graphql import install_graphql
 from crowdalpha.api.signing import DEFAULT_DOWNLOAD_TTL, DEFAULT_UPLOAD_TTL, UrlSigner, load_signing_key
+from crowdalpha.service import Context, HomeClock
 from crowdalpha.settings import Settings
 from crowdalpha.store import BlobStore
+from crowdalpha.tournament.clock import Clock
 
 
 def create_app(
@@ -31,13 +34,15 @@ def create_app(
     engine: Engine | None = None,
     download_ttl: timedelta = DEFAULT_DOWNLOAD_TTL,
     upload_ttl: timedelta = DEFAULT_UPLOAD_TTL,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Return the app: signed file routes over the blob store, ``/healthz``, JSON errors everywhere.
 
     Defaults come from ``settings``: the blob store at ``settings.storage_url``, the signing key from
     ``CROWDALPHA_SIGNING_KEY`` or ``<home>/signing.key`` (created on first use), the upload limit
-    ``settings.upload_limit_bytes``. Without an ``engine`` the app serves files only and
-    ``/healthz`` reports the database as "not configured".
+    ``settings.upload_limit_bytes``, the clock the home's (re-read at every request, so
+    ``crowdalpha clock set`` reaches a running server). Without an ``engine`` the app serves files
+    only, ``/healthz`` reports the database as "not configured" and GraphQL answers ``no_database``.
     """
     app = FastAPI(
         title="crowdalpha",
@@ -53,14 +58,21 @@ def create_app(
     )
     app.state.upload_limit = upload_limit if upload_limit is not None else settings.upload_limit_bytes
     app.state.engine = engine
+    app.state.service = (
+        None
+        if engine is None
+        else Context(
+            engine=engine,
+            blobs=app.state.blob_store,
+            clock=clock if clock is not None else HomeClock(settings),
+            settings=settings,
+        )
+    )
     install_error_handlers(app)
 
     app.include_router(health.router)
     app.include_router(files.router)
-    # GraphQL (numerapi-compatible, Ariadne) mounts here at /graphql. Its resolvers make file URLs
-    # with the signer from `dependencies.get_url_signer` (download_url / upload_url), and the
-    # service layer records uploads by overriding `dependencies.get_upload_hook` and
-    # `dependencies.get_upload_rejected_hook` in `app.dependency_overrides`.
+    install_graphql(app)
     return app
 
 

@@ -7,7 +7,7 @@ the blob store, the clock and the settings — and raises errors that name the b
 """
 
 from crowdalpha.service.accounts import CreatedAccount, authenticate, create_account, parse_token
-from crowdalpha.service.clock import clear_clock, home_clock, set_clock
+from crowdalpha.service.clock import HomeClock, clear_clock, home_clock, set_clock
 from crowdalpha.service.context import Context, open_context
 from crowdalpha.service.datasets import (
     DatasetFileInfo,
@@ -32,6 +32,7 @@ __all__ = [
     "Context",
     "CreatedAccount",
     "DatasetFileInfo",
+    "HomeClock",
     "HomeReport",
     "OpenedDatasetFile",
     "PublishedDataset",

@@ -50,3 +50,14 @@ def home_clock(settings: Settings) -> Clock:
     except FileNotFoundError:
         return WallClock()
     return SettableClock(datetime.fromisoformat(document["now"]))
+
+
+class HomeClock:
+    """The home's clock, read afresh at every ``now()`` so a running server follows ``clock set``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def now(self) -> datetime:
+        """Return the home's current moment (UTC)."""
+        return home_clock(self.settings).now()

@@ -1,0 +1,450 @@
+"""GraphQL at ``/graphql``: the operations numerapi 3.x sends, answered by the service layer (Ariadne).
+
+The schema (``schema.graphql``) is the contract: root fields, arguments and selected fields exactly
+as numerapi declares them (reference §2.3). Every answer is HTTP 200; a refused request is a GraphQL
+error whose message is the service's ``<rule>: <detail>``, which numerapi raises as ``ValueError``.
+
+Uploads follow numerapi's three steps. ``submission_upload_auth`` returns a signed PUT URL for a
+fresh blob key ``uploads/<model id>/<uuid>/<file name>`` and that key as ``filename``; numerapi
+PUTs the file there and hands the key back to ``create_submission``, which checks that the key
+names the same model, validates and stores the file with ``submit_predictions``, and removes the
+upload. A PUT the file routes refuse (too large, interrupted) leaves ``<key>.rejected`` holding the
+reason, so ``create_submission`` can say why — numerapi ignores the PUT's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from importlib import resources
+from pathlib import PurePosixPath
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType, make_executable_schema
+from ariadne.asgi import GraphQL
+from ariadne.asgi.handlers import GraphQLHTTPHandler
+from fastapi import FastAPI
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from crowdalpha.api.dependencies import get_upload_rejected_hook
+from crowdalpha.api.signing import UrlSigner
+from crowdalpha.service import (
+    Context,
+    ServiceError,
+    authenticate,
+    list_dataset_files,
+    list_models,
+    list_submissions,
+    open_dataset_file,
+    submit_predictions,
+    user_message,
+)
+from crowdalpha.service._tournaments import load_tournament
+from crowdalpha.store import Account, Model, NotFound, PermissionDenied, RoundState, Scope, run_transaction
+from crowdalpha.store import Round as RoundRow
+
+logger = logging.getLogger(__name__)
+
+GRAPHQL_PATH = "/graphql"
+CLASSIC_TOURNAMENT = 8
+UPLOAD_KEY_PREFIX = "uploads"
+REJECTED_SUFFIX = ".rejected"
+MAX_UPLOAD_NAME_CHARS = 128
+INTERNAL_ERROR_MESSAGE = "internal server error"
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+STATES_OF_STATUS: dict[str, tuple[RoundState, ...]] = {
+    "UPCOMING": (RoundState.UPCOMING,),
+    "OPEN": (RoundState.OPEN,),
+    "RESOLVING": (RoundState.CLOSED, RoundState.SCORING),
+    "RESOLVED": (RoundState.RESOLVED,),
+}
+"""numerapi's RoundStatus enum in terms of our round states."""
+
+query = QueryType()
+mutation = MutationType()
+model_type = ObjectType("Model")
+
+
+def load_schema_text() -> str:
+    """Return the SDL of the numerapi-compatible schema (package data)."""
+    return resources.files("crowdalpha.api").joinpath("schema.graphql").read_text()
+
+
+# -- plumbing ------------------------------------------------------------------------------------------
+
+
+def _service(info: GraphQLResolveInfo) -> Context:
+    """Return the app's service Context; raise ``no_database`` when the app serves files only."""
+    service: Context | None = info.context["request"].app.state.service
+    if service is None:
+        raise ServiceError("no_database", "this server runs without a database (files only)")
+    return service
+
+
+def _account(info: GraphQLResolveInfo, scope: Scope) -> Account:
+    """Return the account of the request's API key, which must hold ``scope``."""
+    request: Request = info.context["request"]
+    return authenticate(_service(info), request.headers.get("authorization"), scope)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """Return a moment as ISO 8601 text in UTC (None stays None)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def threaded(resolver: Callable[..., Any]) -> Callable[..., Any]:
+    """Return an async resolver running ``resolver`` in the thread pool (it blocks on the database)."""
+
+    @wraps(resolver)
+    async def run(obj: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        return await run_in_threadpool(resolver, obj, info, **arguments)
+
+    return run
+
+
+def _owned_model(ctx: Context, account: Account, model_id: str | None) -> Model:
+    """Return the account's model with this id; ``not_found`` or ``permission_denied`` otherwise."""
+    if not model_id:
+        raise ServiceError("missing_model_id", "pass the modelId of one of your models")
+    for model in list_models(ctx, account):
+        if model.id == model_id:
+            return model
+    exists = run_transaction(ctx.engine, lambda uow: _model_exists(uow, model_id), read_only=True)
+    if exists:
+        raise PermissionDenied(f"model {model_id!r} does not belong to account {account.username!r}")
+    raise NotFound(f"no model with id {model_id!r}")
+
+
+def _model_exists(uow: Any, model_id: str) -> bool:
+    try:
+        uow.models.get(model_id)
+    except NotFound:
+        return False
+    return True
+
+
+# -- rounds and datasets -------------------------------------------------------------------------------
+
+
+def _round_fields(row: RoundRow) -> dict[str, Any]:
+    """Return a stored round with numerapi's field names."""
+    resolved = row.state == RoundState.RESOLVED.value
+    return {
+        "id": row.id,
+        "tournament": row.tournament_id,
+        "number": row.number,
+        "target": None,
+        "openTime": _iso(row.open_time),
+        "closeTime": _iso(row.close_time),
+        "closeStakingTime": _iso(row.close_staking_time),
+        "scoreTime": _iso(row.score_time),
+        "resolveTime": _iso(row.resolve_time),
+        "resolvedGeneral": resolved,
+        "resolvedStaking": resolved,
+        "payoutFactor": None,
+        "stakeThreshold": None,
+        "dataDatestamp": row.data_datestamp,
+        "roundScoreConfigs": [],
+    }
+
+
+@query.field("rounds")
+@threaded
+def resolve_rounds(
+    _: Any,
+    info: GraphQLResolveInfo,
+    tournament: int | None = None,
+    number: int | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    **__: Any,
+) -> list[dict[str, Any]]:
+    """Return rounds newest first; ``number: 0`` is the current round (an error when none has opened)."""
+    ctx = _service(info)
+
+    def work(uow: Any) -> list[dict[str, Any]]:
+        loaded = load_tournament(uow, tournament if tournament is not None else CLASSIC_TOURNAMENT)
+        if number == 0:
+            current = uow.rounds.current(loaded.id)
+            if current is None:
+                raise ServiceError("no_round_opened", f"no {loaded.name} round has opened yet")
+            return [_round_fields(current)]
+        states = STATES_OF_STATUS[status] if status is not None else None
+        rows = uow.rounds.list(loaded.id, number=number, states=states, limit=limit)
+        return [_round_fields(row) for row in rows]
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+@query.field("listDatasets")
+@threaded
+def resolve_list_datasets(
+    _: Any, info: GraphQLResolveInfo, round: int | None = None, tournament: int | None = None
+) -> list[str]:
+    """Return the names of the dataset files of the round (default: the current round)."""
+    files = list_dataset_files(_service(info), tournament or CLASSIC_TOURNAMENT, round)
+    return [item.name for item in files]
+
+
+@query.field("dataset")
+@threaded
+def resolve_dataset(
+    _: Any, info: GraphQLResolveInfo, filename: str, round: int | None = None, tournament: int | None = None
+) -> str:
+    """Return a signed download URL (GET/HEAD, with Range) of one dataset file."""
+    opened = open_dataset_file(_service(info), tournament or CLASSIC_TOURNAMENT, filename, round)
+    request: Request = info.context["request"]
+    signer: UrlSigner = request.app.state.url_signer
+    return signer.download_url(str(request.base_url), opened.info.blob_key)
+
+
+# -- account, models, submissions ----------------------------------------------------------------------
+
+
+def _model_fields(model: Model) -> dict[str, Any]:
+    return {"id": model.id, "name": model.name, "tournament": model.tournament_id}
+
+
+@query.field("account")
+@threaded
+def resolve_account(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+    """Return the key's account with its models."""
+    ctx = _service(info)
+    account = _account(info, Scope.READ_USER_INFO)
+    return {
+        "id": account.id,
+        "username": account.username,
+        "email": account.email,
+        "insertedAt": _iso(account.created_at),
+        "models": [_model_fields(model) for model in list_models(ctx, account)],
+    }
+
+
+@query.field("model")
+@threaded
+def resolve_model(_: Any, info: GraphQLResolveInfo, modelId: str | None = None) -> dict[str, Any]:
+    """Return one of the key's account's models."""
+    account = _account(info, Scope.READ_USER_INFO)
+    return _model_fields(_owned_model(_service(info), account, modelId))
+
+
+def _submission_fields(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.submission_id,
+        "filename": item.filename,
+        "insertedAt": _iso(item.received_at),
+        "firstEffectiveDate": None,
+    }
+
+
+@model_type.field("submissions")
+@threaded
+def resolve_model_submissions(model: dict[str, Any], info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    """Return a model's submissions, newest first."""
+    account = _account(info, Scope.READ_USER_INFO)
+    return [_submission_fields(item) for item in list_submissions(_service(info), account, model["id"])]
+
+
+@query.field("submissions")
+@threaded
+def resolve_submissions(_: Any, info: GraphQLResolveInfo, modelId: str | None = None) -> list[dict[str, Any]]:
+    """Return the submissions of one model (or of every model of the account), newest first."""
+    ctx = _service(info)
+    account = _account(info, Scope.READ_SUBMISSION_INFO)
+    model_ids = [modelId] if modelId else [model.id for model in list_models(ctx, account)]
+    return [
+        _submission_fields(item)
+        for model_id in model_ids
+        for item in list_submissions(ctx, account, model_id)
+    ]
+
+
+# -- uploads --------------------------------------------------------------------------------------------
+
+
+def upload_name(filename: str) -> str:
+    """Return a file name safe as one blob-key segment (basename, unusual characters replaced)."""
+    base = PurePosixPath(filename.replace("\\", "/")).name
+    safe = _UNSAFE_NAME_CHARS.sub("_", base).lstrip(".")[:MAX_UPLOAD_NAME_CHARS]
+    return safe or "predictions.csv"
+
+
+def _upload_auth(
+    info: GraphQLResolveInfo, filename: str, tournament: int | None, model_id: str | None
+) -> dict:
+    ctx = _service(info)
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    model = _owned_model(ctx, account, model_id)
+    if tournament is not None and tournament != model.tournament_id:
+        raise ServiceError(
+            "wrong_tournament",
+            f"model {model.name!r} is in tournament {model.tournament_id}, not {tournament}",
+        )
+    key = f"{UPLOAD_KEY_PREFIX}/{model.id}/{uuid.uuid4().hex}/{upload_name(filename)}"
+    request: Request = info.context["request"]
+    signer: UrlSigner = request.app.state.url_signer
+    return {"filename": key, "url": signer.upload_url(str(request.base_url), key)}
+
+
+@query.field("submission_upload_auth")
+@threaded
+def resolve_submission_upload_auth(
+    _: Any, info: GraphQLResolveInfo, filename: str, tournament: int, modelId: str | None = None
+) -> dict[str, str]:
+    """Return ``{filename, url}``: where to PUT a Classic or Crypto file, and the name to submit it by."""
+    return _upload_auth(info, filename, tournament, modelId)
+
+
+@query.field("submissionUploadSignalsAuth")
+@threaded
+def resolve_signals_upload_auth(
+    _: Any,
+    info: GraphQLResolveInfo,
+    filename: str,
+    tournament: int | None = None,
+    modelId: str | None = None,
+) -> dict[str, str]:
+    """Return ``{filename, url}``: where to PUT a Signals file, and the name to submit it by."""
+    return _upload_auth(info, filename, tournament, modelId)
+
+
+def _submit_upload(
+    info: GraphQLResolveInfo, key: str, model_id: str | None, data_datestamp: int | None
+) -> dict[str, Any]:
+    ctx = _service(info)
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    model = _owned_model(ctx, account, model_id)
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model.id:
+        raise ServiceError(
+            "unknown_upload",
+            f"{key!r} is not an upload of model {model.name!r}; ask submission_upload_auth for a URL first",
+        )
+    rejected = f"{key}{REJECTED_SUFFIX}"
+    if ctx.blobs.exists(rejected):
+        reason = ctx.blobs.read_bytes(rejected).decode()
+        ctx.blobs.delete(rejected)
+        raise ServiceError("upload_rejected", reason)
+    if not ctx.blobs.exists(key):
+        raise ServiceError(
+            "upload_missing", f"no file was uploaded to {key!r}; PUT it to the upload URL first"
+        )
+    try:
+        with ctx.blobs.open(key) as handle:
+            receipt = submit_predictions(
+                ctx, account, model.id, parts[3], handle, data_datestamp=data_datestamp
+            )
+    finally:
+        ctx.blobs.delete(key)
+    return {
+        "id": receipt.submission_id,
+        "filename": receipt.filename,
+        "insertedAt": _iso(receipt.received_at),
+        "firstEffectiveDate": None,
+    }
+
+
+@mutation.field("create_submission")
+@threaded
+def resolve_create_submission(
+    _: Any,
+    info: GraphQLResolveInfo,
+    filename: str,
+    modelId: str | None = None,
+    dataDatestamp: int | None = None,
+    **__: Any,
+) -> dict[str, Any]:
+    """Return the new submission of the uploaded Classic or Crypto file; a rejection names its rule."""
+    return _submit_upload(info, filename, modelId, dataDatestamp)
+
+
+@mutation.field("createSignalsSubmission")
+@threaded
+def resolve_create_signals_submission(
+    _: Any,
+    info: GraphQLResolveInfo,
+    filename: str,
+    modelId: str | None = None,
+    dataDatestamp: int | None = None,
+    **__: Any,
+) -> dict[str, Any]:
+    """Return the new submission of the uploaded Signals file; a rejection names its rule."""
+    return _submit_upload(info, filename, modelId, dataDatestamp)
+
+
+def make_rejection_recorder(app: FastAPI) -> Callable[[str, str], None]:
+    """Return the upload-rejected hook: it leaves ``<key>.rejected`` with the reason for create_submission."""
+
+    def record_rejection(key: str, message: str) -> None:
+        if key.startswith(f"{UPLOAD_KEY_PREFIX}/"):
+            app.state.blob_store.put_bytes(f"{key}{REJECTED_SUFFIX}", message.encode())
+
+    return record_rejection
+
+
+# -- the app -------------------------------------------------------------------------------------------
+
+
+def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """Return a GraphQL error whose message is the rule's message (unexpected errors: a plain message)."""
+    formatted = error.formatted
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return formatted
+    formatted["message"] = user_message(original) or INTERNAL_ERROR_MESSAGE
+    return formatted
+
+
+class ResolverErrorLog(logging.LoggerAdapter):
+    """Ariadne's error log: a refused request is one INFO line, only an unexpected error a traceback."""
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log ``msg``; with a traceback only when the error is not an expected (rule-naming) one."""
+        failure = kwargs.get("exc_info")
+        original = getattr(failure, "original_error", None) if isinstance(failure, GraphQLError) else None
+        if original is not None and user_message(original) is not None:
+            self.logger.info("refused: %s", user_message(original))
+            return
+        self.logger.error(msg, *args, **kwargs)
+
+
+class AlwaysOkHandler(GraphQLHTTPHandler):
+    """Answers every GraphQL result with HTTP 200, as numerapi expects (it drops non-200 bodies)."""
+
+    async def create_json_response(self, request: Request, result: dict, success: bool) -> Response:
+        """Return the result as JSON with status 200, errors included."""
+        return JSONResponse(result, status_code=200)
+
+
+def build_schema() -> GraphQLSchema:
+    """Return the executable numerapi-compatible schema."""
+    return make_executable_schema(load_schema_text(), query, mutation, model_type)
+
+
+def _context_value(request: Request, _: Any = None) -> dict[str, Any]:
+    return {"request": request}
+
+
+def install_graphql(app: FastAPI) -> None:
+    """Mount ``/graphql`` on the app and attach the upload-rejected hook that create_submission reads."""
+    graphql_app = GraphQL(
+        build_schema(),
+        context_value=_context_value,
+        error_formatter=format_error,
+        http_handler=AlwaysOkHandler(),
+        debug=False,
+        logger=ResolverErrorLog(logger, {}),
+    )
+    app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])
+    recorder = make_rejection_recorder(app)
+    app.dependency_overrides[get_upload_rejected_hook] = lambda: recorder

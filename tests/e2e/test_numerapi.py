@@ -1,0 +1,224 @@
+"""The real numerapi 3.x package, unmodified, against a real crowdalpha server on loopback.
+
+Only ``numerapi.base_api.API_TOURNAMENT_URL`` changes (the one line a participant changes); every
+GraphQL call, download and upload is numerapi's own: Classic, Crypto (``CryptoAPI``) and Signals
+(``SignalsAPI``). Runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numerapi
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from crowdalpha.api import create_app
+from crowdalpha.service import Context, create_account, create_model, init_home, open_round, publish_dataset
+from crowdalpha.settings import Settings
+from crowdalpha.store import BlobStore, Scope, UnitOfWork, run_transaction
+from crowdalpha.tournament.clock import SettableClock
+
+SIGNING_KEY = bytes(range(32))
+UPLOAD_LIMIT = 64 * 1024
+
+
+@dataclass
+class Server:
+    """A live server with a published Classic dataset, an open round, and alice's key and model."""
+
+    base_url: str
+    ctx: Context
+    version_dir: Path
+    round_number: int
+    public_id: str
+    secret_key: str
+    model_id: str
+
+    def client(self, api: type[numerapi.NumerAPI] = numerapi.NumerAPI) -> Any:
+        """Return a numerapi client holding alice's key."""
+        return api(public_id=self.public_id, secret_key=self.secret_key, show_progress_bars=False)
+
+
+@pytest.fixture
+def server(
+    engine: Engine,
+    tmp_path: Path,
+    classic_version_dir: Path,
+    live_server: Callable[[Any], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Server:
+    """Return a live server on the variant's database, with numerapi pointed at its /graphql."""
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=engine.url.render_as_string(hide_password=False),
+        storage_url=str(tmp_path / "blobs"),
+    )
+    # numerapi's check_round_open compares with the wall clock, so the server's clock starts at it.
+    clock = SettableClock(datetime.now(UTC))
+    init_home(settings, clock=clock)
+    ctx = Context(
+        engine=engine, blobs=BlobStore(settings.storage_url, durable=False), clock=clock, settings=settings
+    )
+    publish_dataset(ctx, classic_version_dir, "classic")
+    created = create_account(ctx, "alice")
+    model = create_model(ctx, "alice", "classic", "alice_model")
+    status = open_round(ctx, "classic", close_in=timedelta(hours=1))
+    app = create_app(
+        settings,
+        blob_store=ctx.blobs,
+        signing_key=SIGNING_KEY,
+        upload_limit=UPLOAD_LIMIT,
+        engine=engine,
+        clock=clock,
+    )
+    base_url = live_server(app)
+    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{base_url}/graphql")
+    return Server(
+        base_url, ctx, classic_version_dir, status.number, created.public_id, created.secret_key, model.id
+    )
+
+
+def live_predictions(version_dir: Path) -> pd.DataFrame:
+    """Return a valid Classic submission frame for every live id."""
+    ids = pd.read_parquet(version_dir / "live.parquet").index.astype(str)
+    return pd.DataFrame({"id": ids, "prediction": np.linspace(0.1, 0.9, len(ids))})
+
+
+def test_current_round_and_its_window(server: Server) -> None:
+    napi = numerapi.NumerAPI(show_progress_bars=False)
+    assert napi.get_current_round() == server.round_number
+    assert napi.check_round_open() is True
+    [listed] = napi.list_rounds(number=server.round_number)
+    assert listed["number"] == server.round_number
+    assert listed["resolvedGeneral"] is False
+
+
+def test_list_and_download_datasets_including_a_resumed_download(server: Server, tmp_path: Path) -> None:
+    napi = numerapi.NumerAPI(show_progress_bars=False)
+    listed = napi.list_datasets()
+    assert "v1.0/train.parquet" in listed
+    assert f"v1.0/live_{server.round_number}.parquet" in listed
+    original = (server.version_dir / "train.parquet").read_bytes()
+
+    dest = tmp_path / "train.parquet"
+    napi.download_dataset("v1.0/train.parquet", str(dest))
+    assert dest.read_bytes() == original
+
+    # A partial ".temp" file makes numerapi resume with "Range: bytes=N-"; a server that ignored the
+    # range would send the whole file again and the appended result would not match.
+    resumed = tmp_path / "resumed.parquet"
+    Path(f"{resumed}.temp").write_bytes(original[: len(original) // 2])
+    napi.download_dataset("v1.0/train.parquet", str(resumed))
+    assert resumed.read_bytes() == original
+
+
+def test_models_upload_and_listing_of_submissions(server: Server) -> None:
+    napi = server.client()
+    assert napi.get_models() == {"alice_model": server.model_id}
+    assert napi.get_models(tournament=12) == {}
+    assert napi.modelid_to_modelname(server.model_id) == "alice_model"
+
+    submission_id = napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+    [listed] = napi.submission_ids(server.model_id)
+    assert listed["id"] == submission_id
+    assert listed["filename"] == "predictions.csv"
+    # numerapi 3.1.1 leaves insertedAt as text here (its utils.replace is applied to the list).
+    assert abs(datetime.fromisoformat(listed["insertedAt"]) - server.ctx.now()) < timedelta(seconds=5)
+
+
+def test_a_rejected_file_raises_the_rule_message_and_leaves_nothing_behind(server: Server) -> None:
+    napi = server.client()
+    frame = live_predictions(server.version_dir)
+    frame.loc[3, "prediction"] = np.nan
+    with pytest.raises(ValueError) as caught:
+        napi.upload_predictions(df=frame, model_id=server.model_id)
+    assert str(caught.value) == (
+        f"nan_values: predictions must not be NaN; 1 row is: {frame.loc[3, 'id']!r} (row 4)"
+    )
+    assert napi.submission_ids(server.model_id) == []
+    assert server.ctx.blobs.keys("uploads") == []
+
+
+def test_an_oversized_put_is_reported_by_create_submission(server: Server) -> None:
+    napi = server.client()
+    ids = [f"n{i:015x}" for i in range(UPLOAD_LIMIT // 10)]
+    frame = pd.DataFrame({"id": ids, "prediction": 0.5})
+    with pytest.raises(ValueError) as caught:
+        napi.upload_predictions(df=frame, model_id=server.model_id)
+    assert str(caught.value) == f"upload_rejected: upload exceeds the size limit of {UPLOAD_LIMIT} bytes"
+    assert server.ctx.blobs.keys("uploads") == []
+
+
+def test_a_bad_key_is_refused_with_its_message(server: Server) -> None:
+    napi = numerapi.NumerAPI(public_id="nobody", secret_key="wrong", show_progress_bars=False)
+    with pytest.raises(ValueError) as caught:
+        napi.get_models()
+    assert str(caught.value) == "invalid_api_key: invalid API key"
+
+
+def test_a_key_without_the_upload_scope_is_refused_with_its_message(server: Server) -> None:
+    def read_only_key(uow: UnitOfWork) -> tuple[str, str]:
+        account = uow.accounts.get_by_username("alice")
+        assert account is not None
+        new = uow.accounts.create_api_key(account.id, now=server.ctx.now(), scopes=[Scope.READ_USER_INFO])
+        return new.api_key.public_id, new.secret_key
+
+    public_id, secret_key = run_transaction(server.ctx.engine, read_only_key)
+    napi = numerapi.NumerAPI(public_id=public_id, secret_key=secret_key, show_progress_bars=False)
+    assert napi.get_models() == {"alice_model": server.model_id}
+    with pytest.raises(ValueError) as caught:
+        napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+    assert str(caught.value) == "permission_denied: API key lacks the scope 'upload_submission'"
+
+
+def test_another_accounts_model_is_refused(server: Server) -> None:
+    create_account(server.ctx, "bob")
+    bobs = create_model(server.ctx, "bob", "classic", "bob_model")
+    with pytest.raises(ValueError) as caught:
+        server.client().upload_predictions(df=live_predictions(server.version_dir), model_id=bobs.id)
+    assert str(caught.value) == f"permission_denied: model {bobs.id!r} does not belong to account 'alice'"
+
+
+def test_an_operation_not_served_yet_is_a_clear_graphql_error(server: Server) -> None:
+    napi = server.client()
+    with pytest.raises(ValueError, match=r"Cannot query field 'diagnostics' on type 'Query'"):
+        napi.diagnostics(server.model_id)
+
+
+@pytest.mark.parametrize(
+    ("tournament", "api", "id_column", "universe_file"),
+    [
+        ("crypto", numerapi.CryptoAPI, "symbol", "live_universe.parquet"),
+        ("signals", numerapi.SignalsAPI, "numerai_ticker", "live.parquet"),
+    ],
+)
+def test_crypto_and_signals_uploads(
+    server: Server,
+    universe_version_dirs: dict[str, Path],
+    tournament: str,
+    api: type[numerapi.NumerAPI],
+    id_column: str,
+    universe_file: str,
+) -> None:
+    version_dir = universe_version_dirs[tournament]
+    publish_dataset(server.ctx, version_dir, tournament)
+    status = open_round(server.ctx, tournament, close_in=timedelta(hours=1))
+    model = create_model(server.ctx, "alice", tournament, f"alice_{tournament}")
+    client = server.client(api)
+    assert client.get_current_round() == status.number
+    assert client.get_models() == {model.name: model.id}
+
+    ids = pd.read_parquet(version_dir / universe_file)[id_column].astype(str)
+    frame = pd.DataFrame({id_column: ids, "signal": np.linspace(0.1, 0.9, len(ids))})
+    submission_id = client.upload_predictions(df=frame, model_id=model.id)
+    assert [item["id"] for item in client.submission_ids(model.id)] == [submission_id]
+
+    with pytest.raises(ValueError, match=r"^too_few_"):
+        client.upload_predictions(df=frame.head(10), model_id=model.id)
