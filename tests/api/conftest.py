@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from api_helpers import SIGNING_KEY, UPLOAD_LIMIT, ASGIApp, RecordingApp
 from fastapi import FastAPI
 
 from crowdalpha.api import UrlSigner, create_app
 from crowdalpha.settings import Settings
 from crowdalpha.store import BlobStore
-
-SIGNING_KEY = bytes(range(32))
-UPLOAD_LIMIT = 64 * 1024
-
-ASGIApp = Callable[..., Any]
 
 
 @pytest.fixture
@@ -47,33 +42,6 @@ def signer(app: FastAPI) -> UrlSigner:
 def base_url(app: FastAPI, live_server: Callable[[ASGIApp], str]) -> str:
     """Return the base URL of a live server running the files-only app."""
     return live_server(app)
-
-
-class RecordingApp:
-    """ASGI wrapper that records each HTTP request's method, Range header and response status."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.requests: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        entry: dict[str, Any] = {
-            "method": scope["method"],
-            "range": headers.get(b"range", b"").decode() or None,
-            "status": None,
-        }
-        self.requests.append(entry)
-
-        async def record_status(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, record_status)
 
 
 @pytest.fixture

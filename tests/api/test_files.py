@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
+from api_helpers import UPLOAD_LIMIT, RecordingApp
 from fastapi import FastAPI, HTTPException
 
-from conftest import UPLOAD_LIMIT, RecordingApp
 from crowdalpha.api import UrlSigner, get_upload_hook, get_upload_rejected_hook
 from crowdalpha.api.files import INTERRUPTED_MESSAGE, STREAM_CHUNK_BYTES, ByteRange, parse_range
 from crowdalpha.store import BlobStore

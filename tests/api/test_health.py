@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy
+from api_helpers import SIGNING_KEY, ASGIApp
 from fastapi import FastAPI
 
-from conftest import SIGNING_KEY, ASGIApp
 from crowdalpha import __version__
 from crowdalpha.api import create_app
 from crowdalpha.api.signing import SIGNING_KEY_ENV

@@ -17,10 +17,10 @@ import numerapi
 import numpy as np
 import pandas as pd
 import pytest
+from api_helpers import RecordingApp
 from fastapi import FastAPI
 from numerapi import utils as numerapi_utils
 
-from conftest import RecordingApp
 from crowdalpha.api import UrlSigner, get_upload_hook
 from crowdalpha.store import BlobStore
 

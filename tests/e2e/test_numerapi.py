@@ -188,8 +188,8 @@ def test_another_accounts_model_is_refused(server: Server) -> None:
 
 def test_an_operation_not_served_yet_is_a_clear_graphql_error(server: Server) -> None:
     napi = server.client()
-    with pytest.raises(ValueError, match=r"Cannot query field 'diagnostics' on type 'Query'"):
-        napi.diagnostics(server.model_id)
+    with pytest.raises(ValueError, match=r"Cannot query field 'v2Leaderboard' on type 'Query'"):
+        napi.get_leaderboard()
 
 
 @pytest.mark.parametrize(

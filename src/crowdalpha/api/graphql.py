@@ -39,6 +39,8 @@ from crowdalpha.service import (
     Context,
     ServiceError,
     authenticate,
+    create_diagnostics,
+    get_diagnostics,
     list_dataset_files,
     list_models,
     list_submissions,
@@ -318,17 +320,13 @@ def resolve_signals_upload_auth(
     return _upload_auth(info, filename, tournament, modelId)
 
 
-def _submit_upload(
-    info: GraphQLResolveInfo, key: str, model_id: str | None, data_datestamp: int | None
-) -> dict[str, Any]:
-    ctx = _service(info)
-    account = _account(info, Scope.UPLOAD_SUBMISSION)
-    model = _owned_model(ctx, account, model_id)
+def _claim_upload(ctx: Context, model: Model, key: str, auth_field: str) -> list[str]:
+    """Return the parts of an upload key of ``model`` whose PUT arrived; raise the rule otherwise."""
     parts = key.split("/")
     if len(parts) != 4 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model.id:
         raise ServiceError(
             "unknown_upload",
-            f"{key!r} is not an upload of model {model.name!r}; ask submission_upload_auth for a URL first",
+            f"{key!r} is not an upload of model {model.name!r}; ask {auth_field} for a URL first",
         )
     rejected = f"{key}{REJECTED_SUFFIX}"
     if ctx.blobs.exists(rejected):
@@ -339,6 +337,16 @@ def _submit_upload(
         raise ServiceError(
             "upload_missing", f"no file was uploaded to {key!r}; PUT it to the upload URL first"
         )
+    return parts
+
+
+def _submit_upload(
+    info: GraphQLResolveInfo, key: str, model_id: str | None, data_datestamp: int | None
+) -> dict[str, Any]:
+    ctx = _service(info)
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    model = _owned_model(ctx, account, model_id)
+    parts = _claim_upload(ctx, model, key, "submission_upload_auth")
     try:
         with ctx.blobs.open(key) as handle:
             receipt = submit_predictions(
@@ -380,6 +388,96 @@ def resolve_create_signals_submission(
 ) -> dict[str, Any]:
     """Return the new submission of the uploaded Signals file; a rejection names its rule."""
     return _submit_upload(info, filename, modelId, dataDatestamp)
+
+
+# -- diagnostics ----------------------------------------------------------------------------------------
+
+PER_ERA_FIELDS = {
+    "validationCorr": "corr",
+    "validationMmc": "mmc",
+    "validationBmc": "bmc",
+    "validationFeatureNeutralCorr": "fnc",
+    "validationFeatureCorrMax": "feature_exposure",
+    "examplePredsCorr": "example_corr",
+}
+"""numerapi's per-era field → the stored score name (other per-era fields are null)."""
+
+SUMMARY_FIELDS = {
+    "validationCorrMean": ("corr", "mean"),
+    "validationCorrStd": ("corr", "std"),
+    "validationCorrSharpe": ("corr", "sharpe"),
+    "validationCorrMaxDrawdown": ("corr", "max_drawdown"),
+    "validationMaxDrawdown": ("corr", "max_drawdown"),
+    "validationAutocorr": ("corr", "autocorrelation"),
+    "validationMmcMean": ("mmc", "mean"),
+    "validationMmcStd": ("mmc", "std"),
+    "validationMmcSharpe": ("mmc", "sharpe"),
+    "validationCorrPlusMmcMean": ("corr_plus_mmc", "mean"),
+    "validationCorrPlusMmcStd": ("corr_plus_mmc", "std"),
+    "validationCorrPlusMmcSharpe": ("corr_plus_mmc", "sharpe"),
+    "validationBmcMean": ("bmc", "mean"),
+    "validationFeatureNeutralCorrMean": ("fnc", "mean"),
+    "validationFeatureCorrMax": ("feature_exposure", "mean"),
+    "examplePredsCorrMean": ("example_corr", "mean"),
+}
+"""numerapi's summary field → (stored score, statistic); every other schema field is null."""
+
+
+def _diagnostics_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Return stored diagnostics with numerapi's field names (null where not computed)."""
+    summary = record.get("summary") or {}
+    fields: dict[str, Any] = {
+        "id": record["id"],
+        "status": record["status"],
+        "message": record.get("message"),
+        "updatedAt": record.get("updated_at"),
+        "trainedOnVal": None,
+        "erasAcceptedCount": record.get("eras_accepted", 0),
+        "perEraDiagnostics": [
+            {"era": row["era"], **{field: row.get(score) for field, score in PER_ERA_FIELDS.items()}}
+            for row in record.get("per_era") or []
+        ],
+    }
+    for field, (score, statistic) in SUMMARY_FIELDS.items():
+        fields[field] = (summary.get(score) or {}).get(statistic)
+    return fields
+
+
+@query.field("diagnosticsUploadAuth")
+@threaded
+def resolve_diagnostics_upload_auth(
+    _: Any, info: GraphQLResolveInfo, filename: str, tournament: int, modelId: str | None = None
+) -> dict[str, str]:
+    """Return ``{filename, url}``: where to PUT validation predictions, and the name to score them by."""
+    return _upload_auth(info, filename, tournament, modelId)
+
+
+@mutation.field("createDiagnostics")
+@threaded
+def resolve_create_diagnostics(
+    _: Any, info: GraphQLResolveInfo, filename: str, modelId: str | None = None, **__: Any
+) -> dict[str, Any]:
+    """Score the uploaded validation predictions; a file breaking a rule gets status error."""
+    ctx = _service(info)
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    model = _owned_model(ctx, account, modelId)
+    _claim_upload(ctx, model, filename, "diagnosticsUploadAuth")
+    try:
+        return {"id": create_diagnostics(ctx, account, model.id, filename)}
+    finally:
+        ctx.blobs.delete(filename)
+
+
+@query.field("diagnostics")
+@threaded
+def resolve_diagnostics(
+    _: Any, info: GraphQLResolveInfo, modelId: str, id: str | None = None
+) -> dict[str, Any]:
+    """Return the model's diagnostics with this id, or its newest."""
+    ctx = _service(info)
+    account = _account(info, Scope.READ_SUBMISSION_INFO)
+    model = _owned_model(ctx, account, modelId)
+    return _diagnostics_fields(get_diagnostics(ctx, account, model.id, id))
 
 
 def make_rejection_recorder(app: FastAPI) -> Callable[[str, str], None]:

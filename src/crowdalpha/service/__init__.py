@@ -17,6 +17,7 @@ from crowdalpha.service.datasets import (
     open_dataset_file,
     publish_dataset,
 )
+from crowdalpha.service.diagnostics import create_diagnostics, get_diagnostics
 from crowdalpha.service.errors import ServiceError, error_rule, user_message
 from crowdalpha.service.home import HomeReport, init_home
 from crowdalpha.service.models import create_model, list_models
@@ -45,8 +46,10 @@ __all__ = [
     "clear_clock",
     "close_round",
     "create_account",
+    "create_diagnostics",
     "create_model",
     "error_rule",
+    "get_diagnostics",
     "home_clock",
     "init_home",
     "list_dataset_files",
