@@ -1,0 +1,446 @@
+"""Upload throughput: concurrent numerapi-style Classic uploads against a real server process.
+
+For each database (a SQLite file, then a throw-away PostgreSQL database on 127.0.0.1:5432, created
+and dropped here; skipped with a note when unreachable) a temporary home gets a Classic dataset
+version with a 5,000-id live file (``build_classic`` on a synthetic panel), an open round, and 32
+accounts with one model each. ``crowdalpha serve --no-tick`` then runs in a separate process on a
+free loopback port, and 32 client threads (one ``requests.Session`` each) loop for ``--seconds``
+over numerapi's three-step upload: ``submission_upload_auth`` → PUT of a 5,000-row CSV →
+``create_submission``, each client with its own valid predictions. Reported per database:
+uploads/s, p50/p99 latency of the whole three-step upload, errors, and lost submissions
+(acknowledged submission ids missing from the database at the end).
+
+Also the validation cost of one 5,000-row file in this process: crowdalpha's ``validate_submission``
+(bytes → validated rows) vs numerai-tools' ``validate_submission_numerai`` (with and without its
+``pd.read_csv``), median of 20 each.
+
+Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. Prints one JSON line. ``--quick`` runs 5 s
+with 4 clients; ``--sqlite-only`` skips PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+
+POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATASET_SECRET = b"bench-uploads-secret-0123456789ab"
+N_IDS = 5_000
+GOALS = {"uploads_per_second": 100, "p99_ms": 250, "errors": 0, "lost": 0}
+STARTUP_TIMEOUT_SECONDS = 60.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+MAX_ERROR_SAMPLES = 5
+
+AUTH_QUERY = """
+query($filename: String!, $tournament: Int!, $modelId: String) {
+  submission_upload_auth(filename: $filename, tournament: $tournament, modelId: $modelId) {
+    filename
+    url
+  }
+}
+"""
+CREATE_MUTATION = """
+mutation($filename: String!, $tournament: Int!, $modelId: String, $triggerId: String,
+         $dataDatestamp: Int) {
+  create_submission(filename: $filename, tournament: $tournament, modelId: $modelId,
+                    triggerId: $triggerId, source: "numerapi", dataDatestamp: $dataDatestamp) {
+    id
+  }
+}
+"""
+
+
+def synthetic_panel(assets: int, days: int, seed: int = 0) -> pd.DataFrame:
+    """Return a market panel in the crowdalpha contract (business days, random-walk prices)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2020-01-01", periods=days)
+    close = 10 * np.exp(np.cumsum(0.01 * rng.standard_normal((days, assets)), axis=0))
+    panel = pd.DataFrame(
+        {
+            "date": np.repeat(dates, assets),
+            "asset": np.tile([f"ASSET{i:05d}" for i in range(assets)], days),
+            "ticker": np.tile([f"T{i}" for i in range(assets)], days),
+            "country": "US",
+            "sector": np.tile([f"S{i % 4}" for i in range(assets)], days),
+            "industry": "I",
+            "close": close.ravel(),
+            "volume": rng.integers(1000, 5000, days * assets).astype(float),
+            "market_cap": (close * 1e6).ravel(),
+        }
+    )
+    for j in range(4):
+        panel[f"raw_x{j}"] = rng.standard_normal(len(panel))
+    return panel
+
+
+def build_version(root: Path) -> Path:
+    """Return a built Classic version directory whose live file has ``N_IDS`` ids."""
+    from crowdalpha.datasets.classic import build_classic
+
+    report = build_classic(
+        synthetic_panel(N_IDS, 120), root / "public", secret=DATASET_SECRET, private_dir=root / "private"
+    )
+    return Path(report.version_dir)
+
+
+def predictions_csv(ids: np.ndarray, seed: int) -> bytes:
+    """Return a valid Classic submission (``id,prediction``) for every live id, distinct per seed."""
+    values = np.random.default_rng(seed).uniform(0.001, 0.999, len(ids))
+    return pd.DataFrame({"id": ids, "prediction": values}).to_csv(index=False).encode()
+
+
+@dataclass
+class Participant:
+    """One client's API key and model."""
+
+    public_id: str
+    secret_key: str
+    model_id: str
+
+
+@dataclass
+class Home:
+    """A temporary home ready to serve: its settings, the open round and the participants."""
+
+    settings: object
+    round_number: int
+    participants: list[Participant]
+
+
+def set_up_home(home: Path, database_url: str, version_dir: Path, n_clients: int) -> Home:
+    """Initialise a home on ``database_url``, publish the dataset, open a round, create the clients."""
+    from crowdalpha.service import (
+        create_account,
+        create_model,
+        init_home,
+        open_context,
+        open_round,
+        publish_dataset,
+    )
+    from crowdalpha.settings import Settings
+
+    settings = Settings.resolve(home=home, database_url=database_url, storage_url=str(home / "blobs"))
+    init_home(settings)
+    with open_context(settings) as ctx:
+        publish_dataset(ctx, version_dir, "classic")
+        status = open_round(ctx, "classic", close_in=timedelta(hours=2))
+        participants = []
+        for k in range(n_clients):
+            created = create_account(ctx, f"bench{k:02d}")
+            model = create_model(ctx, f"bench{k:02d}", "classic", f"bench_model_{k:02d}")
+            participants.append(Participant(created.public_id, created.secret_key, model.id))
+    return Home(settings, status.number, participants)
+
+
+def free_port() -> int:
+    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Home, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``crowdalpha serve --no-tick`` on the home in a separate process; return it and its URL."""
+    port = free_port()
+    env = dict(os.environ)
+    env["CROWDALPHA_DATABASE_URL"] = home.settings.database_url
+    env["CROWDALPHA_STORAGE_URL"] = home.settings.storage_url
+    command = [sys.executable, "-m", "crowdalpha", "serve", "--home", str(home.settings.home)]
+    command += ["--port", str(port), "--no-tick"]
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    stop_server(process)
+    raise RuntimeError(f"the server did not answer /healthz within {STARTUP_TIMEOUT_SECONDS:g} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop the server process started by this script."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class ClientResult:
+    """What one client thread saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    submission_ids: list[str] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+
+def graphql(session: requests.Session, url: str, query: str, variables: dict) -> dict:
+    """Return the ``data`` of a GraphQL answer; raise with the first error's message otherwise."""
+    response = session.post(
+        url, json={"query": query, "variables": variables}, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"][0].get("message"))
+    return body["data"]
+
+
+def upload_once(session: requests.Session, url: str, model_id: str, content: bytes) -> str:
+    """Run numerapi's three-step upload once; return the new submission id."""
+    variables = {"filename": "predictions.csv", "tournament": 8, "modelId": model_id}
+    auth = graphql(session, url, AUTH_QUERY, variables)["submission_upload_auth"]
+    put = session.put(
+        auth["url"], data=content, headers={"Content-Type": "text/csv"}, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    put.raise_for_status()
+    variables = {
+        "filename": auth["filename"],
+        "tournament": 8,
+        "modelId": model_id,
+        "triggerId": None,
+        "dataDatestamp": None,
+    }
+    return graphql(session, url, CREATE_MUTATION, variables)["create_submission"]["id"]
+
+
+def client_loop(
+    base_url: str, participant: Participant, content: bytes, deadline: float, result: ClientResult
+) -> None:
+    """Upload ``content`` for the participant's model over and over until ``deadline``."""
+    url = f"{base_url}/graphql"
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Token {participant.public_id}${participant.secret_key}"
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                submission_id = upload_once(session, url, participant.model_id, content)
+            except Exception as error:  # every failure counts; a few are kept to explain them
+                result.errors += 1
+                if len(result.error_samples) < MAX_ERROR_SAMPLES:
+                    result.error_samples.append(f"{type(error).__name__}: {error}"[:300])
+                continue
+            result.latencies.append(time.perf_counter() - start)
+            result.submission_ids.append(submission_id)
+
+
+def server_exceptions(log_path: Path) -> list[str]:
+    """Return the distinct exception lines (last line of each traceback) in the server's log."""
+    seen: dict[str, None] = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line and not line[0].isspace() and ("Error:" in line or "Exception:" in line):
+            seen.setdefault(line.strip()[:300], None)
+    return list(seen)[:MAX_ERROR_SAMPLES]
+
+
+def stored_submission_ids(database_url: str) -> set[str]:
+    """Return the ids of every submission row in the database."""
+    from sqlalchemy import text
+
+    from crowdalpha.store import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return {str(row[0]) for row in connection.execute(text("SELECT id FROM submissions"))}
+    finally:
+        engine.dispose()
+
+
+def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path) -> dict:
+    """Serve the home in a separate process, run the clients for ``seconds``, return the figures."""
+    process, base_url = start_server(home, log_path)
+    try:
+        results = [ClientResult() for _ in home.participants]
+        start = time.perf_counter()
+        deadline = start + seconds
+        threads = [
+            threading.Thread(target=client_loop, args=(base_url, participant, content, deadline, result))
+            for participant, content, result in zip(home.participants, contents, results, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+    finally:
+        stop_server(process)
+    latencies = np.array([value for result in results for value in result.latencies])
+    acknowledged = {value for result in results for value in result.submission_ids}
+    stored = stored_submission_ids(home.settings.database_url)
+    uploads = int(latencies.size)
+    errors = sum(result.errors for result in results)
+    return {
+        "clients": len(home.participants),
+        "seconds": round(elapsed, 2),
+        "uploads": uploads,
+        "uploads_per_second": round(uploads / elapsed, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 1) if uploads else None,
+        "p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if uploads else None,
+        "errors": errors,
+        "error_samples": [sample for result in results for sample in result.error_samples][
+            :MAX_ERROR_SAMPLES
+        ],
+        "stored_rows": len(stored),
+        "lost": len(acknowledged - stored) + (uploads - len(acknowledged)),
+        "server_exceptions": server_exceptions(log_path) if errors else [],
+    }
+
+
+def postgres_database() -> tuple[str, str] | str:
+    """Return (URL of a new throw-away database, its name), or a note saying why PostgreSQL is skipped."""
+    import psycopg
+
+    name = f"crowdalpha_bench_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True, connect_timeout=3) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        return f"skipped: PostgreSQL not available at 127.0.0.1:5432 ({str(error).strip()[:200]})"
+    return POSTGRES_SERVER_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop the throw-away database (closing any session left on it)."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def median_seconds(work, repeats: int) -> float:
+    """Return the median wall time of ``repeats`` runs of ``work``."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
+def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> dict:
+    """Return the median time to validate one file with crowdalpha and with numerai-tools."""
+    from numerai_tools.submissions import validate_submission_numerai
+
+    from crowdalpha.tournament.config import DEFAULT_TOURNAMENTS
+    from crowdalpha.tournament.submissions import validate_submission
+
+    rules = DEFAULT_TOURNAMENTS["classic"].submissions
+    universe = {"id": live_ids}
+    universe_series = pd.Series(live_ids, name="id")
+    validated = validate_submission(content, universe, rules)
+    assert validated.n_valid == len(live_ids), validated
+    ours = median_seconds(lambda: validate_submission(content, universe, rules), repeats)
+    parsed = pd.read_csv(io.BytesIO(content))
+    validate_submission_numerai(universe_series, parsed)
+    theirs = median_seconds(
+        lambda: validate_submission_numerai(universe_series, pd.read_csv(io.BytesIO(content))), repeats
+    )
+    theirs_parsed = median_seconds(lambda: validate_submission_numerai(universe_series, parsed), repeats)
+    return {
+        "rows": len(live_ids),
+        "median_of": repeats,
+        "crowdalpha_ms": round(ours * 1e3, 2),
+        "numerai_tools_ms": round(theirs * 1e3, 2),
+        "numerai_tools_without_read_csv_ms": round(theirs_parsed * 1e3, 2),
+        "ratio": round(theirs / ours, 2),
+    }
+
+
+def meets_goal(figures: dict) -> bool:
+    """Return True when one database's figures meet every goal."""
+    return (
+        figures["uploads_per_second"] >= GOALS["uploads_per_second"]
+        and figures["p99_ms"] is not None
+        and figures["p99_ms"] < GOALS["p99_ms"]
+        and figures["errors"] == GOALS["errors"]
+        and figures["lost"] == GOALS["lost"]
+    )
+
+
+def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool) -> dict:
+    """Build the dataset, run the load on each database, measure validation; return the figures."""
+    figures: dict = {
+        "benchmark": "uploads",
+        "quick": quick,
+        "ids": N_IDS,
+        "clients": n_clients,
+        "seconds_per_database": seconds,
+        "goal": GOALS,
+    }
+    with tempfile.TemporaryDirectory(prefix="crowdalpha-bench-uploads-") as scratch:
+        root = Path(scratch)
+        version_dir = build_version(root / "dataset")
+        live_ids = pd.read_parquet(version_dir / "live.parquet").index.astype(str)
+        ids = live_ids.to_numpy(dtype=object)
+        contents = [predictions_csv(ids, seed) for seed in range(n_clients)]
+        figures["csv_bytes"] = len(contents[0])
+
+        results: dict = {}
+        sqlite_home = set_up_home(
+            root / "sqlite", f"sqlite:///{root / 'sqlite' / 'crowdalpha.db'}", version_dir, n_clients
+        )
+        results["sqlite"] = run_load(sqlite_home, contents, seconds, root / "sqlite-server.log")
+        if sqlite_only:
+            results["postgresql"] = "skipped: --sqlite-only"
+        else:
+            created = postgres_database()
+            if isinstance(created, str):
+                results["postgresql"] = created
+            else:
+                url, name = created
+                try:
+                    home = set_up_home(root / "postgresql", url, version_dir, n_clients)
+                    results["postgresql"] = run_load(home, contents, seconds, root / "postgresql-server.log")
+                finally:
+                    drop_postgres_database(name)
+        for result in results.values():
+            if isinstance(result, dict):
+                result["goal_met"] = meets_goal(result)
+        figures["databases"] = results
+        figures["validation"] = validation_cost(contents[0], live_ids)
+    return figures
+
+
+def main() -> None:
+    """Parse arguments, run the benchmark, print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=None, help="load duration per database (default 60)")
+    parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 32)")
+    parser.add_argument("--quick", action="store_true", help="5 s and 4 clients for a smoke run")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip the PostgreSQL run")
+    args = parser.parse_args()
+    seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 60.0)
+    clients = args.clients if args.clients is not None else (4 if args.quick else 32)
+    print(json.dumps(run(seconds, clients, args.sqlite_only, args.quick)))
+
+
+if __name__ == "__main__":
+    main()
