@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from crowdalpha.api.graphql import upload_name
+from crowdalpha.service.uploads import upload_name
 
 
 def post(base_url: str, query: str) -> requests.Response:

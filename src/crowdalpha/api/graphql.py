@@ -15,13 +15,10 @@ reason, so ``create_submission`` can say why — numerapi ignores the PUT's stat
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from importlib import resources
-from pathlib import PurePosixPath
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType, make_executable_schema
@@ -49,6 +46,7 @@ from crowdalpha.service import (
     user_message,
 )
 from crowdalpha.service._tournaments import load_tournament
+from crowdalpha.service.uploads import claim_upload, new_upload_key, record_rejected_upload
 from crowdalpha.store import Account, Model, NotFound, PermissionDenied, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
 
@@ -56,11 +54,7 @@ logger = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 CLASSIC_TOURNAMENT = 8
-UPLOAD_KEY_PREFIX = "uploads"
-REJECTED_SUFFIX = ".rejected"
-MAX_UPLOAD_NAME_CHARS = 128
 INTERNAL_ERROR_MESSAGE = "internal server error"
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 STATES_OF_STATUS: dict[str, tuple[RoundState, ...]] = {
     "UPCOMING": (RoundState.UPCOMING,),
@@ -274,13 +268,6 @@ def resolve_submissions(_: Any, info: GraphQLResolveInfo, modelId: str | None = 
 # -- uploads --------------------------------------------------------------------------------------------
 
 
-def upload_name(filename: str) -> str:
-    """Return a file name safe as one blob-key segment (basename, unusual characters replaced)."""
-    base = PurePosixPath(filename.replace("\\", "/")).name
-    safe = _UNSAFE_NAME_CHARS.sub("_", base).lstrip(".")[:MAX_UPLOAD_NAME_CHARS]
-    return safe or "predictions.csv"
-
-
 def _upload_auth(
     info: GraphQLResolveInfo, filename: str, tournament: int | None, model_id: str | None
 ) -> dict:
@@ -292,7 +279,7 @@ def _upload_auth(
             "wrong_tournament",
             f"model {model.name!r} is in tournament {model.tournament_id}, not {tournament}",
         )
-    key = f"{UPLOAD_KEY_PREFIX}/{model.id}/{uuid.uuid4().hex}/{upload_name(filename)}"
+    key = new_upload_key(model.id, filename)
     request: Request = info.context["request"]
     signer: UrlSigner = request.app.state.url_signer
     return {"filename": key, "url": signer.upload_url(str(request.base_url), key)}
@@ -320,38 +307,16 @@ def resolve_signals_upload_auth(
     return _upload_auth(info, filename, tournament, modelId)
 
 
-def _claim_upload(ctx: Context, model: Model, key: str, auth_field: str) -> list[str]:
-    """Return the parts of an upload key of ``model`` whose PUT arrived; raise the rule otherwise."""
-    parts = key.split("/")
-    if len(parts) != 4 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model.id:
-        raise ServiceError(
-            "unknown_upload",
-            f"{key!r} is not an upload of model {model.name!r}; ask {auth_field} for a URL first",
-        )
-    rejected = f"{key}{REJECTED_SUFFIX}"
-    if ctx.blobs.exists(rejected):
-        reason = ctx.blobs.read_bytes(rejected).decode()
-        ctx.blobs.delete(rejected)
-        raise ServiceError("upload_rejected", reason)
-    if not ctx.blobs.exists(key):
-        raise ServiceError(
-            "upload_missing", f"no file was uploaded to {key!r}; PUT it to the upload URL first"
-        )
-    return parts
-
-
 def _submit_upload(
     info: GraphQLResolveInfo, key: str, model_id: str | None, data_datestamp: int | None
 ) -> dict[str, Any]:
     ctx = _service(info)
     account = _account(info, Scope.UPLOAD_SUBMISSION)
     model = _owned_model(ctx, account, model_id)
-    parts = _claim_upload(ctx, model, key, "submission_upload_auth")
+    name = claim_upload(ctx, model.id, model.name, key, "submission_upload_auth")
     try:
         with ctx.blobs.open(key) as handle:
-            receipt = submit_predictions(
-                ctx, account, model.id, parts[3], handle, data_datestamp=data_datestamp
-            )
+            receipt = submit_predictions(ctx, account, model.id, name, handle, data_datestamp=data_datestamp)
     finally:
         ctx.blobs.delete(key)
     return {
@@ -461,7 +426,6 @@ def resolve_create_diagnostics(
     ctx = _service(info)
     account = _account(info, Scope.UPLOAD_SUBMISSION)
     model = _owned_model(ctx, account, modelId)
-    _claim_upload(ctx, model, filename, "diagnosticsUploadAuth")
     try:
         return {"id": create_diagnostics(ctx, account, model.id, filename)}
     finally:
@@ -484,8 +448,7 @@ def make_rejection_recorder(app: FastAPI) -> Callable[[str, str], None]:
     """Return the upload-rejected hook: it leaves ``<key>.rejected`` with the reason for create_submission."""
 
     def record_rejection(key: str, message: str) -> None:
-        if key.startswith(f"{UPLOAD_KEY_PREFIX}/"):
-            app.state.blob_store.put_bytes(f"{key}{REJECTED_SUFFIX}", message.encode())
+        record_rejected_upload(app.state.blob_store, key, message)
 
     return record_rejection
 

@@ -34,12 +34,12 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import open_dataset_file
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.submissions import _owned_model
+from crowdalpha.service.uploads import claim_upload
 from crowdalpha.store import NotFound, run_transaction
 from crowdalpha.tournament.config import SubmissionRules
 from crowdalpha.tournament.submissions import SubmissionError, validate_submission
 
 DIAGNOSTICS_PREFIX = "diagnostics"
-UPLOAD_KEY_PREFIX = "uploads"
 VALIDATION_FILE = "validation.parquet"
 META_MODEL_FILE = "validation_meta_model.parquet"
 BENCHMARK_FILE = "validation_benchmark_models.parquet"
@@ -220,17 +220,7 @@ def create_diagnostics(ctx: Context, account: AccountRef, model_id: str, upload_
     model, loaded = run_transaction(
         ctx.engine, lambda uow: _owned_model(uow, account, model_id), read_only=True
     )
-    parts = upload_key.split("/")
-    if len(parts) != 4 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model.id:
-        raise ServiceError(
-            "unknown_upload",
-            f"{upload_key!r} is not an upload of model {model.name!r};"
-            " ask diagnosticsUploadAuth for a URL first",
-        )
-    if not ctx.blobs.exists(upload_key):
-        raise ServiceError(
-            "upload_missing", f"no file was uploaded to {upload_key!r}; PUT it to the upload URL first"
-        )
+    filename = claim_upload(ctx, model.id, model.name, upload_key, "diagnosticsUploadAuth")
     content = ctx.blobs.read_bytes(upload_key)
     diagnostics_id = str(uuid.uuid4())
     now = ctx.now().isoformat()
@@ -238,7 +228,7 @@ def create_diagnostics(ctx: Context, account: AccountRef, model_id: str, upload_
         "id": diagnostics_id,
         "model_id": model.id,
         "tournament": loaded.name,
-        "filename": parts[3],
+        "filename": filename,
         "created_at": now,
         "updated_at": now,
     }
