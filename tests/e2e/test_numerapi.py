@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,12 @@ import numerapi
 import numpy as np
 import pandas as pd
 import pytest
+from e2e_helpers import new_home
 from sqlalchemy import Engine
 
 from crowdalpha.api import create_app
-from crowdalpha.service import Context, create_account, create_model, init_home, open_round, publish_dataset
-from crowdalpha.settings import Settings
-from crowdalpha.store import BlobStore, Scope, UnitOfWork, run_transaction
-from crowdalpha.tournament.clock import SettableClock
+from crowdalpha.service import Context, create_account, create_model, open_round, publish_dataset
+from crowdalpha.store import Scope, UnitOfWork, run_transaction
 
 SIGNING_KEY = bytes(range(32))
 UPLOAD_LIMIT = 64 * 1024
@@ -55,17 +54,7 @@ def server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Server:
     """Return a live server on the variant's database, with numerapi pointed at its /graphql."""
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=engine.url.render_as_string(hide_password=False),
-        storage_url=str(tmp_path / "blobs"),
-    )
-    # numerapi's check_round_open compares with the wall clock, so the server's clock starts at it.
-    clock = SettableClock(datetime.now(UTC))
-    init_home(settings, clock=clock)
-    ctx = Context(
-        engine=engine, blobs=BlobStore(settings.storage_url, durable=False), clock=clock, settings=settings
-    )
+    settings, clock, ctx = new_home(engine, tmp_path)
     publish_dataset(ctx, classic_version_dir, "classic")
     created = create_account(ctx, "alice")
     model = create_model(ctx, "alice", "classic", "alice_model")

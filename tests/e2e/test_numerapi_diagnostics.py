@@ -11,7 +11,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,12 @@ import numerapi
 import numpy as np
 import pandas as pd
 import pytest
+from e2e_helpers import new_home
 from sqlalchemy import Engine
 
 from crowdalpha.api import create_app
 from crowdalpha.scoring import score_eras, summarize_scores
-from crowdalpha.service import Context, create_account, create_model, init_home, publish_dataset
-from crowdalpha.settings import Settings
-from crowdalpha.store import BlobStore
+from crowdalpha.service import Context, create_account, create_model, publish_dataset
 from crowdalpha.tournament.clock import SettableClock
 
 SIGNING_KEY = bytes(range(32))
@@ -64,16 +63,7 @@ def server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Server:
     """Return a live server; ``references`` publishes a validation meta model and benchmark too."""
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=engine.url.render_as_string(hide_password=False),
-        storage_url=str(tmp_path / "blobs"),
-    )
-    clock = SettableClock(datetime.now(UTC))
-    init_home(settings, clock=clock)
-    ctx = Context(
-        engine=engine, blobs=BlobStore(settings.storage_url, durable=False), clock=clock, settings=settings
-    )
+    settings, clock, ctx = new_home(engine, tmp_path)
     version_dir = classic_version_dir
     if request.param == "references":
         version_dir = with_references(classic_version_dir, tmp_path / "published")
