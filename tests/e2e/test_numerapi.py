@@ -21,7 +21,15 @@ from e2e_helpers import new_home
 from sqlalchemy import Engine
 
 from crowdalpha.api import create_app
-from crowdalpha.service import Context, create_account, create_model, open_round, publish_dataset
+from crowdalpha.service import (
+    Context,
+    close_round,
+    create_account,
+    create_model,
+    list_submissions,
+    open_round,
+    publish_dataset,
+)
 from crowdalpha.store import Scope, UnitOfWork, run_transaction
 
 SIGNING_KEY = bytes(range(32))
@@ -211,3 +219,119 @@ def test_crypto_and_signals_uploads(
 
     with pytest.raises(ValueError, match=r"^too_few_"):
         client.upload_predictions(df=frame.head(10), model_id=model.id)
+
+
+def _bad_uploads(version_dir: Path, tmp_path: Path) -> dict[str, tuple[pd.DataFrame | Path, str]]:
+    """Return case → (a frame or a file numerapi uploads, the exact message the server must answer)."""
+    good = live_predictions(version_dir)
+    ids = good["id"]
+    inf = good.copy()
+    inf.loc[2, "prediction"] = np.inf
+    out_of_range = good.copy()
+    out_of_range.loc[5, "prediction"] = 1.5
+    duplicated = pd.concat([good, good.iloc[[7]]], ignore_index=True)
+    missing = good.drop(index=[0, 1]).reset_index(drop=True)
+    first_missing = ", ".join(repr(name) for name in sorted(ids.iloc[[0, 1]]))
+    empty = tmp_path / "predictions.csv"
+    empty.write_bytes(b"")
+    junk = tmp_path / "predictions.parquet"
+    junk.write_bytes(bytes(range(256)) * 4)
+    return {
+        "inf": (inf, f"infinite_values: predictions must be finite; 1 row is not: {ids[2]!r} = inf (row 3)"),
+        "out_of_range": (
+            out_of_range,
+            f"out_of_range: predictions must lie in [0, 1]; 1 row does not: {ids[5]!r} = 1.5 (row 6)",
+        ),
+        "duplicate_ids": (
+            duplicated,
+            f"duplicate_ids: each 'id' may appear once; 1 id appears more than once: {ids[7]!r}"
+            f" (rows 8, {len(good) + 1})",
+        ),
+        "missing_live_ids": (
+            missing,
+            f"missing_live_ids: the submission must cover every live id; 2 of {len(good)} are missing:"
+            f" {first_missing}",
+        ),
+        "wrong_headers": (
+            good.rename(columns={"prediction": "pred"}),
+            "invalid_submission_headers: the columns must be exactly [id, prediction] with the id column"
+            " one of ['id'] and the prediction column one of ['prediction', 'probability'];"
+            " got ['id', 'pred']",
+        ),
+        "empty_file": (empty, "empty_file: the upload is empty (0 bytes)"),
+        "not_a_table": (
+            junk,
+            "not_csv_or_parquet: the upload is neither UTF-8 CSV text nor a Parquet file;"
+            " its first bytes are 00 01 02 03 04 05 06 07",
+        ),
+    }
+
+
+BAD_UPLOAD_CASES = (
+    "inf",
+    "out_of_range",
+    "duplicate_ids",
+    "missing_live_ids",
+    "wrong_headers",
+    "empty_file",
+    "not_a_table",
+)
+
+
+def _rows_and_blobs(ctx: Context) -> tuple[int, list[str]]:
+    def count(uow: UnitOfWork) -> int:
+        return sum(len(uow.submissions.list_for_model(model.id)) for model in uow.models.list())
+
+    return run_transaction(ctx.engine, count, read_only=True), ctx.blobs.keys("")
+
+
+@pytest.mark.parametrize("case", BAD_UPLOAD_CASES)
+def test_every_bad_file_is_refused_with_its_exact_rule_and_leaves_nothing(
+    server: Server, case: str, tmp_path: Path
+) -> None:
+    napi = server.client()
+    before = _rows_and_blobs(server.ctx)
+    upload, message = _bad_uploads(server.version_dir, tmp_path)[case]
+    with pytest.raises(ValueError) as caught:
+        if isinstance(upload, Path):
+            napi.upload_predictions(str(upload), model_id=server.model_id)
+        else:
+            napi.upload_predictions(df=upload, model_id=server.model_id)
+    assert str(caught.value) == message
+    assert _rows_and_blobs(server.ctx) == before
+    # The server is still up and still accepts a good file.
+    assert napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+
+
+def test_an_upload_after_close_is_accepted_as_late(server: Server) -> None:
+    napi = server.client()
+    close_round(server.ctx, "classic")
+    assert napi.check_round_open() is False
+    submission_id = napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+    [info] = list_submissions(server.ctx, "alice", server.model_id)
+    assert (info.submission_id, info.status, info.round_number) == (
+        submission_id,
+        "late",
+        server.round_number,
+    )
+
+
+def test_submission_filenames_webhook_and_public_models(server: Server) -> None:
+    napi = server.client()
+    napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+    napi.upload_predictions(df=live_predictions(server.version_dir), model_id=server.model_id)
+    # Only the selected (latest) submission of each round is listed.
+    assert napi.get_submission_filenames(model_id=server.model_id) == [
+        {"round_num": server.round_number, "tournament": 8, "filename": "predictions.csv"}
+    ]
+    assert napi.get_submission_filenames(round_num=server.round_number + 1, model_id=server.model_id) == []
+
+    assert napi.set_submission_webhook(server.model_id, "https://hooks.example.org/alice") is True
+    with pytest.raises(ValueError, match=r"^invalid_webhook: a submission webhook is an http\(s\) URL"):
+        napi.set_submission_webhook(server.model_id, "ftp://example.org/x")
+    assert napi.set_submission_webhook(server.model_id, None) is True
+
+    public = numerapi.NumerAPI(show_progress_bars=False)
+    assert public.models_of_account("alice") == {"alice_model": server.model_id}
+    with pytest.raises(ValueError, match=r"^not_found: no account named 'nobody'$"):
+        public.models_of_account("nobody")

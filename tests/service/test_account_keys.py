@@ -48,8 +48,9 @@ def test_bad_tokens_are_rejected_with_exact_messages(ctx: Context, header: str |
 
 def test_a_wrong_secret_is_an_invalid_key(ctx: Context) -> None:
     _, public_id, secret_key = create_account(ctx, "alice")
+    wrong = secret_key[:-1] + ("Y" if secret_key.endswith("X") else "X")  # always differs from the secret
     with pytest.raises(AuthenticationError) as caught:
-        authenticate(ctx, f"Token {public_id}${secret_key[:-1]}X", "upload_submission")
+        authenticate(ctx, f"Token {public_id}${wrong}", "upload_submission")
     assert str(caught.value) == "invalid API key"
     assert user_message(caught.value) == "invalid_api_key: invalid API key"
 

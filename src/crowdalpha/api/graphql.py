@@ -38,10 +38,13 @@ from crowdalpha.service import (
     authenticate,
     create_diagnostics,
     get_diagnostics,
+    list_api_keys,
     list_dataset_files,
     list_models,
     list_submissions,
     open_dataset_file,
+    public_models,
+    set_submission_webhook,
     submit_predictions,
     user_message,
 )
@@ -222,8 +225,41 @@ def resolve_account(_: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
         "username": account.username,
         "email": account.email,
         "insertedAt": _iso(account.created_at),
+        "walletAddress": None,
+        "mfaEnabled": False,
+        "status": "active",
         "models": [_model_fields(model) for model in list_models(ctx, account)],
+        "apiTokens": [
+            {"name": key.name, "public_id": key.public_id, "scopes": list(key.scopes)}
+            for key in list_api_keys(ctx, account)
+        ],
     }
+
+
+@query.field("accountProfile")
+@threaded
+def resolve_account_profile(
+    _: Any, info: GraphQLResolveInfo, username: str, tournament: int | None = None
+) -> dict[str, Any]:
+    """Return an account's public profile: its models in the tournament (all tournaments without one)."""
+    models = public_models(_service(info), username, tournament)
+    return {
+        "username": username,
+        "models": [
+            {"id": model.id, "displayName": model.name, "tournament": model.tournament_id} for model in models
+        ],
+    }
+
+
+@mutation.field("setSubmissionWebhook")
+@threaded
+def resolve_set_submission_webhook(
+    _: Any, info: GraphQLResolveInfo, modelId: str, newSubmissionWebhook: str | None = None
+) -> str:
+    """Set or clear the model's submission webhook; return "true" as numerapi expects."""
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    set_submission_webhook(_service(info), account, modelId, newSubmissionWebhook)
+    return "true"
 
 
 @query.field("model")
@@ -240,6 +276,10 @@ def _submission_fields(item: Any) -> dict[str, Any]:
         "filename": item.filename,
         "insertedAt": _iso(item.received_at),
         "firstEffectiveDate": None,
+        "selected": item.selected,
+        "round": {"tournament": item.tournament_id, "number": item.round_number},
+        "sha256": item.sha256,
+        "status": item.status,
     }
 
 
@@ -324,6 +364,10 @@ def _submit_upload(
         "filename": receipt.filename,
         "insertedAt": _iso(receipt.received_at),
         "firstEffectiveDate": None,
+        "selected": receipt.selected,
+        "round": {"tournament": model.tournament_id, "number": receipt.round_number},
+        "sha256": receipt.sha256,
+        "status": receipt.status,
     }
 
 

@@ -6,7 +6,18 @@ the blob store, the clock and the settings — and raises errors that name the b
 :func:`user_message`). Entry points (CLI, API, simulator) only translate to and from them.
 """
 
-from crowdalpha.service.accounts import CreatedAccount, authenticate, create_account, parse_token
+from crowdalpha.service.accounts import (
+    ApiKeyInfo,
+    CreatedAccount,
+    CreatedApiKey,
+    authenticate,
+    create_account,
+    create_api_key,
+    is_operator,
+    list_api_keys,
+    parse_token,
+    revoke_api_key,
+)
 from crowdalpha.service.clock import HomeClock, clear_clock, home_clock, set_clock
 from crowdalpha.service.context import Context, open_context
 from crowdalpha.service.datasets import (
@@ -20,7 +31,7 @@ from crowdalpha.service.datasets import (
 from crowdalpha.service.diagnostics import create_diagnostics, get_diagnostics
 from crowdalpha.service.errors import ServiceError, error_rule, user_message
 from crowdalpha.service.home import HomeReport, init_home
-from crowdalpha.service.models import create_model, list_models
+from crowdalpha.service.models import create_model, list_models, public_models, set_submission_webhook
 from crowdalpha.service.rounds import RoundStatus, TickReport, close_round, open_round, round_status, tick
 from crowdalpha.service.submissions import (
     SubmissionInfo,
@@ -30,8 +41,10 @@ from crowdalpha.service.submissions import (
 )
 
 __all__ = [
+    "ApiKeyInfo",
     "Context",
     "CreatedAccount",
+    "CreatedApiKey",
     "DatasetFileInfo",
     "HomeClock",
     "HomeReport",
@@ -46,12 +59,15 @@ __all__ = [
     "clear_clock",
     "close_round",
     "create_account",
+    "create_api_key",
     "create_diagnostics",
     "create_model",
     "error_rule",
     "get_diagnostics",
     "home_clock",
     "init_home",
+    "is_operator",
+    "list_api_keys",
     "list_dataset_files",
     "list_models",
     "list_submissions",
@@ -59,9 +75,12 @@ __all__ = [
     "open_dataset_file",
     "open_round",
     "parse_token",
+    "public_models",
     "publish_dataset",
+    "revoke_api_key",
     "round_status",
     "set_clock",
+    "set_submission_webhook",
     "submit_predictions",
     "tick",
     "user_message",

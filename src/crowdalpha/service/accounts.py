@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple
 
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.store import Account, AuthenticationError, NotFound, Scope, UnitOfWork, run_transaction
+from crowdalpha.store import (
+    ALL_SCOPES,
+    Account,
+    ApiKey,
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    Scope,
+    UnitOfWork,
+    run_transaction,
+)
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MISSING_KEY_MESSAGE = "missing API key: send the header 'Authorization: Token PUBLIC$SECRET'"
@@ -25,15 +38,21 @@ class CreatedAccount(NamedTuple):
     secret_key: str
 
 
-def create_account(ctx: Context, username: str, email: str | None = None) -> CreatedAccount:
-    """Return a new account with an API key holding every scope (the secret is shown this once)."""
+def create_account(
+    ctx: Context, username: str, email: str | None = None, *, operator: bool = False
+) -> CreatedAccount:
+    """Return a new account with an API key holding every numerapi scope (the secret is shown this once).
+
+    ``operator=True`` adds the ``operator`` scope to that key: the operator REST API and console.
+    """
     if not USERNAME_PATTERN.match(username):
         raise ServiceError(
             "invalid_username", f"a username is 1-64 letters, digits or underscores; got {username!r}"
         )
     now = ctx.now()
+    scopes = (*ALL_SCOPES, Scope.OPERATOR) if operator else ALL_SCOPES
     new = run_transaction(
-        ctx.engine, lambda uow: uow.accounts.create_with_key(username, now=now, email=email)
+        ctx.engine, lambda uow: uow.accounts.create_with_key(username, now=now, email=email, scopes=scopes)
     )
     return CreatedAccount(new.account, new.key.public_id, new.key.secret_key)
 
@@ -69,3 +88,90 @@ def resolve_account(uow: UnitOfWork, account: AccountRef) -> Account:
     if found is None:
         raise NotFound(f"no account named {account!r}")
     return found
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key as its owner sees it (never the secret): name, public id, scopes, creation time."""
+
+    name: str
+    public_id: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    """A new API key; ``secret_key`` exists only here and is never stored."""
+
+    info: ApiKeyInfo
+    secret_key: str
+
+
+API_KEY_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_ .-]{1,64}$")
+
+
+def _key_info(row: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(row.name, row.public_id, tuple(row.scopes), row.created_at)
+
+
+def list_api_keys(ctx: Context, account: AccountRef) -> list[ApiKeyInfo]:
+    """Return the account's active API keys, oldest first."""
+
+    def work(uow: UnitOfWork) -> list[ApiKeyInfo]:
+        owner = resolve_account(uow, account)
+        return [_key_info(row) for row in uow.accounts.list_api_keys(owner.id)]
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def create_api_key(
+    ctx: Context, account: AccountRef, name: str, scopes: Iterable[Scope | str]
+) -> CreatedApiKey:
+    """Return a new API key of the account with these numerapi scopes (the secret is shown this once)."""
+    if not API_KEY_NAME_PATTERN.match(name):
+        raise ServiceError(
+            "invalid_key_name", f"a key name is 1-64 letters, digits, spaces or ._-; got {name!r}"
+        )
+    wanted = set()
+    for scope in scopes:
+        try:
+            wanted.add(Scope(scope))
+        except ValueError:
+            known = ", ".join(member.value for member in ALL_SCOPES)
+            raise ServiceError("unknown_scope", f"unknown scope {scope!r}; the scopes are {known}") from None
+    if not wanted:
+        raise ServiceError("no_scopes", "an API key needs at least one scope")
+    if Scope.OPERATOR in wanted:
+        raise PermissionDenied("the operator scope is granted only by `crowdalpha account create --operator`")
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> CreatedApiKey:
+        owner = resolve_account(uow, account)
+        new = uow.accounts.create_api_key(owner.id, now=now, scopes=sorted(wanted), name=name)
+        return CreatedApiKey(_key_info(new.api_key), new.secret_key)
+
+    return run_transaction(ctx.engine, work)
+
+
+def revoke_api_key(ctx: Context, account: AccountRef, public_id: str) -> None:
+    """Revoke one of the account's API keys; ``not_found`` for a key that is not the account's."""
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> None:
+        owner = resolve_account(uow, account)
+        if public_id not in {row.public_id for row in uow.accounts.list_api_keys(owner.id)}:
+            raise NotFound(f"account {owner.username!r} has no active API key {public_id!r}")
+        uow.accounts.revoke_api_key(public_id, now=now)
+
+    run_transaction(ctx.engine, work)
+
+
+def is_operator(ctx: Context, account: AccountRef) -> bool:
+    """Return True if one of the account's active keys holds the operator scope."""
+
+    def work(uow: UnitOfWork) -> bool:
+        owner = resolve_account(uow, account)
+        return any(Scope.OPERATOR.value in row.scopes for row in uow.accounts.list_api_keys(owner.id))
+
+    return run_transaction(ctx.engine, work, read_only=True)

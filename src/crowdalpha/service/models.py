@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from crowdalpha.service._tournaments import TournamentRef, load_tournament
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.store import AlreadyExists, Model, UnitOfWork, run_transaction
+from crowdalpha.store import AlreadyExists, Model, NotFound, PermissionDenied, UnitOfWork, run_transaction
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -39,6 +40,48 @@ def list_models(ctx: Context, account: AccountRef, tournament: TournamentRef | N
 
     def work(uow: UnitOfWork) -> list[Model]:
         owner = resolve_account(uow, account)
+        tournament_id = None if tournament is None else load_tournament(uow, tournament).id
+        return uow.models.list(account_id=owner.id, tournament_id=tournament_id)
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+MAX_WEBHOOK_CHARS = 2048
+
+
+def set_submission_webhook(ctx: Context, account: AccountRef, model_id: str, url: str | None) -> Model:
+    """Return the account's model after setting (or clearing, with None/"") the URL called at round open.
+
+    The URL must be ``http://`` or ``https://`` with a host; the server POSTs
+    ``{"tournament", "roundNumber", "modelId", "triggerId"}`` to it when a round opens.
+    """
+    cleaned = (url or "").strip() or None
+    if cleaned is not None:
+        parsed = urlsplit(cleaned)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or len(cleaned) > MAX_WEBHOOK_CHARS:
+            raise ServiceError(
+                "invalid_webhook",
+                f"a submission webhook is an http(s) URL with a host, at most {MAX_WEBHOOK_CHARS}"
+                f" characters; got {cleaned[:80]!r}",
+            )
+
+    def work(uow: UnitOfWork) -> Model:
+        owner = resolve_account(uow, account)
+        model = uow.models.get(model_id)
+        if model.account_id != owner.id:
+            raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+        return uow.models.set_submission_webhook(model.id, cleaned)
+
+    return run_transaction(ctx.engine, work)
+
+
+def public_models(ctx: Context, username: str, tournament: TournamentRef | None = None) -> list[Model]:
+    """Return the models of the account called ``username`` (public information), by name."""
+
+    def work(uow: UnitOfWork) -> list[Model]:
+        owner = uow.accounts.get_by_username(username)
+        if owner is None:
+            raise NotFound(f"no account named {username!r}")
         tournament_id = None if tournament is None else load_tournament(uow, tournament).id
         return uow.models.list(account_id=owner.id, tournament_id=tournament_id)
 

@@ -93,6 +93,7 @@ class SubmissionInfo:
     received_at: datetime
     status: str
     selected: bool
+    tournament_id: int
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,12 @@ def list_submissions(ctx: Context, account: AccountRef, model_id: str) -> list[S
         model, _ = _owned_model(uow, account, model_id)
         rows = uow.submissions.list_for_model(model.id)
         numbers = {round_id: uow.rounds.get(round_id).number for round_id in {row.round_id for row in rows}}
-        return [_info(row, numbers[row.round_id]) for row in rows]
+        return [_info(row, numbers[row.round_id], model.tournament_id) for row in rows]
 
     return run_transaction(ctx.engine, work, read_only=True)
 
 
-def _info(row: Submission, round_number: int) -> SubmissionInfo:
+def _info(row: Submission, round_number: int, tournament_id: int) -> SubmissionInfo:
     return SubmissionInfo(
         submission_id=row.id,
         model_id=row.model_id,
@@ -239,4 +240,5 @@ def _info(row: Submission, round_number: int) -> SubmissionInfo:
         received_at=row.received_at,
         status=row.status,
         selected=row.selected,
+        tournament_id=tournament_id,
     )

@@ -57,9 +57,20 @@ class Scope(StrEnum):
     STAKE = "stake"
     READ_SUBMISSION_INFO = "read_submission_info"
     READ_USER_INFO = "read_user_info"
+    OPERATOR = "operator"
+    """Not a numerapi scope: the operator REST API and console (only `account create --operator`)."""
 
 
-ALL_SCOPES: tuple[Scope, ...] = tuple(Scope)
+PARTICIPANT_SCOPES: tuple[Scope, ...] = (
+    Scope.UPLOAD_SUBMISSION,
+    Scope.STAKE,
+    Scope.READ_SUBMISSION_INFO,
+    Scope.READ_USER_INFO,
+)
+"""The scopes a participant's key may hold (numerapi's)."""
+
+ALL_SCOPES: tuple[Scope, ...] = PARTICIPANT_SCOPES
+"""The scopes of a participant's first key: every numerapi scope."""
 
 
 # The states are the rules room's own types; the store only persists them.
