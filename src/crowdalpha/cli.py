@@ -8,6 +8,7 @@ import crowdalpha.commands.market_data  # noqa: F401  (registers market synth/sa
 from crowdalpha import __version__
 from crowdalpha.commands.accounts import account_app
 from crowdalpha.commands.dataset import dataset_app
+from crowdalpha.commands.demo import demo_command
 from crowdalpha.commands.home import clock_app, init_command
 from crowdalpha.commands.market import market_app
 from crowdalpha.commands.models import model_app
@@ -52,10 +53,4 @@ app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL
 )
 
 
-@app.command("demo")
-def demo() -> None:
-    """Run a whole tournament on a synthetic market with a simulated crowd (not built yet)."""
-    typer.echo(
-        "crowdalpha demo is not built yet: the season simulator lands with issue 6.\n"
-        "Until then, try `crowdalpha score --help` for local diagnostics."
-    )
+app.command("demo", help="Run a demo tournament with a simulated crowd, then serve it.")(demo_command)
