@@ -7,6 +7,7 @@ import typer
 import crowdalpha.commands.market_data  # noqa: F401  (registers market synth/sample)
 from crowdalpha import __version__
 from crowdalpha.commands.accounts import account_app
+from crowdalpha.commands.benchmarks import benchmarks_app
 from crowdalpha.commands.dataset import dataset_app
 from crowdalpha.commands.demo import demo_command
 from crowdalpha.commands.home import clock_app, init_command
@@ -43,6 +44,7 @@ def main(
 app.command("score", help="Score predictions era by era against a Numerai-format data file.")(score_command)
 app.add_typer(market_app, name="market")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(benchmarks_app, name="benchmarks")
 app.command("init", help="Create a tournament home: database, blob store, default tournaments.")(init_command)
 app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
