@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crowdalpha.datasets.benchmark_models import FILES as BENCHMARK_FILES
+from crowdalpha.datasets.benchmark_models import LightGBMParams, train_benchmark_models
 from crowdalpha.datasets.classic import build_classic
 from crowdalpha.datasets.crypto import build_crypto
 from crowdalpha.datasets.signals import build_signals
@@ -50,6 +52,8 @@ TOURNAMENTS = ("classic", "signals", "crypto")
 VERSION = "v1.0"
 DEMO_ACCOUNT = "demo"
 ROUND_OPEN_FOR = timedelta(hours=24)
+BENCHMARK_CHUNK_ERAS = 26  # half a year of weekly eras: a short demo history still gets walk-forward chunks
+BENCHMARK_PARAMS = LightGBMParams(n_estimators=150, learning_rate=0.05, colsample_bytree=0.3)
 
 Stage = Callable[[str, int, int], None]
 """Progress callback: (stage description, done, total)."""
@@ -123,8 +127,15 @@ def _build(tournament: str, panel: pd.DataFrame, datasets: Path, private: Path, 
     out = datasets / tournament
     if tournament == "classic":
         secret = (private / "operator.key").read_bytes()
-        build_classic(
+        report = build_classic(
             panel, out, version=VERSION, secret=secret, private_dir=private / tournament, progress=progress
+        )
+        train_benchmark_models(
+            report.version_dir,
+            Path(report.private_dir),
+            chunk_eras=BENCHMARK_CHUNK_ERAS,
+            params=BENCHMARK_PARAMS,
+            progress=progress,
         )
     elif tournament == "signals":
         build_signals(panel, out, version=VERSION, private_dir=private / tournament, progress=progress)
@@ -138,7 +149,14 @@ def _classic_view(directory: Path) -> ClassicView:
     train = pd.read_parquet(directory / "train.parquet", columns=["era", *features, "target"])
     live = pd.read_parquet(directory / "live.parquet", columns=features)
     example = pd.read_parquet(directory / "live_example_preds.parquet")["prediction"]
-    return ClassicView(train=train, live=live, features=tuple(features), example_predictions=example)
+    benchmarks = pd.read_parquet(directory / BENCHMARK_FILES["live"]).drop(columns="era")
+    return ClassicView(
+        train=train,
+        live=live,
+        features=tuple(features),
+        example_predictions=example,
+        benchmark_predictions=benchmarks,
+    )
 
 
 def _price_view(tournament: str, directory: Path, panel: pd.DataFrame) -> PriceView:

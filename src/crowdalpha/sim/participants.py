@@ -27,6 +27,8 @@ class ClassicView:
     live: pd.DataFrame
     features: tuple[str, ...]
     example_predictions: pd.Series
+    benchmark_predictions: pd.DataFrame | None = None
+    """The published live benchmark models (one column each), when the operator trained them."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ def _classic_strategies() -> dict[str, Callable[[ClassicView, int], np.ndarray]]
     def noise(view: ClassicView, seed: int) -> np.ndarray:
         return np.random.default_rng(seed).random(len(view.live))
 
+    def benchmark(view: ClassicView, seed: int) -> np.ndarray:
+        if view.benchmark_predictions is None:
+            raise ValueError(
+                "the benchmark strategy needs live_benchmark_models.parquet; train benchmarks first"
+            )
+        return view.benchmark_predictions.reindex(view.live.index).iloc[:, -1].to_numpy()
+
     return {
         "ridge": ridge_predictions,
         "lightgbm": lightgbm_predictions,
@@ -112,6 +121,7 @@ def _classic_strategies() -> dict[str, Callable[[ClassicView, int], np.ndarray]]
         "ensemble": ensemble,
         "example": example,
         "noise": noise,
+        "benchmark": benchmark,
     }
 
 
@@ -178,6 +188,7 @@ DEFAULT_CROWD: Mapping[str, tuple[tuple[str, str, int], ...]] = {
         ("blend", "ensemble", 1200),
         ("example", "example", 300),
         ("noise", "noise", 100),
+        ("benchmark", "benchmark", 1000),
     ),
     "signals": (
         ("momentum", "momentum", 600),
