@@ -6,9 +6,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numerai_tools import signals
 
 from crowdalpha.tournament import CLASSIC, CRYPTO, SIGNALS, GateRule, PayoutRule, PayoutTerm
 from crowdalpha.tournament.payouts import (
@@ -213,3 +215,43 @@ def test_any_payout_rule_from_config_data_works():
     paid = payouts(rule, _stakes(1, 1), {"a": np.array([0.5, 0.25]), "b": np.array([0.25, 0.5])})
     # 2 tokens at risk above a 1-token threshold: factor 0.5
     np.testing.assert_array_equal(paid, [TOKEN // 8, -(TOKEN // 8)])
+
+
+def _signals_submission(rng: np.random.Generator, tickers: pd.Index) -> pd.Series:
+    return pd.Series(rng.uniform(0.01, 0.99, len(tickers)), index=tickers, name="signal")
+
+
+def test_signals_gates_agree_with_numerai_tools_max_churn_and_turnover():
+    rng = np.random.default_rng(12)
+    tickers = pd.Index([f"T{i:03d} US" for i in range(150)], name="numerai_ticker")
+    neutralizer = pd.DataFrame(rng.normal(size=(150, 3)), index=tickers, columns=["n0", "n1", "n2"])
+    neutralizer /= np.linalg.norm(neutralizer, axis=0)
+    weights = pd.Series(rng.uniform(0.5, 1.5, 150), index=tickers, name="sample_weights")
+    current = _signals_submission(rng, tickers)
+    # seven earlier submissions, most recent first: the five recent ones close to the current one
+    blends = [0.0, 0.02, 0.04, 0.06, 0.08, 0.6, 0.9]
+    previous = [((1 - b) * current + b * _signals_submission(rng, tickers)).rename("signal") for b in blends]
+
+    def numerai_max(prev: list[pd.Series]) -> tuple[float, float]:
+        dates = [str(k) for k in range(len(prev))]
+        return signals.calculate_max_churn_and_turnover(
+            current,
+            neutralizer,
+            weights,
+            dict(zip(dates, prev, strict=True)),
+            dict.fromkeys(dates, neutralizer),
+            dict.fromkeys(dates, weights),
+        )
+
+    per_comparison = np.array([numerai_max([p]) for p in previous])  # (comparisons, 2)
+    churn_values = per_comparison[None, :, 0]
+    turnover_values = per_comparison[None, :, 1]
+    oracle = numerai_max(previous[:5])  # the live rule passes the five most recent submissions
+    churn_gate, turnover_gate = SIGNALS.gates
+    assert gate_metric(churn_values, churn_gate)[0] == pytest.approx(oracle[0], abs=1e-12)
+    assert gate_metric(turnover_values, turnover_gate)[0] == pytest.approx(oracle[1], abs=1e-12)
+    assert gate_metric(np.full((1, 5), np.nan), churn_gate)[0] == numerai_max([])[0] == 1.0
+    assert oracle[0] < churn_gate.below and oracle[1] < turnover_gate.below
+    assert numerai_max(previous)[1] >= turnover_gate.below  # the older two would fail the gate
+    at_risk = gated_at_risk(SIGNALS.gates, _stakes(5), {"churn": churn_values, "turnover": turnover_values})
+    assert at_risk[0] == 5 * TOKEN
