@@ -27,6 +27,7 @@ import numpy as np
 
 from crowdalpha.scoring._layout import as_rows
 from crowdalpha.scoring.ranking import transform_rows
+from crowdalpha.scoring.transforms import gaussian
 from crowdalpha.tournament.config import MetaModelRule
 from crowdalpha.tournament.payouts import tokens_to_nano
 
@@ -90,8 +91,12 @@ def meta_model_weights(rule: MetaModelRule, predictions: np.ndarray, stakes_nano
 def cleaned_gaussian_ranks(predictions: np.ndarray) -> np.ndarray:
     """Return ``gaussian(tie_kept_rank(fill_nan(tie_kept_rank(p), 0.5)))`` per model column (ids × models)."""
     percentiles = transform_rows(as_rows(predictions))
-    percentiles[np.isnan(percentiles)] = FILL_PERCENTILE
-    return transform_rows(percentiles, to="gaussian").T
+    gaps = np.isnan(percentiles)
+    incomplete = gaps.any(axis=1)
+    if incomplete.any():  # ranking complete tie-kept ranks again changes nothing, so only these rows
+        percentiles[gaps] = FILL_PERCENTILE
+        percentiles[incomplete] = transform_rows(percentiles[incomplete])
+    return gaussian(percentiles).T
 
 
 def meta_model(rule: MetaModelRule, predictions: np.ndarray, stakes_nano: np.ndarray) -> np.ndarray:
