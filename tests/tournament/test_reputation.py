@@ -281,6 +281,8 @@ def test_bad_score_tables_name_the_rule():
         reputation(pd.concat([HISTORY, HISTORY.iloc[1:2]]), "corr", as_of=AS_OF)
     with pytest.raises(ReputationError, match=r"needs columns \['fnc'\]"):
         reputation(HISTORY, "fnc", as_of=AS_OF)
+    with pytest.raises(ReputationError, match="'corr' must be numbers"):
+        reputation(HISTORY.assign(corr="high"), "corr", as_of=AS_OF)
     with pytest.raises(ReputationError, match="resolved_on date"):
         reputation(HISTORY.assign(resolved_on=None), "corr", as_of=AS_OF)
     with pytest.raises(ReputationError, match="integer nano-tokens"):
@@ -297,3 +299,9 @@ def test_season_min_at_risk_is_in_tokens():
     assert season_standings(rows, [1], half)["tier"].iloc[0] == "All"
     whole = SeasonRules(tiers=(Tier("All", top_fraction=1.0),), min_qualified_rounds=1)
     assert season_standings(rows, [1], whole)["tier"].iloc[0] == "Novices"
+
+
+def test_an_empty_window_and_unscored_models_give_empty_or_unranked_rows():
+    assert reputation(HISTORY, "corr", as_of=date(2020, 1, 1)).empty
+    table = reputation(HISTORY.assign(mmc=np.nan), "mmc", as_of=AS_OF)
+    assert table["rank"].isna().all() and table["ci_low"].isna().all() and (table["rounds"] == 0).all()

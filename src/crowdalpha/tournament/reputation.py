@@ -164,6 +164,13 @@ def resolved_in_window(resolved: pd.DataFrame, *, as_of: date, settings: Reputat
     return resolved[done & resolved[ROUND].isin(latest).to_numpy()]
 
 
+def _numeric_scores(resolved: pd.DataFrame, score: str) -> pd.Series:
+    try:
+        return pd.to_numeric(resolved[score]).astype(np.float64)
+    except (TypeError, ValueError):
+        raise ReputationError(f"scores {score!r} must be numbers (NaN when missing)") from None
+
+
 def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.DataFrame:
     """Return scores as a ``rounds × entities`` frame (rounds ascending, NaN where not scored)."""
     _require_columns(resolved, [entity, ROUND, score], f"the {score!r} reputation")
@@ -171,7 +178,7 @@ def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.
     if duplicated.any():
         first = resolved.loc[duplicated, [entity, ROUND]].head(5).to_dict("records")
         raise ReputationError(f"one {score!r} per {entity} and round is allowed; repeated: {first}")
-    values = pd.to_numeric(resolved[score], errors="coerce")
+    values = _numeric_scores(resolved, score)
     if np.isinf(values).any():
         raise ReputationError(f"scores {score!r} must be finite or missing; some are ±inf")
     matrix = resolved.assign(**{score: values}).pivot(index=ROUND, columns=entity, values=score)
@@ -232,7 +239,8 @@ def bootstrap_interval(
     tail = (1 - confidence) / 2
     low, high = np.full(n_models, np.nan), np.full(n_models, np.nan)
     some = ~np.isnan(means).all(axis=0)
-    low[some], high[some] = np.nanquantile(means[:, some], [tail, 1 - tail], axis=0)
+    if some.any():
+        low[some], high[some] = np.nanquantile(means[:, some], [tail, 1 - tail], axis=0)
     return low, high
 
 
@@ -285,7 +293,7 @@ def account_round_scores(resolved: pd.DataFrame, score: str) -> pd.DataFrame:
     Columns ``account``, ``round``, ``resolved_on``, ``score``, ``at_risk_nano`` (the account's total).
     """
     _require_columns(resolved, [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, score], "account scores")
-    values = pd.to_numeric(resolved[score], errors="coerce").astype(np.float64)
+    values = _numeric_scores(resolved, score)
     at_risk = resolved[AT_RISK].to_numpy()
     if not np.issubdtype(at_risk.dtype, np.integer) or (at_risk < 0).any():
         raise ReputationError(f"{AT_RISK} must be integer nano-tokens ≥ 0")
