@@ -11,8 +11,9 @@ The input is a long table of **resolved** round scores, one row per model and ro
   ``Σ score·stake / Σ stake`` of its staked models; in a round where none of its models is staked,
   the plain mean of its models' scores (so a single unstaked model has its own score).
 * **Season standings** (Grandmasters): season score = mean over *all* the season's rounds of the
-  account's round score, a round without stake counting 0; a round is *qualified* when the
-  account's total at risk is at least ``min_at_risk`` (late submissions have none); accounts with
+  account's round score, a round without stake (or without a score) counting 0; a round is
+  *qualified* when the account's total at risk is at least ``min_at_risk`` (late submissions have
+  none); accounts with
   fewer than ``min_qualified_rounds`` qualified rounds are unranked (Novices); the others are
   ranked and given the first tier whose top-N or top-fraction (rounded up) contains their rank.
 * **Uncertainty**: a percentile bootstrap of each reputation that resamples *rounds* (the same
