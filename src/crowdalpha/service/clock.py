@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +55,20 @@ def home_clock(settings: Settings) -> Clock:
     except FileNotFoundError:
         return WallClock()
     return SettableClock(datetime.fromisoformat(document["now"]))
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """The home's clock as an operator sees it: ``set`` (a fixed moment) or ``wall``, and its now (UTC)."""
+
+    clock: str
+    now: datetime
+
+
+def clock_state(settings: Settings) -> ClockState:
+    """Return whether the home's clock is set or the wall clock, and its current moment."""
+    clock = home_clock(settings)
+    return ClockState("set" if isinstance(clock, SettableClock) else "wall", clock.now())
 
 
 class HomeClock:
