@@ -344,3 +344,11 @@ def test_openapi_documents_every_operator_route(operated: Operated) -> None:
         "name": "Authorization",
         "description": "An API key as numerapi sends it: `Token PUBLIC$SECRET`.",
     }
+
+
+def test_a_files_only_server_answers_that_it_has_no_database(base_url: str) -> None:
+    assert error_of(requests.post(f"{base_url}/api/operator/tick", timeout=30)) == (
+        503,
+        "no_database",
+        "no_database: this server runs without a database (files only)",
+    )
