@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 """How long one delivery may wait on the endpoint (connect, then each read) before it counts as failed."""
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 8
 RECENT_DELIVERIES = 1000
 USER_AGENT = f"crowdalpha/{__version__} (submission webhook)"
 SENDER_CACHE_KEY = "crowdalpha.service.webhooks.sender"
