@@ -290,10 +290,15 @@ def mint_genesis(
     *,
     amount_nano: int | None = None,
     cap_nano: int = DEFAULT_CAP_NANO,
-    idempotency_key: str = GENESIS_KEY,
+    idempotency_key: str | None = None,
 ) -> LedgerReceipt:
-    """Mint the genesis supply (default: the whole cap) into the treasury, once; return the receipt."""
+    """Mint the genesis supply (default: the whole cap) into the treasury, once; return the receipt.
+
+    The default key names the request (``genesis/<amount>/<cap>``): running the same mint again
+    replays it, and a refused mint (e.g. over the cap) does not block a corrected one.
+    """
     amount = cap_nano if amount_nano is None else amount_nano
+    key = idempotency_key if idempotency_key is not None else f"{GENESIS_KEY}/{amount}/{cap_nano}"
     now = ctx.now()
 
     def body(uow: UnitOfWork) -> _Plan:
@@ -301,7 +306,7 @@ def mint_genesis(
         entries = genesis_entries(balances, amount, cap_nano)
         return _Plan(entries, {"cap_nano": cap_nano, "minted_nano": amount})
 
-    return _operate(ctx, idempotency_key, "genesis", {"amount_nano": amount, "cap_nano": cap_nano}, body)
+    return _operate(ctx, key, "genesis", {"amount_nano": amount, "cap_nano": cap_nano}, body)
 
 
 def grant(ctx: Context, account: AccountRef, amount_nano: int, *, idempotency_key: str) -> LedgerReceipt:
