@@ -11,6 +11,7 @@ from crowdalpha.ledger import DEFAULT_CAP_NANO, releasing_account, stake_account
 from crowdalpha.service import (
     Context,
     ServiceError,
+    account_entries,
     apply_payout,
     at_risk_stake_in,
     buyback,
@@ -22,6 +23,7 @@ from crowdalpha.service import (
     increase_stake,
     mint_genesis,
     model_stake,
+    payout_key,
     request_release,
 )
 from crowdalpha.store import RoundState, transaction
@@ -234,3 +236,24 @@ def test_entries_and_outcomes_are_append_only(ctx: Context, alice: tuple[str, st
         with pytest.raises(DBAPIError, match="append-only"), ctx.engine.begin() as connection:
             connection.execute(text(statement))
     assert check_ledger(ctx).ok
+
+
+def test_an_accounts_entries_are_its_wallet_and_stake_movements_newest_first(
+    ctx: Context, alice: tuple[str, str]
+) -> None:
+    account_id, model_id = alice
+    funded(ctx, model_id, 10, 4)
+    round_id = add_round(ctx, 1, RoundState.SCORING)
+    apply_payout(ctx, model_id, round_id, tokens(1), payout_key(round_id, model_id))
+    create_account(ctx, "bob")
+    grant(ctx, "bob", tokens(3), idempotency_key="bob")
+    moves = account_entries(ctx, "alice")
+    assert [(m.reason, m.debit, m.credit, m.amount_nano) for m in moves] == [
+        ("payout", "treasury", stake_account(model_id), tokens(1)),
+        ("stake_increase", wallet_account(account_id), stake_account(model_id), tokens(4)),
+        ("grant", "treasury", wallet_account(account_id), tokens(10)),
+    ]
+    assert moves[0].round_id == round_id and moves[0].model_id == model_id
+    assert [m.reason for m in account_entries(ctx, "alice", limit=1)] == ["payout"]
+    with pytest.raises(ServiceError, match=r"^idempotency_key_reused: "):
+        apply_payout(ctx, model_id, round_id, tokens(2), payout_key(round_id, model_id))

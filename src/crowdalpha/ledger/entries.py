@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class EntryError(ValueError):
@@ -35,7 +36,18 @@ class Entry:
             raise EntryError(f"an entry moves between two accounts; got {self.debit} on both sides")
 
 
-def postings(entries: Iterable[Entry]) -> dict[str, int]:
+class Movement(Protocol):
+    """Anything that moves ``amount`` from ``debit`` to ``credit`` (an Entry, a stored entry)."""
+
+    @property
+    def debit(self) -> str: ...
+    @property
+    def credit(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+
+
+def postings(entries: Iterable[Movement]) -> dict[str, int]:
     """Return the signed change in nano-tokens of every account the entries touch (credits − debits)."""
     changes: dict[str, int] = defaultdict(int)
     for entry in entries:
@@ -44,7 +56,7 @@ def postings(entries: Iterable[Entry]) -> dict[str, int]:
     return dict(changes)
 
 
-def transaction_imbalance(entries: Iterable[Entry]) -> int:
+def transaction_imbalance(entries: Iterable[Movement]) -> int:
     """Return the sum of a transaction's postings in nano-tokens: 0 for every valid transaction."""
     return sum(postings(entries).values())
 

@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from crowdalpha.ledger.accounts import BURN, SUPPLY, TREASURY, AccountKind, AccountNameError, parse_account
 from crowdalpha.ledger.amounts import format_tokens
+from crowdalpha.ledger.entries import postings
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,7 @@ class RawEntry:
 
 def derived_balances(entries: Iterable[RawEntry]) -> dict[str, int]:
     """Return every account's balance in nano-tokens as the sum of its entries (credits − debits)."""
-    balances: dict[str, int] = defaultdict(int)
-    for entry in entries:
-        balances[entry.debit] -= entry.amount
-        balances[entry.credit] += entry.amount
-    return dict(balances)
+    return postings(entries)
 
 
 def supply_totals(balances: Mapping[str, int], cap: int) -> SupplyTotals:
@@ -69,22 +65,19 @@ def find_breaks(
     cap: int,
     pending_releases: Mapping[str, int],
 ) -> list[LedgerBreak]:
-    """Return every broken invariant (empty when the ledger is sound); ``pending_releases`` by account."""
+    """Return every broken invariant (empty when the ledger is sound); ``pending_releases`` by account.
+
+    ``entries`` is read once, so it may stream from the database.
+    """
     breaks: list[LedgerBreak] = []
-    entries = list(entries)
-    for entry in entries:
-        if isinstance(entry.amount, bool) or not isinstance(entry.amount, int) or entry.amount <= 0:
-            breaks.append(
-                LedgerBreak("invalid_entry", f"transaction {entry.transaction_id} moves {entry.amount!r}")
-            )
-        if entry.debit == entry.credit:
-            breaks.append(
-                LedgerBreak(
-                    "invalid_entry",
-                    f"transaction {entry.transaction_id} moves {entry.debit} to {entry.debit}",
-                )
-            )
-    derived = derived_balances(entries)
+
+    def checked() -> Iterator[RawEntry]:
+        for entry in entries:
+            breaks.extend(_entry_breaks(entry))
+            yield entry
+
+    # One pass, so a ledger of any length is checked in memory proportional to its accounts.
+    derived = derived_balances(checked())
     for name in sorted(set(derived) | set(cached)):
         try:
             kind, _ = parse_account(name)
@@ -120,6 +113,18 @@ def find_breaks(
                 f" tokens exceed the cap of {format_tokens(cap)}",
             )
         )
-    if sum(derived.values()) != 0:
-        breaks.append(LedgerBreak("unbalanced_ledger", f"all balances sum to {sum(derived.values())}, not 0"))
+    return breaks
+
+
+def _entry_breaks(entry: RawEntry) -> list[LedgerBreak]:
+    """Return what is wrong with one stored entry: a non-positive or non-integer amount, one account."""
+    breaks = []
+    if isinstance(entry.amount, bool) or not isinstance(entry.amount, int) or entry.amount <= 0:
+        breaks.append(
+            LedgerBreak("invalid_entry", f"transaction {entry.transaction_id} moves {entry.amount!r}")
+        )
+    if entry.debit == entry.credit:
+        breaks.append(
+            LedgerBreak("invalid_entry", f"transaction {entry.transaction_id} moves {entry.debit} to itself")
+        )
     return breaks

@@ -33,9 +33,11 @@ from crowdalpha.service.errors import ServiceError, error_rule, user_message
 from crowdalpha.service.home import HomeReport, init_home
 from crowdalpha.service.ledger import (
     AccountBalance,
+    AccountEntry,
     LedgerReceipt,
     LedgerReport,
     ModelStake,
+    account_entries,
     apply_payout,
     apply_payout_in,
     at_risk_stake_in,
@@ -48,6 +50,7 @@ from crowdalpha.service.ledger import (
     increase_stake,
     mint_genesis,
     model_stake,
+    payout_key,
     request_release,
     request_release_in,
 )
@@ -62,6 +65,7 @@ from crowdalpha.service.submissions import (
 
 __all__ = [
     "AccountBalance",
+    "AccountEntry",
     "ApiKeyInfo",
     "Context",
     "CreatedAccount",
@@ -79,6 +83,7 @@ __all__ = [
     "SubmissionInfo",
     "SubmissionReceipt",
     "TickReport",
+    "account_entries",
     "apply_payout",
     "apply_payout_in",
     "at_risk_stake_in",
@@ -111,6 +116,7 @@ __all__ = [
     "open_dataset_file",
     "open_round",
     "parse_token",
+    "payout_key",
     "public_models",
     "publish_dataset",
     "request_release",

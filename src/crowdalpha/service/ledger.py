@@ -127,6 +127,20 @@ class ModelStake:
     pending_releases: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class AccountEntry:
+    """An entry that touched one of an account's ledger accounts (numerapi's wallet transactions)."""
+
+    transaction_id: int
+    debit: str
+    credit: str
+    amount_nano: int
+    reason: str
+    round_id: str | None
+    model_id: str | None
+    created_at: datetime
+
+
 @dataclass
 class _Plan:
     """What an operation's body decided: its entries, its result, and row work to do once recorded."""
@@ -482,6 +496,11 @@ def complete_releases_for_round(
 # -- payouts ------------------------------------------------------------------------------------------
 
 
+def payout_key(round_id: str, model_id: str) -> str:
+    """Return the idempotency key of a model's payout for a round: one payout per (round, model)."""
+    return f"payout/{round_id}/{model_id}"
+
+
 def apply_payout_in(
     uow: UnitOfWork, model_id: str, round_id: str, amount_nano: int, idempotency_key: str, *, now: datetime
 ) -> LedgerReceipt:
@@ -588,21 +607,46 @@ def balances(ctx: Context, account: AccountRef | None = None) -> list[AccountBal
     return run_transaction(ctx.engine, work, read_only=True)
 
 
+def account_entries(ctx: Context, account: AccountRef, *, limit: int = 100) -> list[AccountEntry]:
+    """Return the entries that moved the account's wallet or its models' stakes, newest first."""
+
+    def work(uow: UnitOfWork) -> list[AccountEntry]:
+        owner = resolve_account(uow, account)
+        models = uow.models.list(account_id=owner.id)
+        names = [wallet_account(owner.id)]
+        names += [name for m in models for name in (stake_account(m.id), releasing_account(m.id))]
+        return [
+            AccountEntry(
+                row.transaction_id,
+                row.debit_account,
+                row.credit_account,
+                row.amount,
+                row.reason,
+                row.round_id,
+                row.model_id,
+                row.created_at,
+            )
+            for row in uow.ledger.entries_touching(names, limit=limit)
+        ]
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
 def check_ledger(ctx: Context) -> LedgerReport:
     """Return the ledger's invariant check (one consistent snapshot): breaks, supply totals, counts."""
 
     def work(uow: UnitOfWork) -> LedgerReport:
         genesis = uow.ledger.find_transaction("genesis")
         cap = int(genesis.result["cap_nano"]) if genesis is not None else DEFAULT_CAP_NANO
-        entries = list(uow.ledger.raw_entries())
         cached = uow.ledger.cached_balances()
-        breaks = find_breaks(entries, cached, cap=cap, pending_releases=uow.ledger.pending_release_totals())
+        pending = uow.ledger.pending_release_totals()
+        breaks = find_breaks(uow.ledger.raw_entries(), cached, cap=cap, pending_releases=pending)
         return LedgerReport(
             ok=not breaks,
             breaks=tuple(breaks),
             totals=supply_totals(cached, cap),
             transactions=uow.ledger.count_transactions(),
-            entries=len(entries),
+            entries=uow.ledger.count_entries(),
         )
 
     return run_transaction(ctx.engine, work, read_only=True)

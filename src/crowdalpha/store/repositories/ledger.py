@@ -166,6 +166,18 @@ class LedgerRepository:
             query = query.where(LedgerEntry.transaction_id == transaction_id)
         return list(self.session.scalars(query.order_by(LedgerEntry.id)))
 
+    def entries_touching(self, names: Collection[str], *, limit: int | None = None) -> list[LedgerEntry]:
+        """Return the entries that debit or credit any of ``names``, newest first, at most ``limit``."""
+        wanted = list(names)
+        query = (
+            select(LedgerEntry)
+            .where(LedgerEntry.debit_account.in_(wanted) | LedgerEntry.credit_account.in_(wanted))
+            .order_by(LedgerEntry.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.session.scalars(query))
+
     def raw_entries(self) -> Iterable[RawEntry]:
         """Yield every entry as plain data for the invariant check, in the order written."""
         query = select(
@@ -174,12 +186,17 @@ class LedgerRepository:
             LedgerEntry.credit_account,
             LedgerEntry.amount,
         ).order_by(LedgerEntry.id)
-        for transaction_id, debit, credit, amount in self.session.execute(query):
+        rows = self.session.execute(query.execution_options(yield_per=10_000))
+        for transaction_id, debit, credit, amount in rows:
             yield RawEntry(transaction_id, debit, credit, amount)
 
     def count_transactions(self) -> int:
         """Return how many operations are recorded (applied and rejected)."""
         return self.session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
+
+    def count_entries(self) -> int:
+        """Return how many entries are written."""
+        return self.session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
 
     # -- releases -------------------------------------------------------------------------------------
 
