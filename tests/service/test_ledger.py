@@ -77,7 +77,8 @@ def test_a_grant_moves_treasury_to_wallet_once(ctx: Context, alice: tuple[str, s
     assert held(ctx)[wallet_account(account_id)] == tokens(12.5)
     assert held(ctx)["treasury"] == DEFAULT_CAP_NANO - tokens(12.5)
     with pytest.raises(
-        ServiceError, match=r"^idempotency_key_reused: idempotency key 'g1' was used for grant"
+        ServiceError,
+        match=r"^idempotency_key_reused: idempotency key 'g1' was used for a different grant request",
     ):
         grant(ctx, "alice", tokens(13), idempotency_key="g1")
     assert check_ledger(ctx).ok

@@ -209,8 +209,9 @@ def operate_in(
         if existing.operation != operation or existing.request != dict(request):
             raise ServiceError(
                 "idempotency_key_reused",
-                f"idempotency key {key!r} was used for {existing.operation} {existing.request};"
-                f" use a new key for {operation} {dict(request)}",
+                # The first request is not echoed: keys are global, and it may be someone else's.
+                f"idempotency key {key!r} was used for a different {existing.operation} request;"
+                f" use a new key for this {operation}",
             )
         return _receipt(uow, existing, replayed=True)
     try:
