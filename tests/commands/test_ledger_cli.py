@@ -69,6 +69,9 @@ def test_an_operator_mints_grants_and_checks_the_ledger(tmp_path: Path) -> None:
 
     mine = json.loads(run("ledger", "balance", "alice", "--home", home, "--json"))
     assert [(row["kind"], row["balance"]) for row in mine] == [("wallet", "12.500000001")]
+    assert "error: not_found: no account named 'bob'" in run(
+        "ledger", "balance", "bob", "--home", home, code=2
+    )
     everything = run("ledger", "balance", "--home", home)
     assert "treasury\t10999987.499999999" in everything and "supply\t-11000000" in everything
 

@@ -13,10 +13,12 @@ from crowdalpha.service import (
     ServiceError,
     account_entries,
     apply_payout,
+    apply_payout_in,
     at_risk_stake_in,
     buyback,
     check_ledger,
     complete_releases_for_round,
+    complete_releases_in,
     create_account,
     create_model,
     grant,
@@ -258,3 +260,36 @@ def test_an_accounts_entries_are_its_wallet_and_stake_movements_newest_first(
     assert [m.reason for m in account_entries(ctx, "alice", limit=1)] == ["payout"]
     with pytest.raises(ServiceError, match=r"^idempotency_key_reused: "):
         apply_payout(ctx, model_id, round_id, tokens(2), payout_key(round_id, model_id))
+
+
+def test_a_resolution_pays_and_releases_in_its_own_transaction_exactly_once(
+    ctx: Context, alice: tuple[str, str]
+) -> None:
+    account_id, model_id = alice
+    funded(ctx, model_id, 50, 50)
+    round_id = add_round(ctx, 1, RoundState.SCORING)
+    submit(ctx, model_id, round_id)
+    request_release(ctx, "alice", model_id, tokens(20), idempotency_key="r1")
+    before = held(ctx)
+
+    def resolve(fail: bool) -> None:
+        with transaction(ctx.engine) as uow:
+            row = uow.rounds.get(round_id)
+            uow.rounds.transition(round_id, [RoundState.SCORING], RoundState.RESOLVED, now=ctx.now())
+            apply_payout_in(
+                uow, model_id, round_id, -tokens(3), payout_key(round_id, model_id), now=ctx.now()
+            )
+            complete_releases_in(uow, row, now=ctx.now())
+            if fail:
+                raise RuntimeError("crash after the payout, before commit")
+
+    with pytest.raises(RuntimeError):
+        resolve(fail=True)
+    assert held(ctx) == before  # the crash took the money movements back with the state change
+    resolve(fail=False)
+    resolve(fail=False)  # a re-run finds the recorded outcomes: nothing moves twice
+    after = held(ctx)
+    assert after[stake_account(model_id)] == tokens(27)
+    assert after[wallet_account(account_id)] == tokens(20)
+    assert after["burn"] == tokens(3)
+    assert check_ledger(ctx).ok
