@@ -25,6 +25,10 @@ EXPECTED_TABLES = {
     "live_universes",
     "submissions",
     "jobs",
+    "ledger_accounts",
+    "ledger_transactions",
+    "ledger_entries",
+    "ledger_releases",
 }
 
 

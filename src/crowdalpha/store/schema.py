@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from crowdalpha.ledger.accounts import AccountKind as LedgerAccountKind
 from crowdalpha.tournament.rounds import RoundState
 from crowdalpha.tournament.submissions import UploadKind
 
@@ -309,3 +310,97 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- the token ledger ---------------------------------------------------------------------------------
+
+
+class LedgerOutcome(StrEnum):
+    """What became of a ledger operation: applied (its entries are written) or rejected (nothing moved)."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class ReleaseState(StrEnum):
+    """A stake release: pending until its due round resolves, then completed."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class LedgerAccount(Base):
+    """A ledger account (``treasury``, ``wallet:<id>``, ``stake:<id>``, …) and its cached balance in nano."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(_check_in("kind", LedgerAccountKind), name="kind"),
+        CheckConstraint("kind = 'supply' OR balance >= 0", name="balance_not_negative"),
+    )
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    """One ledger operation under its idempotency key, and its outcome (a rejection too); immutable."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (CheckConstraint(_check_in("outcome", LedgerOutcome), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]]
+    outcome: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]]
+    round_id: Mapped[str | None] = mapped_column(String(36))
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """An immutable movement of ``amount`` nano-tokens from the debit account to the credit account."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("debit_account <> credit_account", name="two_accounts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    debit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.name"), index=True)
+    credit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.name"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    round_id: Mapped[str | None] = mapped_column(String(36))
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class StakeRelease(Base):
+    """A request to release stake: what is left of it completes when its due round resolves."""
+
+    __tablename__ = "ledger_releases"
+    __table_args__ = (
+        CheckConstraint(_check_in("state", ReleaseState), name="state"),
+        CheckConstraint("remaining >= 0 AND remaining <= requested", name="remaining_in_range"),
+        Index(None, "model_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"))
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    requested: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    drain: Mapped[bool] = mapped_column(Boolean)
+    due_round_id: Mapped[str | None] = mapped_column(ForeignKey("rounds.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]

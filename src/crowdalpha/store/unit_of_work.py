@@ -26,6 +26,7 @@ from crowdalpha.store.repositories import (
     SubmissionRepository,
     TournamentRepository,
 )
+from crowdalpha.store.repositories.ledger import LedgerRepository
 
 T = TypeVar("T")
 
@@ -46,6 +47,7 @@ class UnitOfWork:
         self.rounds = RoundRepository(session)
         self.submissions = SubmissionRepository(session)
         self.jobs = JobRepository(session)
+        self.ledger = LedgerRepository(session)
 
 
 @contextmanager
