@@ -25,6 +25,10 @@ EXPECTED_TABLES = {
     "live_universes",
     "submissions",
     "jobs",
+    "market_ingests",
+    "round_live_data",
+    "round_score_days",
+    "submission_scores",
 }
 
 

@@ -21,8 +21,10 @@ from crowdalpha.store.repositories import (
     AccountRepository,
     DatasetRepository,
     JobRepository,
+    MarketRepository,
     ModelRepository,
     RoundRepository,
+    ScoreRepository,
     SubmissionRepository,
     TournamentRepository,
 )
@@ -46,6 +48,8 @@ class UnitOfWork:
         self.rounds = RoundRepository(session)
         self.submissions = SubmissionRepository(session)
         self.jobs = JobRepository(session)
+        self.market = MarketRepository(session)
+        self.scores = ScoreRepository(session)
 
 
 @contextmanager
