@@ -31,8 +31,10 @@ from crowdalpha.service.datasets import (
 from crowdalpha.service.diagnostics import create_diagnostics, get_diagnostics
 from crowdalpha.service.errors import ServiceError, error_rule, user_message
 from crowdalpha.service.home import HomeReport, init_home
+from crowdalpha.service.market import MarketCoverage, ingest_market, market_panel, market_through
 from crowdalpha.service.models import create_model, list_models, public_models, set_submission_webhook
 from crowdalpha.service.rounds import RoundStatus, TickReport, close_round, open_round, round_status, tick
+from crowdalpha.service.scoring import ScoreDayReport, ScoredDay, score_day
 from crowdalpha.service.submissions import (
     SubmissionInfo,
     SubmissionReceipt,
@@ -48,9 +50,12 @@ __all__ = [
     "DatasetFileInfo",
     "HomeClock",
     "HomeReport",
+    "MarketCoverage",
     "OpenedDatasetFile",
     "PublishedDataset",
     "RoundStatus",
+    "ScoreDayReport",
+    "ScoredDay",
     "ServiceError",
     "SubmissionInfo",
     "SubmissionReceipt",
@@ -65,12 +70,15 @@ __all__ = [
     "error_rule",
     "get_diagnostics",
     "home_clock",
+    "ingest_market",
     "init_home",
     "is_operator",
     "list_api_keys",
     "list_dataset_files",
     "list_models",
     "list_submissions",
+    "market_panel",
+    "market_through",
     "open_context",
     "open_dataset_file",
     "open_round",
@@ -79,6 +87,7 @@ __all__ = [
     "publish_dataset",
     "revoke_api_key",
     "round_status",
+    "score_day",
     "set_clock",
     "set_submission_webhook",
     "submit_predictions",

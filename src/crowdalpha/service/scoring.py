@@ -1,0 +1,357 @@
+"""Daily scoring of closed rounds: each score day's realised target, every selected submission scored at once.
+
+A round's live era is the market date *t* its live file was built from. Its score day k (1 … the
+tournament's ``scoring_days``) is computable once the market store holds the close of t + L + k
+(L = the config's ``lag_days``, counted in the store's trading dates): the returns t+L … t+L+k are
+then known. The day's target is the dataset's definition
+(:func:`crowdalpha.market.targets.residual_returns`, binned): a score's target ``"target"`` is the
+main factor-neutral residual, ``target_<name>_<h>`` the ``<name>`` residual, both over k days, for
+the round's live assets, mapped to the round's live ids through its private id map.
+
+Each score of the config whose horizon reaches day k is computed for all selected submissions in
+one vectorised call of :mod:`crowdalpha.scoring` (CORR: ``numerai_corr``). Contribution scores
+(MMC, BMC) need the round's meta models, which are not built yet; they are skipped and reported.
+
+Stored per (submission, score, day): the value and the percentile among the round's **on-time**
+submissions (average rank / count, in (0, 1]; None for late ones, which are scored but not
+ranked). A day is stored once, with its ``round_score_days`` row, in one transaction: re-running
+adds and replaces nothing. The first scored day moves the round closed → scoring; the row of day
+``horizon`` tells the resolve step the round is resolvable.
+
+Private data: opening a round records (``record_round_live_data``) the live date and the live id →
+asset map from the version's private ``ids.parquet`` (published with ``dataset publish --private``);
+neither is ever served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from scipy.stats import rankdata
+
+from crowdalpha import scoring
+from crowdalpha.datasets.classic import PRIVATE_IDS
+from crowdalpha.datasets.obfuscate import LIVE, TARGET_COLUMN
+from crowdalpha.market.targets import (
+    MAIN_NEUTRALIZATION,
+    NEUTRALIZATIONS,
+    TargetInputs,
+    prepare_target_inputs,
+    residual_returns,
+)
+from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
+from crowdalpha.service._universes import read_universe
+from crowdalpha.service.context import Context
+from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
+from crowdalpha.service.errors import ServiceError
+from crowdalpha.service.market import market_panel, market_through
+from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
+from crowdalpha.store.repositories.scores import NewScore
+from crowdalpha.store.schema import RoundLiveData
+from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
+from crowdalpha.tournament.submissions import UploadKind, validate_submission
+
+PRIVATE_IDS_FILE = PRIVATE_NAME_PREFIX + PRIVATE_IDS
+SCORED_STATES = (RoundState.CLOSED, RoundState.SCORING)
+SCORED_KINDS = (UploadKind.ON_TIME, UploadKind.LATE)
+_INPUTS_CACHE_KEY = "score_target_inputs"
+
+
+class ScoresPending(ServiceError):
+    """A score day is not computable yet: the market store lacks the close it needs."""
+
+
+@dataclass(frozen=True)
+class ScoredDay:
+    """A score day stored: round, day k, the market date it needed, how many submissions, which scores."""
+
+    round_number: int
+    day: int
+    market_date: date
+    submissions: int
+    scores: tuple[str, ...]
+
+
+@dataclass
+class ScoreDayReport:
+    """What ``score_day`` did: the market date it scored through, the days stored, rounds left waiting."""
+
+    tournament: str
+    through: date
+    scored: list[ScoredDay] = field(default_factory=list)
+    waiting: dict[int, str] = field(default_factory=dict)
+    skipped_scores: dict[str, str] = field(default_factory=dict)
+
+
+# -- private live data ------------------------------------------------------------------------------
+
+
+def record_round_live_data(
+    ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime
+) -> RoundLiveData | None:
+    """Record the round's live date and id → asset map from the version's private ids; None without them."""
+    files = {item.name: item for item in uow.datasets.list_files(version_id, public_only=False)}
+    private_ids = files.get(PRIVATE_IDS_FILE)
+    if private_ids is None:
+        return None
+    with ctx.blobs.open(private_ids.blob_key) as handle:
+        table = pq.read_table(handle, columns=["data_type", "id", "date", "asset"])
+    table = table.filter(pc.equal(table.column("data_type"), LIVE))
+    dates = sorted(set(table.column("date").to_pylist()))
+    if len(dates) != 1:
+        raise ServiceError(
+            "invalid_private_ids",
+            f"{PRIVATE_IDS_FILE} must hold exactly one live date; it holds {dates[:3]}",
+        )
+    id_map = table.select(["id", "asset"]).sort_by("id")
+    sink = io.BytesIO()
+    pq.write_table(id_map, sink)
+    content = sink.getvalue()
+    digest = hashlib.sha256(content).hexdigest()
+    blob = ctx.blobs.put_bytes(f"private/rounds/{round_row.tournament_id}/{digest}.parquet", content)
+    return uow.scores.set_live_data(
+        round_row.id,
+        live_date=date.fromisoformat(dates[0]),
+        member_count=id_map.num_rows,
+        blob_key=blob.key,
+        size_bytes=blob.size_bytes,
+        sha256=blob.sha256,
+        now=now,
+    )
+
+
+def _id_assets(ctx: Context, live: RoundLiveData) -> pd.Series:
+    """Return the round's live ids → asset ids (private)."""
+    with ctx.blobs.open(live.blob_key) as handle:
+        table = pq.read_table(handle)
+    return pd.Series(
+        np.asarray(table.column("asset").to_pylist(), dtype=object),
+        index=pd.Index(table.column("id").to_pylist(), name="id"),
+    )
+
+
+# -- one round ----------------------------------------------------------------------------------------
+
+
+def _neutralization(target: str) -> str:
+    """Return the residualisation a score's target column names (``target`` = the main one)."""
+    if target == TARGET_COLUMN:
+        return MAIN_NEUTRALIZATION
+    for name in NEUTRALIZATIONS:
+        if target.startswith(f"target_{name}_"):
+            return name
+    raise ServiceError(
+        "unknown_score_target",
+        f"score target {target!r} is neither 'target' nor target_<name>_<h> with <name> in"
+        f" {sorted(NEUTRALIZATIONS)}",
+    )
+
+
+def _predictions(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round) -> pd.DataFrame:
+    """Return the selected on-time and late submissions of the round as an ids × submission-id frame."""
+    submissions = uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
+    universe_row = uow.rounds.get_live_universe(row.id)
+    if not submissions or universe_row is None:
+        return pd.DataFrame()
+    universe = read_universe(ctx, universe_row)
+    columns = {}
+    for submission in submissions:
+        content = ctx.blobs.read_bytes(submission.blob_key)
+        columns[submission.id] = validate_submission(content, universe, loaded.config.submissions).to_series()
+    frame = pd.DataFrame(columns)
+    frame.index = frame.index.astype(str)
+    return frame.sort_index()
+
+
+def _metric_scores(score: ScoreConfig, predictions: pd.DataFrame, target: pd.Series) -> pd.Series:
+    """Return one score of every submission (vectorised; column by column only where coverage differs)."""
+    if not predictions.isna().to_numpy().any():
+        return scoring.numerai_corr(predictions, target)
+    return pd.Series(
+        {
+            name: float(scoring.numerai_corr(column.dropna().to_frame(), target).iloc[0])
+            for name, column in predictions.items()
+        }
+    )
+
+
+def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
+    """Return each on-time value's percentile among on-time values (average rank / count); NaN if late."""
+    ranked = values[on_time]
+    result = pd.Series(np.nan, index=values.index)
+    if len(ranked):
+        result[ranked.index] = rankdata(ranked.to_numpy(), method="average") / len(ranked)
+    return result
+
+
+def day_targets(
+    inputs: TargetInputs, live_date: date, day: int, neutralization: str, id_assets: pd.Series
+) -> pd.Series:
+    """Return score day ``day``'s binned realised target of a round's live ids (NaN-free, by id)."""
+    by_asset = residual_returns(
+        inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization, binned=True
+    ).iloc[0]
+    values = by_asset.reindex(id_assets.to_numpy()).to_numpy()
+    return pd.Series(values, index=id_assets.index, name="target").dropna().sort_index()
+
+
+def computable_days(config: TournamentConfig, inputs: TargetInputs, live_date: date) -> int:
+    """Return the last score day (≤ scoring days) whose returns ``inputs`` hold; 0 if none."""
+    dates = inputs.grid.dates
+    position = int(dates.searchsorted(pd.Timestamp(live_date)))
+    if position == len(dates) or dates[position] != pd.Timestamp(live_date):
+        return 0
+    return max(0, min(config.scoring_days, len(dates) - 1 - position - inputs.lag))
+
+
+def score_round(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    inputs: TargetInputs,
+    *,
+    now: datetime,
+    skipped: dict[str, str] | None = None,
+) -> list[ScoredDay]:
+    """Store every computable, not yet scored day of one round (in ``uow``); return the days stored."""
+    config = loaded.config
+    live = uow.scores.live_data(row.id)
+    if live is None:
+        raise ScoresPending(
+            "no_private_live_data",
+            f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
+            " with `crowdalpha dataset publish DIR --private PRIVATE_DIR` before opening rounds",
+        )
+    last = computable_days(config, inputs, live.live_date)
+    done = uow.scores.scored_days(row.id)
+    days = [day for day in range(1, last + 1) if day not in done]
+    if not days:
+        return []
+    predictions = _predictions(ctx, uow, loaded, row)
+    submissions = uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
+    on_time = pd.Series(
+        {s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool
+    ).reindex(predictions.columns, fill_value=False)
+    id_assets = _id_assets(ctx, live)
+    position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
+    stored: list[ScoredDay] = []
+    for day in days:
+        new_scores: list[NewScore] = []
+        names: list[str] = []
+        for score in config.scores:
+            if score.horizon < day:
+                continue
+            if score.metric != "numerai_corr":
+                if skipped is not None:
+                    skipped[score.name] = f"{score.metric} is not computed by the daily scoring yet"
+                continue
+            names.append(score.name)
+            if predictions.empty:
+                continue
+            target = day_targets(inputs, live.live_date, day, _neutralization(score.target), id_assets)
+            values = _metric_scores(score, predictions, target)
+            percentiles = _percentiles(values, on_time)
+            new_scores.extend(
+                NewScore(
+                    submission_id=str(submission_id),
+                    score=score.name,
+                    day=day,
+                    value=float(value),
+                    percentile=None
+                    if np.isnan(percentiles[submission_id])
+                    else float(percentiles[submission_id]),
+                )
+                for submission_id, value in values.items()
+            )
+        market_date = inputs.grid.dates[position + inputs.lag + day].date()
+        if uow.scores.add_day(
+            row.id, day, new_scores, market_date=market_date, submissions=predictions.shape[1], now=now
+        ):
+            stored.append(ScoredDay(row.number, day, market_date, predictions.shape[1], tuple(names)))
+    uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
+    return stored
+
+
+# -- use cases ----------------------------------------------------------------------------------------
+
+
+def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> TargetInputs:
+    """Return the target inputs of the market store as known at ``through`` (cached: one slot per context)."""
+    key = (through, config.lag_days, market_through(ctx))
+    cached = ctx.cache.get(_INPUTS_CACHE_KEY)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    panel = market_panel(ctx, through=through)
+    if panel is None:
+        raise ServiceError(
+            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
+        )
+    inputs = prepare_target_inputs(panel, lag=config.lag_days)
+    ctx.cache[_INPUTS_CACHE_KEY] = (key, inputs)
+    return inputs
+
+
+def _scorable_rounds(uow: UnitOfWork, tournament: TournamentRef) -> tuple[LoadedTournament, list[str]]:
+    loaded = load_tournament(uow, tournament)
+    return loaded, [row.id for row in uow.rounds.list(loaded.id, states=SCORED_STATES)]
+
+
+def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = None) -> ScoreDayReport:
+    """Score every closed or scoring round on each day the market data (through ``date``) makes computable."""
+    through = market_through(ctx)
+    if through is None:
+        raise ServiceError(
+            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
+        )
+    if date is not None:
+        through = min(through, date)
+    loaded, round_ids = run_transaction(
+        ctx.engine, lambda uow: _scorable_rounds(uow, tournament), read_only=True
+    )
+    report = ScoreDayReport(tournament=loaded.name, through=through)
+    if not round_ids:
+        return report
+    inputs = target_inputs(ctx, loaded.config, through)
+    now = ctx.now()
+    for round_id in round_ids:
+
+        def work(uow: UnitOfWork, round_id: str = round_id) -> list[ScoredDay]:
+            return score_round(
+                ctx, uow, loaded, uow.rounds.get(round_id), inputs, now=now, skipped=report.skipped_scores
+            )
+
+        try:
+            report.scored.extend(run_transaction(ctx.engine, work))
+        except ScoresPending as pending:
+            number = run_transaction(
+                ctx.engine, lambda uow, r=round_id: uow.rounds.get(r).number, read_only=True
+            )
+            report.waiting[number] = str(pending)
+    return report
+
+
+def score_round_job(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, day: int, *, now: datetime
+) -> list[ScoredDay]:
+    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
+    through = market_through(ctx)
+    if through is None:
+        raise ScoresPending(
+            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`"
+        )
+    stored = score_round(ctx, uow, loaded, row, target_inputs(ctx, loaded.config, through), now=now)
+    if day not in uow.scores.scored_days(row.id):
+        raise ScoresPending(
+            "market_data_pending",
+            f"{loaded.name} round {row.number} score day {day} needs market data after"
+            f" {through.isoformat()}; run `crowdalpha market ingest FILE`",
+        )
+    return stored
