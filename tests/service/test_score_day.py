@@ -268,3 +268,22 @@ def test_no_route_serves_the_private_live_data(
     for name in ("v1.0/private/ids.parquet", "private/ids.parquet", "v1.0/ids.parquet", "ids.parquet"):
         answer = query(f'{{ dataset(filename: "{name}", tournament: 8) }}')
         assert answer.get("data") is None and answer["errors"], name
+
+
+def test_a_round_opened_without_private_data_is_reported_not_scored(ctx: Context, market: Market) -> None:
+    publish_dataset(ctx, market.version_dir, "classic")
+    ingest_market(ctx, market.days(0, HISTORY_DAYS + 5))
+    ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
+    open_round(ctx, "classic")
+    ctx.clock.set(TUESDAY_OPEN + timedelta(hours=2))  # type: ignore[attr-defined]
+    close_round(ctx, "classic")
+    report = score_day(ctx, "classic")
+    assert report.scored == [] and list(report.waiting) == [ROUND]
+    assert report.waiting[ROUND].startswith("no_private_live_data: classic round")
+    assert "--private PRIVATE_DIR" in report.waiting[ROUND]
+    with transaction(ctx.engine) as uow:
+        first_score = uow.rounds.get_by_number(8, ROUND).score_time
+    ctx.clock.set(first_score)  # type: ignore[attr-defined]
+    failed = tick(ctx).failed
+    assert [message.split(":")[0] for message in failed.values()] == ["no_private_live_data"]
+    assert _stored(ctx).empty and _state(ctx) == "closed"

@@ -55,7 +55,7 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
 from crowdalpha.store.schema import RoundLiveData
-from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
+from crowdalpha.tournament.config import TournamentConfig
 from crowdalpha.tournament.submissions import UploadKind, validate_submission
 
 PRIVATE_IDS_FILE = PRIVATE_NAME_PREFIX + PRIVATE_IDS
@@ -66,6 +66,10 @@ _INPUTS_CACHE_KEY = "score_target_inputs"
 
 class ScoresPending(ServiceError):
     """A score day is not computable yet: the market store lacks the close it needs."""
+
+
+class NoLiveData(ServiceError):
+    """A round cannot be scored: it was opened without private live data (an operator must act)."""
 
 
 @dataclass(frozen=True)
@@ -154,41 +158,54 @@ def _neutralization(target: str) -> str:
     )
 
 
-def _predictions(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round) -> pd.DataFrame:
-    """Return the selected on-time and late submissions of the round as an ids × submission-id frame."""
+@dataclass(frozen=True)
+class _RoundPredictions:
+    """A round's selected on-time and late submissions: ids × submission-id values, and who was on time."""
+
+    values: pd.DataFrame
+    on_time: pd.Series
+
+
+def _round_predictions(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round
+) -> _RoundPredictions:
+    """Return the round's selected on-time and late submissions, read back from their blobs."""
     submissions = uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
-        return pd.DataFrame()
+        return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
     universe = read_universe(ctx, universe_row)
     columns = {}
     for submission in submissions:
         content = ctx.blobs.read_bytes(submission.blob_key)
         columns[submission.id] = validate_submission(content, universe, loaded.config.submissions).to_series()
-    frame = pd.DataFrame(columns)
-    frame.index = frame.index.astype(str)
-    return frame.sort_index()
-
-
-def _metric_scores(score: ScoreConfig, predictions: pd.DataFrame, target: pd.Series) -> pd.Series:
-    """Return one score of every submission (vectorised; column by column only where coverage differs)."""
-    if not predictions.isna().to_numpy().any():
-        return scoring.numerai_corr(predictions, target)
-    return pd.Series(
-        {
-            name: float(scoring.numerai_corr(column.dropna().to_frame(), target).iloc[0])
-            for name, column in predictions.items()
-        }
-    )
+    values = pd.DataFrame(columns)
+    values.index = values.index.astype(str)
+    on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
+    return _RoundPredictions(values.sort_index(), on_time)
 
 
 def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
     """Return each on-time value's percentile among on-time values (average rank / count); NaN if late."""
-    ranked = values[on_time]
+    ranked = values[on_time.reindex(values.index, fill_value=False)]
     result = pd.Series(np.nan, index=values.index)
     if len(ranked):
         result[ranked.index] = rankdata(ranked.to_numpy(), method="average") / len(ranked)
     return result
+
+
+def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> list[NewScore]:
+    percentiles = _percentiles(values, on_time)
+    return [
+        NewScore(
+            submission_id=str(submission_id),
+            score=name,
+            day=day,
+            value=float(value),
+            percentile=None if np.isnan(percentiles[submission_id]) else float(percentiles[submission_id]),
+        )
+        for submission_id, value in values.items()
+    ]
 
 
 def day_targets(
@@ -225,7 +242,7 @@ def score_round(
     config = loaded.config
     live = uow.scores.live_data(row.id)
     if live is None:
-        raise ScoresPending(
+        raise NoLiveData(
             "no_private_live_data",
             f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
             " with `crowdalpha dataset publish DIR --private PRIVATE_DIR` before opening rounds",
@@ -235,15 +252,13 @@ def score_round(
     days = [day for day in range(1, last + 1) if day not in done]
     if not days:
         return []
-    predictions = _predictions(ctx, uow, loaded, row)
-    submissions = uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
-    on_time = pd.Series(
-        {s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool
-    ).reindex(predictions.columns, fill_value=False)
+    predictions = _round_predictions(ctx, uow, loaded, row)
+    count = predictions.values.shape[1]
     id_assets = _id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     stored: list[ScoredDay] = []
     for day in days:
+        targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
         new_scores: list[NewScore] = []
         names: list[str] = []
         for score in config.scores:
@@ -254,28 +269,16 @@ def score_round(
                     skipped[score.name] = f"{score.metric} is not computed by the daily scoring yet"
                 continue
             names.append(score.name)
-            if predictions.empty:
+            if count == 0:
                 continue
-            target = day_targets(inputs, live.live_date, day, _neutralization(score.target), id_assets)
-            values = _metric_scores(score, predictions, target)
-            percentiles = _percentiles(values, on_time)
-            new_scores.extend(
-                NewScore(
-                    submission_id=str(submission_id),
-                    score=score.name,
-                    day=day,
-                    value=float(value),
-                    percentile=None
-                    if np.isnan(percentiles[submission_id])
-                    else float(percentiles[submission_id]),
-                )
-                for submission_id, value in values.items()
-            )
+            neutralization = _neutralization(score.target)
+            if neutralization not in targets:
+                targets[neutralization] = day_targets(inputs, live.live_date, day, neutralization, id_assets)
+            values = scoring.numerai_corr(predictions.values, targets[neutralization])
+            new_scores.extend(_stored_scores(score.name, day, values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
-        if uow.scores.add_day(
-            row.id, day, new_scores, market_date=market_date, submissions=predictions.shape[1], now=now
-        ):
-            stored.append(ScoredDay(row.number, day, market_date, predictions.shape[1], tuple(names)))
+        if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
+            stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
     uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
     return stored
 
@@ -330,7 +333,7 @@ def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = No
 
         try:
             report.scored.extend(run_transaction(ctx.engine, work))
-        except ScoresPending as pending:
+        except (ScoresPending, NoLiveData) as pending:
             number = run_transaction(
                 ctx.engine, lambda uow, r=round_id: uow.rounds.get(r).number, read_only=True
             )
