@@ -27,6 +27,7 @@ from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
 from crowdalpha.service.scoring import ScoresPending, record_round_live_data, score_round_job
+from crowdalpha.service.webhooks import notify_round_opened
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories.datasets import DatasetFileSpec
@@ -290,7 +291,9 @@ def open_round(ctx: Context, tournament: TournamentRef, *, close_in: timedelta |
         _open(ctx, uow, loaded, row, now)
         return _status(uow, loaded, row, now)
 
-    return run_transaction(ctx.engine, work)
+    status = run_transaction(ctx.engine, work)
+    notify_round_opened(ctx, status.tournament, status.number)  # after the commit, never inside it
+    return status
 
 
 def close_round(ctx: Context, tournament: TournamentRef) -> RoundStatus:
@@ -357,6 +360,8 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
         try:
             run_transaction(ctx.engine, work)
             report.ran.append(job.key)
+            if job.step == JobStep.OPEN.value:  # committed: announce it to the models' webhooks
+                notify_round_opened(ctx, job.payload["tournament"], int(job.payload["round"]))
         except ScoresPending as pending:
             retry_at = now + SCORE_RETRY
             run_transaction(
