@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from numerai_tools.scoring import correlation_contribution as oracle_contribution
+from numerai_tools.scoring import gaussian, stake_weight, tie_kept_rank
 from numerai_tools.scoring import numerai_corr as oracle_corr
 from service_factories import TUESDAY_OPEN, predictions_csv
 from sqlalchemy import select
@@ -88,19 +91,42 @@ def _submit(ctx: Context, name: str, ids: list[str], seed: int) -> tuple[str, pd
     return receipt.submission_id, pd.Series(values, index=pd.Index(ids, name="id"))
 
 
-@pytest.fixture
-def closed_round(ctx: Context, market: Market) -> Round:
-    """Return a round opened on the version's live data, scored by nobody yet, closed, with a late upload."""
-    publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir)
+def _close_a_round(ctx: Context, market: Market, version_dir: Path) -> Round:
+    publish_dataset(ctx, version_dir, "classic", private_dir=market.private_dir)
     ingest_market(ctx, market.days(0, HISTORY_DAYS))
     ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
     open_round(ctx, "classic")
-    ids = sorted(pd.read_parquet(market.version_dir / "live.parquet").index.astype(str))
+    ids = sorted(pd.read_parquet(version_dir / "live.parquet").index.astype(str))
     on_time = dict(_submit(ctx, name, ids, seed) for seed, name in enumerate(["alice", "bob"]))
     ctx.clock.set(TUESDAY_OPEN + timedelta(hours=2))  # type: ignore[attr-defined]
     close_round(ctx, "classic")
     late = dict([_submit(ctx, "carol", ids, 7)])
     return Round(on_time, late)
+
+
+@pytest.fixture
+def closed_round(ctx: Context, market: Market) -> Round:
+    """Return a round opened on the version's live data, closed, with two on-time and one late upload."""
+    return _close_a_round(ctx, market, market.version_dir)
+
+
+@pytest.fixture(scope="session")
+def benchmarked_version(market: Market, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a copy of the version with a ``live_benchmark_models.parquet`` of two benchmark models."""
+    version = tmp_path_factory.mktemp("benchmarked") / market.version_dir.name
+    shutil.copytree(market.version_dir, version)
+    live = pd.read_parquet(version / "live.parquet")
+    rng = np.random.default_rng(11)
+    benchmarks = pd.DataFrame(
+        {
+            "era": live["era"],
+            "v10_lgbm_a": rng.uniform(size=len(live)),
+            "v10_lgbm_b": rng.uniform(size=len(live)),
+        },
+        index=live.index,
+    )
+    benchmarks.to_parquet(version / "live_benchmark_models.parquet")
+    return version
 
 
 def _stored(ctx: Context) -> pd.DataFrame:
@@ -287,3 +313,27 @@ def test_a_round_opened_without_private_data_is_reported_not_scored(ctx: Context
     failed = tick(ctx).failed
     assert [message.split(":")[0] for message in failed.values()] == ["no_private_live_data"]
     assert _stored(ctx).empty and _state(ctx) == "closed"
+
+
+def test_bmc_against_the_benchmark_meta_model_equals_numerai_tools(
+    ctx: Context, market: Market, benchmarked_version: Path
+) -> None:
+    closed = _close_a_round(ctx, market, benchmarked_version)
+    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 4))
+    report = score_day(ctx, "classic")
+    assert [day.scores for day in report.scored] == [("corr20v2", "bmc", "corr60")] * 2
+    assert set(report.skipped_scores) == {"mmc"}
+    assert "no meta_model" in report.skipped_scores["mmc"]
+    benchmarks = pd.read_parquet(benchmarked_version / "live_benchmark_models.parquet")[
+        ["v10_lgbm_a", "v10_lgbm_b"]
+    ]
+    benchmarks = benchmarks.sort_index()
+    oracle_bmm = stake_weight(gaussian(tie_kept_rank(benchmarks)), pd.Series(1.0, index=benchmarks.columns))
+    predictions = pd.DataFrame({**closed.on_time, **closed.late})
+    stored = _stored(ctx)
+    for day in (1, 2):
+        target = _expected_target(market, HISTORY_DAYS + 4, day)
+        expected = oracle_contribution(predictions, oracle_bmm, target).sort_index()
+        values = stored[(stored["score"] == "bmc") & (stored["day"] == day)].set_index("submission")["value"]
+        assert values.sort_index().to_numpy() == pytest.approx(expected.to_numpy(), abs=EXACT)
+        assert (values.abs() > 1e-6).all()  # a real contribution, not a zero placeholder

@@ -9,8 +9,12 @@ main factor-neutral residual, ``target_<name>_<h>`` the ``<name>`` residual, bot
 the round's live assets, mapped to the round's live ids through its private id map.
 
 Each score of the config whose horizon reaches day k is computed for all selected submissions in
-one vectorised call of :mod:`crowdalpha.scoring` (CORR: ``numerai_corr``). Contribution scores
-(MMC, BMC) need the round's meta models, which are not built yet; they are skipped and reported.
+one vectorised call of :mod:`crowdalpha.scoring`: ``numerai_corr`` (CORR), and
+``correlation_contribution`` against the meta model the score names. The benchmark meta model
+(BMC) is :func:`crowdalpha.tournament.meta_model.benchmark_meta_model` of the version's
+``live_benchmark_models.parquet`` (equal weights: benchmarks hold no stake); a score whose meta
+model the round does not have — the stake-weighted meta model needs stakes at close, which no
+store records yet — is skipped and reported.
 
 Stored per (submission, score, day): the value and the percentile among the round's **on-time**
 submissions (average rank / count, in (0, 1]; None for late ones, which are scored but not
@@ -55,12 +59,16 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
 from crowdalpha.store.schema import RoundLiveData
-from crowdalpha.tournament.config import TournamentConfig
+from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
+from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, benchmark_meta_model
 from crowdalpha.tournament.submissions import UploadKind, validate_submission
 
 PRIVATE_IDS_FILE = PRIVATE_NAME_PREFIX + PRIVATE_IDS
 SCORED_STATES = (RoundState.CLOSED, RoundState.SCORING)
 SCORED_KINDS = (UploadKind.ON_TIME, UploadKind.LATE)
+BENCHMARK_MODELS_FILE = "live_benchmark_models.parquet"
+NON_MODEL_COLUMNS = frozenset({"id", "era", "data_type"})
+DAILY_METRICS = frozenset({"numerai_corr", "correlation_contribution"})
 _INPUTS_CACHE_KEY = "score_target_inputs"
 
 
@@ -185,6 +193,31 @@ def _round_predictions(
     return _RoundPredictions(values.sort_index(), on_time)
 
 
+def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> dict[str, pd.Series]:
+    """Return the meta models the round has, by the name scores use in ``against``, as Series by id."""
+    if row.dataset_version_id is None or len(ids) == 0:
+        return {}
+    files = {item.name: item for item in uow.datasets.list_files(row.dataset_version_id, round_id=row.id)}
+    if BENCHMARK_MODELS_FILE not in files:
+        return {}
+    with ctx.blobs.open(files[BENCHMARK_MODELS_FILE].blob_key) as handle:
+        benchmarks = pq.read_table(handle).to_pandas()
+    if "id" in benchmarks.columns:
+        benchmarks = benchmarks.set_index("id")
+    benchmarks.index = benchmarks.index.astype(str)
+    columns = [
+        c
+        for c in benchmarks.columns
+        if c not in NON_MODEL_COLUMNS and pd.api.types.is_numeric_dtype(benchmarks[c])
+    ]
+    if not columns:
+        return {}
+    values = benchmarks[columns].reindex(ids).to_numpy(dtype=np.float64)
+    return {
+        BENCHMARK_META_MODEL: pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
+    }
+
+
 def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
     """Return each on-time value's percentile among on-time values (average rank / count); NaN if late."""
     ranked = values[on_time.reindex(values.index, fill_value=False)]
@@ -206,6 +239,15 @@ def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -
         )
         for submission_id, value in values.items()
     ]
+
+
+def _unscorable(score: ScoreConfig, meta_models: dict[str, pd.Series], count: int) -> str | None:
+    """Return why a score cannot be computed for the round (None if it can)."""
+    if score.metric not in DAILY_METRICS:
+        return f"{score.metric} is not computed by the daily scoring yet"
+    if score.against is not None and score.against not in meta_models and count > 0:
+        return f"the round has no {score.against} to measure {score.name} against"
+    return None
 
 
 def day_targets(
@@ -254,6 +296,7 @@ def score_round(
         return []
     predictions = _round_predictions(ctx, uow, loaded, row)
     count = predictions.values.shape[1]
+    meta_models = _meta_models(ctx, uow, row, predictions.values.index)
     id_assets = _id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     stored: list[ScoredDay] = []
@@ -264,9 +307,10 @@ def score_round(
         for score in config.scores:
             if score.horizon < day:
                 continue
-            if score.metric != "numerai_corr":
+            reason = _unscorable(score, meta_models, count)
+            if reason is not None:
                 if skipped is not None:
-                    skipped[score.name] = f"{score.metric} is not computed by the daily scoring yet"
+                    skipped[score.name] = reason
                 continue
             names.append(score.name)
             if count == 0:
@@ -274,7 +318,14 @@ def score_round(
             neutralization = _neutralization(score.target)
             if neutralization not in targets:
                 targets[neutralization] = day_targets(inputs, live.live_date, day, neutralization, id_assets)
-            values = scoring.numerai_corr(predictions.values, targets[neutralization])
+            target = targets[neutralization]
+            if score.metric == "numerai_corr":
+                values = scoring.numerai_corr(predictions.values, target)
+            else:
+                assert score.against is not None  # a contribution score names its meta model (config rule)
+                values = scoring.correlation_contribution(
+                    predictions.values, meta_models[score.against], target
+                )
             new_scores.extend(_stored_scores(score.name, day, values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
