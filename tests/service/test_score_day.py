@@ -16,13 +16,13 @@ import requests
 from numerai_tools.scoring import correlation_contribution as oracle_contribution
 from numerai_tools.scoring import gaussian, stake_weight, tie_kept_rank
 from numerai_tools.scoring import numerai_corr as oracle_corr
+from scoring_factories import EXTRA_DAYS, HISTORY_DAYS, Market
 from service_factories import TUESDAY_OPEN, predictions_csv
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from crowdalpha.api import create_app
 from crowdalpha.cli import app
-from crowdalpha.datasets.classic import build_classic
 from crowdalpha.market.targets import prepare_target_inputs, residual_returns
 from crowdalpha.service import (
     Context,
@@ -41,38 +41,8 @@ from crowdalpha.store import transaction
 from crowdalpha.store.schema import RoundScoreDay, SubmissionScore
 from crowdalpha.tournament import CLASSIC, latest_round
 
-SECRET = b"score-day-test-secret-0123456789"
-HISTORY_DAYS = 200
-EXTRA_DAYS = 30
 ROUND = latest_round(CLASSIC, TUESDAY_OPEN).number
 EXACT = 1e-9
-
-
-@dataclass(frozen=True)
-class Market:
-    """A panel, and a Classic version built from its first HISTORY_DAYS dates (public and private dirs)."""
-
-    panel: pd.DataFrame
-    dates: pd.DatetimeIndex
-    version_dir: Path
-    private_dir: Path
-
-    def days(self, start: int, stop: int) -> pd.DataFrame:
-        """Return the panel rows of trading dates ``start`` … ``stop - 1``."""
-        return self.panel[self.panel["date"].isin(self.dates[start:stop])].reset_index(drop=True)
-
-
-@pytest.fixture(scope="session")
-def market(
-    tmp_path_factory: pytest.TempPathFactory, make_market_panel: Callable[..., pd.DataFrame]
-) -> Market:
-    """Return a 40-asset market of HISTORY_DAYS + EXTRA_DAYS dates and the version built from its history."""
-    root = tmp_path_factory.mktemp("scoreday")
-    panel = make_market_panel(assets=40, days=HISTORY_DAYS + EXTRA_DAYS, seed=3)
-    dates = pd.DatetimeIndex(panel["date"].drop_duplicates())
-    history = panel[panel["date"].isin(dates[:HISTORY_DAYS])].reset_index(drop=True)
-    report = build_classic(history, root / "public", secret=SECRET, private_dir=root / "private")
-    return Market(panel, dates, Path(report.version_dir), root / "private")
 
 
 @dataclass(frozen=True)

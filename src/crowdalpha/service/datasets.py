@@ -13,12 +13,14 @@ private file; opening a round reads its live id → asset map from them (:mod:`c
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from crowdalpha.datasets.classic import VERSION_PATTERN
+from crowdalpha.datasets.classic import PRIVATE_MANIFEST, VERSION_PATTERN
+from crowdalpha.datasets.obfuscate import SecretKeys
 from crowdalpha.service._tournaments import TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
@@ -35,6 +37,7 @@ from crowdalpha.store import (
 
 REQUIRED_FILES = ("live.parquet",)
 PRIVATE_NAME_PREFIX = "private/"
+SECRET_FILE = PRIVATE_NAME_PREFIX + "secret.key"
 # Files the builders write to the private directory; finding one here means the wrong directory was given.
 PRIVATE_FILES = frozenset({"manifest.json", "ids.parquet", "live_universe_report.parquet"})
 
@@ -134,13 +137,40 @@ def _private_files(directory: Path, private_dir: Path | None) -> list[Path]:
     return files
 
 
+def _check_secret(private: list[Path], secret: bytes | None) -> None:
+    """Refuse a secret without the private manifest, or other than the one the version was built with."""
+    if secret is None:
+        return
+    manifest = next((path for path in private if path.name == PRIVATE_MANIFEST), None)
+    if manifest is None:
+        raise ServiceError(
+            "secret_needs_private_manifest",
+            f"a secret is stored only with the version's private {PRIVATE_MANIFEST} (give --private)",
+        )
+    expected = json.loads(manifest.read_text()).get("secret_fingerprint")
+    if SecretKeys(secret).fingerprint != expected:
+        raise ServiceError(
+            "secret_mismatch", f"the secret is not the one the version was built with ({manifest})"
+        )
+
+
 def publish_dataset(
-    ctx: Context, directory: str | Path, tournament: TournamentRef, *, private_dir: str | Path | None = None
+    ctx: Context,
+    directory: str | Path,
+    tournament: TournamentRef,
+    *,
+    private_dir: str | Path | None = None,
+    secret: bytes | None = None,
 ) -> PublishedDataset:
-    """Copy a built version directory's files (and its private pieces) to the blob store; register them."""
+    """Copy a built version directory's files (and its private pieces) to the blob store; register them.
+
+    With ``secret`` (the operator secret the version was built with, checked against its private
+    manifest) the server can build a fresh live file per round (:mod:`crowdalpha.service.fresh_live`).
+    """
     directory = Path(directory)
     files = _version_files(directory)
     private = _private_files(directory, None if private_dir is None else Path(private_dir))
+    _check_secret(private, secret)
     version = directory.name
     loaded = run_transaction(ctx.engine, lambda uow: load_tournament(uow, tournament), read_only=True)
     _refuse_existing_version(ctx, loaded.id, loaded.name, version)
@@ -159,6 +189,12 @@ def publish_dataset(
                 info = ctx.blobs.put(key, source)
             stored.append(info)
             specs.append(DatasetFileSpec(name, info.key, info.size_bytes, info.sha256, is_public=public))
+        if secret is not None:
+            info = ctx.blobs.put_bytes(f"{private_prefix}/secret.key", secret)
+            stored.append(info)
+            specs.append(
+                DatasetFileSpec(SECRET_FILE, info.key, info.size_bytes, info.sha256, is_public=False)
+            )
         now = ctx.now()
 
         def work(uow: UnitOfWork) -> PublishedDataset:

@@ -26,7 +26,13 @@ from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, loa
 from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
-from crowdalpha.service.scoring import ScoresPending, record_round_live_data, score_round_job
+from crowdalpha.service.fresh_live import fresh_live_file
+from crowdalpha.service.scoring import (
+    ScoresPending,
+    record_round_live_data,
+    score_round_job,
+    store_round_live_data,
+)
 from crowdalpha.service.webhooks import notify_round_opened
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
@@ -148,11 +154,16 @@ def _publish_live(
     live = files[LIVE_FILE]
     round_file = f"live_{row.number}.parquet"
     existing = {item.name for item in uow.datasets.list_files(version.id, public_only=False, round_id=row.id)}
+    fresh = (
+        None if round_file in existing else fresh_live_file(ctx, uow, loaded, row, version.id, version.name)
+    )
     if round_file not in existing:
         spec = DatasetFileSpec(round_file, live.blob_key, live.size_bytes, live.sha256)
+        if fresh is not None:
+            spec = DatasetFileSpec(round_file, fresh.blob.key, fresh.blob.size_bytes, fresh.blob.sha256)
         uow.datasets.add_files(version.id, [spec], round_id=row.id)
-    source = files.get(UNIVERSE_FILE, live)
-    id_column, table = extract_universe(ctx, source.blob_key, loaded.config.submissions.id_columns)
+    source_key = files.get(UNIVERSE_FILE, live).blob_key if fresh is None else fresh.blob.key
+    id_column, table = extract_universe(ctx, source_key, loaded.config.submissions.id_columns)
     blob = store_universe(ctx, loaded.name, table)
     uow.rounds.set_live_universe(
         row.id,
@@ -164,7 +175,10 @@ def _publish_live(
         now=now,
     )
     row.dataset_version_id = version.id
-    record_round_live_data(ctx, uow, row, version.id, now=now)
+    if fresh is None:
+        record_round_live_data(ctx, uow, row, version.id, now=now)
+    else:
+        store_round_live_data(ctx, uow, row, fresh.live_date, fresh.id_map, now=now)
 
 
 def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:

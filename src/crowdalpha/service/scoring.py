@@ -36,6 +36,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
@@ -122,7 +123,16 @@ def record_round_live_data(
             "invalid_private_ids",
             f"{PRIVATE_IDS_FILE} must hold exactly one live date; it holds {dates[:3]}",
         )
-    id_map = table.select(["id", "asset"]).sort_by("id")
+    return store_round_live_data(
+        ctx, uow, round_row, date.fromisoformat(dates[0]), table.select(["id", "asset"]), now=now
+    )
+
+
+def store_round_live_data(
+    ctx: Context, uow: UnitOfWork, round_row: Round, live_date: date, id_map: pa.Table, *, now: datetime
+) -> RoundLiveData:
+    """Store a round's live id → asset map as a private blob and record it with the live date."""
+    id_map = id_map.select(["id", "asset"]).sort_by("id")
     sink = io.BytesIO()
     pq.write_table(id_map, sink)
     content = sink.getvalue()
@@ -130,7 +140,7 @@ def record_round_live_data(
     blob = ctx.blobs.put_bytes(f"private/rounds/{round_row.tournament_id}/{digest}.parquet", content)
     return uow.scores.set_live_data(
         round_row.id,
-        live_date=date.fromisoformat(dates[0]),
+        live_date=live_date,
         member_count=id_map.num_rows,
         blob_key=blob.key,
         size_bytes=blob.size_bytes,
@@ -210,8 +220,8 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
         for c in benchmarks.columns
         if c not in NON_MODEL_COLUMNS and pd.api.types.is_numeric_dtype(benchmarks[c])
     ]
-    if not columns:
-        return {}
+    if not columns or not ids.isin(benchmarks.index).all():
+        return {}  # no benchmark predictions, or ones made for another live file than the round's
     values = benchmarks[columns].reindex(ids).to_numpy(dtype=np.float64)
     return {
         BENCHMARK_META_MODEL: pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
