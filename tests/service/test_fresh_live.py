@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,8 +27,10 @@ from crowdalpha.service import (
     score_day,
     submit_predictions,
 )
+from crowdalpha.service.scoring import round_id_assets
 from crowdalpha.store import transaction
-from crowdalpha.tournament import CLASSIC, latest_round
+from crowdalpha.tournament import CLASSIC, latest_round, to_dict
+from crowdalpha.tournament.submissions import validate_submission
 
 ROUND = latest_round(CLASSIC, TUESDAY_OPEN).number
 EXACT = 1e-9
@@ -117,3 +120,43 @@ def test_a_secret_other_than_the_versions_is_refused(ctx: Context, market: Marke
     with pytest.raises(ServiceError, match=r"^secret_needs_private_manifest"):
         publish_dataset(ctx, market.version_dir, "classic", secret=SECRET)
     assert ctx.blobs.keys("private/") == [] and ctx.blobs.keys("datasets/") == []
+
+
+def test_an_upload_queued_for_the_next_round_follows_its_assets_to_the_fresh_ids(
+    ctx: Context, market: Market
+) -> None:
+    with transaction(ctx.engine) as uow:  # the rules are data: a one-hour late window, then queueing
+        rules = dataclasses.replace(CLASSIC.submissions, late_window_hours=1)
+        uow.tournaments.upsert(
+            8, "classic", to_dict(dataclasses.replace(CLASSIC, submissions=rules)), now=ctx.now()
+        )
+    publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir, secret=SECRET)
+    ingest_market(ctx, market.days(0, HISTORY_DAYS + 1))
+    _open_at(ctx, timedelta(minutes=30))
+    first = sorted(_round_live(ctx, ROUND).index)
+    create_account(ctx, "alice")
+    model = create_model(ctx, "alice", "classic", "alice_model")
+    values = np.random.default_rng(9).uniform(0.05, 0.95, len(first)).round(6)
+    ctx.clock.set(TUESDAY_OPEN + timedelta(hours=3))  # type: ignore[attr-defined]
+    close_round(ctx, "classic")
+    queued = submit_predictions(ctx, "alice", model.id, "p.csv", predictions_csv(first, list(values)))
+    assert (queued.status, queued.round_number) == ("queued", ROUND + 1)
+
+    ingest_market(ctx, market.days(HISTORY_DAYS + 1, HISTORY_DAYS + 2))
+    _open_at(ctx, timedelta(days=1, minutes=30))
+    second = sorted(_round_live(ctx, ROUND + 1).index)
+    with transaction(ctx.engine) as uow:
+        rounds = [uow.rounds.get_by_number(8, number) for number in (ROUND, ROUND + 1)]
+        maps = [round_id_assets(ctx, uow.scores.live_data(r.id)) for r in rounds]  # type: ignore[arg-type]
+        (carried,) = uow.submissions.list_selected(rounds[1].id)
+    assert carried.status == "on_time"
+    content = ctx.blobs.read_bytes(carried.blob_key)
+    moved = validate_submission(
+        content, {"id": np.array(second, dtype=object)}, CLASSIC.submissions
+    ).to_series()
+    original = pd.Series(values, index=first)
+    by_asset_before = pd.Series(original.to_numpy(), index=maps[0].reindex(original.index).to_numpy())
+    by_asset_after = pd.Series(moved.to_numpy(), index=maps[1].reindex(moved.index).to_numpy())
+    pd.testing.assert_series_equal(
+        by_asset_after.sort_index(), by_asset_before.sort_index(), check_names=False
+    )

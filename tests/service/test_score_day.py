@@ -307,3 +307,18 @@ def test_bmc_against_the_benchmark_meta_model_equals_numerai_tools(
         values = stored[(stored["score"] == "bmc") & (stored["day"] == day)].set_index("submission")["value"]
         assert values.sort_index().to_numpy() == pytest.approx(expected.to_numpy(), abs=EXACT)
         assert (values.abs() > 1e-6).all()  # a real contribution, not a zero placeholder
+
+
+def test_a_stored_file_that_no_longer_fits_the_round_is_reported_and_the_rest_scored(
+    ctx: Context, closed_round: Round, market: Market
+) -> None:
+    (late_id,) = closed_round.late
+    with transaction(ctx.engine) as uow:
+        blob_key = uow.submissions.get(late_id).blob_key
+    ctx.blobs.put_bytes(blob_key, b"id,prediction\nn000000000000000,0.5\n")
+    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 3))
+    report = score_day(ctx, "classic")
+    assert [(day.day, day.submissions) for day in report.scored] == [(1, 2)]
+    assert list(report.unscored_submissions) == [late_id]
+    assert report.unscored_submissions[late_id].startswith(f"round {ROUND}: ")
+    assert set(_stored(ctx)["submission"]) == set(closed_round.on_time)

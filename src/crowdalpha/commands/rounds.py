@@ -110,6 +110,7 @@ def _describe_scores(report: ScoreDayReport) -> str:
     ]
     lines += [f"  round {number} waiting: {reason}" for number, reason in report.waiting.items()]
     lines += [f"  {name} not computed: {reason}" for name, reason in report.skipped_scores.items()]
+    lines += [f"  submission {sid} not scored: {why}" for sid, why in report.unscored_submissions.items()]
     if not report.scored:
         lines.append("  no new score day was computable")
     return "\n".join(lines)

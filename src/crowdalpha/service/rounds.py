@@ -26,7 +26,7 @@ from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, loa
 from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
-from crowdalpha.service.fresh_live import fresh_live_file
+from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_file
 from crowdalpha.service.scoring import (
     ScoresPending,
     record_round_live_data,
@@ -179,6 +179,7 @@ def _publish_live(
         record_round_live_data(ctx, uow, row, version.id, now=now)
     else:
         store_round_live_data(ctx, uow, row, fresh.live_date, fresh.id_map, now=now)
+        carry_queued_submissions(ctx, uow, loaded, row, fresh)
 
 
 def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:

@@ -62,7 +62,7 @@ from crowdalpha.store.repositories.scores import NewScore
 from crowdalpha.store.schema import RoundLiveData
 from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
 from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, benchmark_meta_model
-from crowdalpha.tournament.submissions import UploadKind, validate_submission
+from crowdalpha.tournament.submissions import SubmissionError, UploadKind, validate_submission
 
 PRIVATE_IDS_FILE = PRIVATE_NAME_PREFIX + PRIVATE_IDS
 SCORED_STATES = (RoundState.CLOSED, RoundState.SCORING)
@@ -101,6 +101,7 @@ class ScoreDayReport:
     scored: list[ScoredDay] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)
     skipped_scores: dict[str, str] = field(default_factory=dict)
+    unscored_submissions: dict[str, str] = field(default_factory=dict)
 
 
 # -- private live data ------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def store_round_live_data(
     )
 
 
-def _id_assets(ctx: Context, live: RoundLiveData) -> pd.Series:
+def round_id_assets(ctx: Context, live: RoundLiveData) -> pd.Series:
     """Return the round's live ids → asset ids (private)."""
     with ctx.blobs.open(live.blob_key) as handle:
         table = pq.read_table(handle)
@@ -185,9 +186,13 @@ class _RoundPredictions:
 
 
 def _round_predictions(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
 ) -> _RoundPredictions:
-    """Return the round's selected on-time and late submissions, read back from their blobs."""
+    """Return the round's selected on-time and late submissions, read back from their blobs.
+
+    A stored file that does not fit the round's live universe (a queued upload made for the
+    previous live ids that could not be carried over) is left out and named in ``unscored``.
+    """
     submissions = uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
@@ -196,7 +201,15 @@ def _round_predictions(
     columns = {}
     for submission in submissions:
         content = ctx.blobs.read_bytes(submission.blob_key)
-        columns[submission.id] = validate_submission(content, universe, loaded.config.submissions).to_series()
+        try:
+            validated = validate_submission(content, universe, loaded.config.submissions)
+        except SubmissionError as error:
+            unscored[submission.id] = f"round {row.number}: {error}"
+            continue
+        columns[submission.id] = validated.to_series()
+    submissions = [s for s in submissions if s.id in columns]
+    if not submissions:
+        return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
     values = pd.DataFrame(columns)
     values.index = values.index.astype(str)
     on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
@@ -288,7 +301,7 @@ def score_round(
     inputs: TargetInputs,
     *,
     now: datetime,
-    skipped: dict[str, str] | None = None,
+    report: ScoreDayReport | None = None,
 ) -> list[ScoredDay]:
     """Store every computable, not yet scored day of one round (in ``uow``); return the days stored."""
     config = loaded.config
@@ -304,10 +317,11 @@ def score_round(
     days = [day for day in range(1, last + 1) if day not in done]
     if not days:
         return []
-    predictions = _round_predictions(ctx, uow, loaded, row)
+    unscored: dict[str, str] = {} if report is None else report.unscored_submissions
+    predictions = _round_predictions(ctx, uow, loaded, row, unscored)
     count = predictions.values.shape[1]
     meta_models = _meta_models(ctx, uow, row, predictions.values.index)
-    id_assets = _id_assets(ctx, live)
+    id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     stored: list[ScoredDay] = []
     for day in days:
@@ -319,8 +333,8 @@ def score_round(
                 continue
             reason = _unscorable(score, meta_models, count)
             if reason is not None:
-                if skipped is not None:
-                    skipped[score.name] = reason
+                if report is not None:
+                    report.skipped_scores[score.name] = reason
                 continue
             names.append(score.name)
             if count == 0:
@@ -388,9 +402,7 @@ def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = No
     for round_id in round_ids:
 
         def work(uow: UnitOfWork, round_id: str = round_id) -> list[ScoredDay]:
-            return score_round(
-                ctx, uow, loaded, uow.rounds.get(round_id), inputs, now=now, skipped=report.skipped_scores
-            )
+            return score_round(ctx, uow, loaded, uow.rounds.get(round_id), inputs, now=now, report=report)
 
         try:
             report.scored.extend(run_transaction(ctx.engine, work))
