@@ -29,6 +29,10 @@ EXPECTED_TABLES = {
     "ledger_transactions",
     "ledger_entries",
     "ledger_releases",
+    "market_ingests",
+    "round_live_data",
+    "round_score_days",
+    "submission_scores",
 }
 
 

@@ -54,8 +54,10 @@ from crowdalpha.service.ledger import (
     request_release,
     request_release_in,
 )
+from crowdalpha.service.market import MarketCoverage, ingest_market, market_panel, market_through
 from crowdalpha.service.models import create_model, list_models, public_models, set_submission_webhook
 from crowdalpha.service.rounds import RoundStatus, TickReport, close_round, open_round, round_status, tick
+from crowdalpha.service.scoring import ScoreDayReport, ScoredDay, score_day
 from crowdalpha.service.submissions import (
     SubmissionInfo,
     SubmissionReceipt,
@@ -75,10 +77,13 @@ __all__ = [
     "HomeReport",
     "LedgerReceipt",
     "LedgerReport",
+    "MarketCoverage",
     "ModelStake",
     "OpenedDatasetFile",
     "PublishedDataset",
     "RoundStatus",
+    "ScoreDayReport",
+    "ScoredDay",
     "ServiceError",
     "SubmissionInfo",
     "SubmissionReceipt",
@@ -104,12 +109,15 @@ __all__ = [
     "grant",
     "home_clock",
     "increase_stake",
+    "ingest_market",
     "init_home",
     "is_operator",
     "list_api_keys",
     "list_dataset_files",
     "list_models",
     "list_submissions",
+    "market_panel",
+    "market_through",
     "mint_genesis",
     "model_stake",
     "open_context",
@@ -123,6 +131,7 @@ __all__ = [
     "request_release_in",
     "revoke_api_key",
     "round_status",
+    "score_day",
     "set_clock",
     "set_submission_webhook",
     "submit_predictions",

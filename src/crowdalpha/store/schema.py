@@ -11,7 +11,7 @@ test compares the two.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,8 +20,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -404,3 +406,66 @@ class StakeRelease(Base):
     state: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+class MarketIngest(Base):
+    """One ingested batch of market-panel rows (``first_date`` … ``last_date``), stored as a Parquet blob."""
+
+    __tablename__ = "market_ingests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_date: Mapped[date] = mapped_column(Date)
+    last_date: Mapped[date] = mapped_column(Date, unique=True)
+    dates: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    assets: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[str]]
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    ingested_at: Mapped[datetime]
+
+
+class RoundLiveData(Base):
+    """Private, never served: a round's live market date and its live id → asset map (a blob)."""
+
+    __tablename__ = "round_live_data"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    live_date: Mapped[date] = mapped_column(Date)
+    member_count: Mapped[int] = mapped_column(Integer)
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class RoundScoreDay(Base):
+    """A score day of a round that was scored: day k, the market date it needed, and when it was scored."""
+
+    __tablename__ = "round_score_days"
+    __table_args__ = (UniqueConstraint("round_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    day: Mapped[int] = mapped_column(Integer)
+    market_date: Mapped[date] = mapped_column(Date)
+    submissions: Mapped[int] = mapped_column(Integer)
+    scored_at: Mapped[datetime]
+
+
+class SubmissionScore(Base):
+    """One score of one submission on one score day: its value and percentile among on-time submissions."""
+
+    __tablename__ = "submission_scores"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "score", "day"),
+        Index(None, "round_id", "score", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    score: Mapped[str] = mapped_column(String(32))
+    day: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Double)
+    percentile: Mapped[float | None] = mapped_column(Double)
+    scored_at: Mapped[datetime]

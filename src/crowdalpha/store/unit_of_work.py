@@ -21,8 +21,10 @@ from crowdalpha.store.repositories import (
     AccountRepository,
     DatasetRepository,
     JobRepository,
+    MarketRepository,
     ModelRepository,
     RoundRepository,
+    ScoreRepository,
     SubmissionRepository,
     TournamentRepository,
 )
@@ -48,6 +50,8 @@ class UnitOfWork:
         self.submissions = SubmissionRepository(session)
         self.jobs = JobRepository(session)
         self.ledger = LedgerRepository(session)
+        self.market = MarketRepository(session)
+        self.scores = ScoreRepository(session)
 
 
 @contextmanager
