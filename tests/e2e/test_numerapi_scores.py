@@ -308,6 +308,38 @@ def test_before_any_round_resolves_the_leaderboards_list_models_unranked(
     assert (account["username"], account["rank"], account["v2Corr20"]) == ("carol", None, None)
     assert numerapi.NumerAPI().daily_model_performances("carol_model") == []
     assert numerapi.NumerAPI().submission_scores(_model_id(ctx, "carol_model")) == []
+    assert numerapi.SignalsAPI().get_leaderboard() == []
+
+
+def test_bad_score_and_leaderboard_requests_name_the_rule(
+    engine: Engine,
+    tmp_path: Path,
+    live_server: Callable[[Any], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, clock, ctx = new_home(engine, tmp_path)
+    create_account(ctx, "carol")
+    model_id = create_model(ctx, "carol", "classic", "carol_model").id
+    app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
+    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{live_server(app)}/graphql")
+    napi = numerapi.NumerAPI()
+    refusals: list[tuple[Callable[[], Any], str]] = [
+        (lambda: napi.submission_scores("nope"), "not_found: no model with id 'nope'"),
+        (
+            lambda: napi.submission_scores(model_id, last_n_rounds=0),
+            "invalid_last_n_rounds: lastNRounds must be ≥ 1; got 0",
+        ),
+        (
+            lambda: napi.get_leaderboard(limit=-1),
+            "invalid_page: limit and offset must be ≥ 0; got limit -1, offset 0",
+        ),
+        (lambda: napi.daily_model_performances("nobody"), "not_found: no model named 'nobody' in classic"),
+        (lambda: napi.intra_round_scores("nope"), "not_found: no model with id 'nope'"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == message
 
 
 def _model_id(ctx: Context, name: str) -> str:

@@ -245,3 +245,37 @@ def test_stake_get_of_an_unknown_model_is_a_not_found_error(staking: Staking) ->
     with pytest.raises(ValueError) as caught:
         numerapi.NumerAPI().stake_get("nobody")
     assert str(caught.value) == "not_found: no model named 'nobody' in classic"
+
+
+def test_stake_set_moves_to_the_asked_stake_through_increase_and_decrease(staking: Staking) -> None:
+    napi = staking.client()
+    assert napi.stake_set(20, staking.model_id)["type"] == "increase"
+    assert napi.stake_get("alice_model") == Decimal("20")
+
+    lowered = napi.stake_set("15.5", staking.model_id)
+    assert (lowered["type"], lowered["requestedAmount"], lowered["status"]) == (
+        "decrease",
+        Decimal("4.5"),
+        "completed",
+    )
+    assert napi.stake_get("alice_model") == Decimal("15.5")
+    assert staking.wallet() == Decimal("84.5") * NANO_PER_TOKEN
+
+
+def test_release_stake_without_drain_releases_the_amount_asked(staking: Staking) -> None:
+    napi = staking.client()
+    napi.stake_increase("9", staking.model_id)
+    mutation = """
+        mutation($drain: bool!, $amount: String, $modelId: String) {
+            releaseStake(drain: $drain, modelId: $modelId, amount: $amount) {
+                requestedAmount status drain
+            }
+        }"""
+    arguments = {"drain": False, "modelId": staking.model_id, "amount": "3.5"}
+    answer = napi.raw_query(mutation, arguments, authorization=True)["data"]["releaseStake"]
+    assert answer == {"requestedAmount": "3.5", "status": "completed", "drain": False}
+    assert napi.stake_get("alice_model") == Decimal("5.5")
+
+    with pytest.raises(ValueError) as caught:
+        napi.raw_query(mutation, {"drain": False, "modelId": staking.model_id}, authorization=True)
+    assert str(caught.value) == "missing_amount: pass the amount to release, or drain: true to release all"
