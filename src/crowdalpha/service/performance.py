@@ -30,9 +30,13 @@ from crowdalpha.tournament.reputation import (
     MODEL,
     RESOLVED_ON,
     ROUND,
+    ReputationSettings,
     account_reputation,
     reputation,
 )
+
+SERVED_REPUTATION = ReputationSettings(bootstrap_samples=1)
+"""The 1-year reputation; these views serve no interval, so one bootstrap resample keeps them cheap."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,7 @@ def _load_resolved(ctx: Context, tournament: TournamentRef) -> _Resolved:
     def work(uow: UnitOfWork) -> _Resolved:
         loaded = load_tournament(uow, tournament)
         models = uow.models.list(tournament_id=loaded.id)
-        usernames = {m.account_id: uow.accounts.get(m.account_id).username for m in models}
+        usernames = {owner: uow.accounts.get(owner).username for owner in {m.account_id for m in models}}
         scores = [item.name for item in loaded.config.scores]
         frame = _resolved_frame(uow.scores.resolved_scores(loaded.id), scores)
         return _Resolved(loaded, models, usernames, _stakes(uow, [m.id for m in models]), frame)
@@ -310,12 +314,17 @@ def _load_resolved(ctx: Context, tournament: TournamentRef) -> _Resolved:
     return run_transaction(ctx.engine, work, read_only=True)
 
 
-def _optional(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
-
-
-def _optional_rank(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[arg-type, call-overload]
+def _entity_scores(
+    key: str, tables: dict[str, pd.DataFrame]
+) -> tuple[dict[str, float | None], dict[str, int | None]]:
+    """Return an entity's reputation and rank of each score (None where unranked or not computed)."""
+    reputations: dict[str, float | None] = {}
+    ranks: dict[str, int | None] = {}
+    for score, table in tables.items():
+        value, rank = table["reputation"].get(key), table["rank"].get(key)
+        reputations[score] = None if value is None or pd.isna(value) else float(value)
+        ranks[score] = None if rank is None or pd.isna(rank) else int(rank)
+    return reputations, ranks
 
 
 def _tables(resolved: _Resolved, entity: str, as_of: date) -> dict[str, pd.DataFrame]:
@@ -326,17 +335,18 @@ def _tables(resolved: _Resolved, entity: str, as_of: date) -> dict[str, pd.DataF
         if frame.empty:
             tables[item.name] = pd.DataFrame(columns=["reputation", "rank"])
         elif entity == ACCOUNT:
-            tables[item.name] = account_reputation(frame, item.name, as_of=as_of)
+            tables[item.name] = account_reputation(frame, item.name, as_of=as_of, settings=SERVED_REPUTATION)
         else:
-            tables[item.name] = reputation(frame, item.name, as_of=as_of, entity=MODEL)
+            tables[item.name] = reputation(
+                frame, item.name, as_of=as_of, entity=MODEL, settings=SERVED_REPUTATION
+            )
     return tables
 
 
 def _standing(
     key: str, name: str, owner: str, stake: int, tables: dict[str, pd.DataFrame], ranked_by: str
 ) -> Standing:
-    reputations = {s: _optional(t["reputation"].get(key)) for s, t in tables.items()}
-    ranks = {s: _optional_rank(t["rank"].get(key)) for s, t in tables.items()}
+    reputations, ranks = _entity_scores(key, tables)
     return Standing(name, owner, stake, ranks.get(ranked_by), reputations, ranks)
 
 
@@ -402,6 +412,5 @@ def daily_performances(ctx: Context, tournament: TournamentRef, model_name: str)
     performances = []
     for day in dates:
         tables = _tables(resolved, MODEL, day)
-        standing = _standing(profile.model_id, profile.name, profile.username, 0, tables, "")
-        performances.append(DailyPerformance(day, standing.reputations, standing.ranks))
+        performances.append(DailyPerformance(day, *_entity_scores(profile.model_id, tables)))
     return performances
