@@ -287,6 +287,7 @@ def test_before_any_round_resolves_the_leaderboards_list_models_unranked(
     create_account(ctx, "carol")
     create_model(ctx, "carol", "classic", "carol_model")
     create_model(ctx, "carol", "crypto", "carol_crypto")
+    create_model(ctx, "carol", "signals", "carol_signals")
     app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
     monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{live_server(app)}/graphql")
 
@@ -308,7 +309,15 @@ def test_before_any_round_resolves_the_leaderboards_list_models_unranked(
     assert (account["username"], account["rank"], account["v2Corr20"]) == ("carol", None, None)
     assert numerapi.NumerAPI().daily_model_performances("carol_model") == []
     assert numerapi.NumerAPI().submission_scores(_model_id(ctx, "carol_model")) == []
-    assert numerapi.SignalsAPI().get_leaderboard() == []
+    [signals] = numerapi.SignalsAPI().get_leaderboard()
+    assert (signals["username"], signals["rank"], signals["mmc"], signals["mmcRank"]) == (
+        "carol_signals",
+        None,
+        None,
+        None,
+    )
+    assert numerapi.SignalsAPI().daily_model_performances("carol_signals") == []
+    assert numerapi.SignalsAPI().public_user_profile("carol_signals")["username"] == "carol_signals"
 
 
 def test_bad_score_and_leaderboard_requests_name_the_rule(

@@ -73,6 +73,7 @@ logger = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 CLASSIC_TOURNAMENT = 8
+SIGNALS_TOURNAMENT = 11
 INTERNAL_ERROR_MESSAGE = "internal server error"
 
 STATES_OF_STATUS: dict[str, tuple[RoundState, ...]] = {
@@ -88,6 +89,7 @@ mutation = MutationType()
 model_type = ObjectType("Model")
 account_type = ObjectType("Account")
 profile_type = ObjectType("UserProfile")
+signals_profile_type = ObjectType("SignalsProfile")
 
 
 def load_schema_text() -> str:
@@ -633,7 +635,18 @@ def resolve_wallet_txns(_: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]
 # -- profiles, scores and leaderboards ------------------------------------------------------------------
 
 DAILY_REPUTATION_FIELDS = {"corr": "corr20v2", "mmc": "mmc", "fnc": "fnc", "fncV3": "fnc_v3", "tc": "tc"}
-"""dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
+"""Classic dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
+
+SIGNALS_DAILY_REPUTATION_FIELDS = {
+    "corr": "corr20",
+    "mmc": "mmc",
+    "corr20d": "corr20",
+    "corr60": "corr60",
+    "ic": "ic",
+    "tc": "tc",
+    "mmc20d": "mmc",
+}
+"""Signals dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
 
 LEADERBOARD_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "v2Leaderboard": (
@@ -674,7 +687,11 @@ A field whose score the tournament does not compute is null; fields crowdalpha h
 (returns, sharpe, today, prevRank) are null too.
 """
 
-LEADERBOARD_TOURNAMENTS = {"v2Leaderboard": 8, "signalsLeaderboard": 11, "cryptosignalsLeaderboard": 12}
+LEADERBOARD_TOURNAMENTS = {
+    "v2Leaderboard": CLASSIC_TOURNAMENT,
+    "signalsLeaderboard": SIGNALS_TOURNAMENT,
+    "cryptosignalsLeaderboard": 12,
+}
 
 
 def _day_iso(day: date) -> str | None:
@@ -682,17 +699,9 @@ def _day_iso(day: date) -> str | None:
     return _iso(datetime.combine(day, time(), UTC))
 
 
-@query.field("v3UserProfile")
-@threaded
-def resolve_user_profile(
-    _: Any,
-    info: GraphQLResolveInfo,
-    model_name: str | None = None,
-    modelName: str | None = None,
-    tournament: int | None = None,
-) -> dict[str, Any]:
+def _profile_fields(info: GraphQLResolveInfo, tournament: int, model_name: str) -> dict[str, Any]:
     """Return a model's public profile by name, with its stake at risk as token text."""
-    profile = model_profile(_service(info), tournament or CLASSIC_TOURNAMENT, model_name or modelName or "")
+    profile = model_profile(_service(info), tournament, model_name)
     return {
         "id": profile.model_id,
         "username": profile.name,
@@ -704,21 +713,47 @@ def resolve_user_profile(
     }
 
 
-@profile_type.field("dailyModelPerformances")
+@query.field("v3UserProfile")
 @threaded
-def resolve_daily_performances(profile: dict[str, Any], info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-    """Return the model's reputations and ranks as of each date one of its rounds resolved."""
-    performances = daily_performances(_service(info), profile["tournament"], profile["username"])
-    return [
-        {
-            "date": _day_iso(item.date),
-            **{
-                f"{field}Rep": item.reputations.get(score) for field, score in DAILY_REPUTATION_FIELDS.items()
-            },
-            **{f"{field}Rank": item.ranks.get(score) for field, score in DAILY_REPUTATION_FIELDS.items()},
-        }
-        for item in performances
-    ]
+def resolve_user_profile(
+    _: Any,
+    info: GraphQLResolveInfo,
+    model_name: str | None = None,
+    modelName: str | None = None,
+    tournament: int | None = None,
+) -> dict[str, Any]:
+    """Return a model's public profile by name (Classic unless ``tournament`` says otherwise)."""
+    return _profile_fields(info, tournament or CLASSIC_TOURNAMENT, model_name or modelName or "")
+
+
+@query.field("v2SignalsProfile")
+@threaded
+def resolve_signals_profile(_: Any, info: GraphQLResolveInfo, modelName: str) -> dict[str, Any]:
+    """Return a Signals model's public profile by name."""
+    return _profile_fields(info, SIGNALS_TOURNAMENT, modelName)
+
+
+def _daily_performances(fields: dict[str, str]) -> Callable[..., Any]:
+    """Return the dailyModelPerformances resolver of a profile type whose fields name these scores."""
+
+    @threaded
+    def resolve(profile: dict[str, Any], info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        performances = daily_performances(_service(info), profile["tournament"], profile["username"])
+        return [
+            {
+                "date": _day_iso(item.date),
+                **{f"{field}Rep": item.reputations.get(score) for field, score in fields.items()},
+                **{f"{field}Rank": item.ranks.get(score) for field, score in fields.items()},
+            }
+            for item in performances
+        ]
+
+    resolve.__doc__ = "Return the model's reputations and ranks as of each date one of its rounds resolved."
+    return resolve
+
+
+profile_type.set_field("dailyModelPerformances", _daily_performances(DAILY_REPUTATION_FIELDS))
+signals_profile_type.set_field("dailyModelPerformances", _daily_performances(SIGNALS_DAILY_REPUTATION_FIELDS))
 
 
 def _score_fields(record: ScoreRecord) -> dict[str, Any]:
@@ -893,7 +928,9 @@ class AlwaysOkHandler(GraphQLHTTPHandler):
 
 def build_schema() -> GraphQLSchema:
     """Return the executable numerapi-compatible schema."""
-    return make_executable_schema(load_schema_text(), query, mutation, model_type, account_type, profile_type)
+    return make_executable_schema(
+        load_schema_text(), query, mutation, model_type, account_type, profile_type, signals_profile_type
+    )
 
 
 def _context_value(request: Request, _: Any = None) -> dict[str, Any]:
