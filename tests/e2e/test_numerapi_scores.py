@@ -355,3 +355,56 @@ def _model_id(ctx: Context, name: str) -> str:
     model = run_transaction(ctx.engine, lambda uow: uow.models.get_by_name(8, name), read_only=True)
     assert model is not None
     return model.id
+
+
+def test_signals_daily_performances_and_leaderboard_name_signals_scores(
+    engine: Engine,
+    tmp_path: Path,
+    universe_version_dirs: dict[str, Path],
+    live_server: Callable[[Any], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, clock, ctx = new_home(engine, tmp_path)
+    version_dir = universe_version_dirs["signals"]
+    publish_dataset(ctx, version_dir, "signals")
+    create_account(ctx, "dave")
+    status = open_round(ctx, "signals", close_in=timedelta(hours=1))
+    tickers = pd.read_parquet(version_dir / "live.parquet")["numerai_ticker"].astype(str)
+    body = pd.DataFrame({"numerai_ticker": tickers, "signal": np.linspace(0.1, 0.9, len(tickers))})
+    values = {"dave_one": {"corr20": 0.02, "mmc": -0.01}, "dave_two": {"corr20": 0.05, "mmc": 0.03}}
+    submissions = {}
+    for name in values:
+        model = create_model(ctx, "dave", "signals", name)
+        csv = io.BytesIO(body.to_csv(index=False).encode())
+        submissions[name] = submit_predictions(ctx, "dave", model.id, "s.csv", csv).submission_id
+    close_round(ctx, "signals")
+    now = ctx.now()
+
+    def resolve(uow: UnitOfWork) -> None:
+        row = uow.rounds.get_by_number(11, status.number)
+        assert row is not None
+        scores = [
+            NewScore(submissions[name], score, 1, value, None)
+            for name, by_score in values.items()
+            for score, value in by_score.items()
+        ]
+        uow.scores.add_day(row.id, 1, scores, market_date=FIRST_MARKET_DATE, submissions=2, now=now)
+        uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.RESOLVED, now=now)
+
+    run_transaction(engine, resolve)
+    assert status.resolve_time is not None
+    clock.set(status.resolve_time + timedelta(days=1))
+    app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
+    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{live_server(app)}/graphql")
+
+    [daily] = numerapi.SignalsAPI().daily_model_performances("dave_one")
+    assert daily["date"] == datetime.combine(status.resolve_time.date(), datetime.min.time(), UTC)
+    assert (daily["corrRep"], daily["corrRank"], daily["corr20dRep"]) == (0.02, 2, 0.02)
+    assert (daily["mmcRep"], daily["mmcRank"], daily["mmc20dRank"]) == (-0.01, 2, 2)
+    assert (daily["icRep"], daily["tcRank"], daily["corr60Rep"]) == (None, None, None)
+    board = numerapi.SignalsAPI().get_leaderboard()
+    # Signals' payout scores (ALPHA, MPC) are not stored here, so its next score, MMC, ranks it.
+    assert [(row["username"], row["rank"], row["mmc"], row["mmcRank"]) for row in board] == [
+        ("dave_two", 1, 0.03, 1),
+        ("dave_one", 2, -0.01, 2),
+    ]

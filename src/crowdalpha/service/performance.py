@@ -359,18 +359,28 @@ def _ranked(standings: list[Standing], limit: int | None, offset: int) -> list[S
     return ordered[offset : None if limit is None else offset + limit]
 
 
-def _ranking_score(loaded: LoadedTournament) -> str:
-    """Return the score that ranks the leaderboard: the first payout term's score."""
-    return loaded.config.payout.terms[0].score
+def _ranking_score(loaded: LoadedTournament, tables: dict[str, pd.DataFrame]) -> str:
+    """Return the score that ranks a leaderboard: the first payout score, else the first score, ranked.
+
+    Candidates are the payout terms' scores, then the tournament's other scores, in config order;
+    the first one any entity has a rank of wins (e.g. Signals' ALPHA before it is computed: MMC).
+    """
+    config = loaded.config
+    candidates = [term.score for term in config.payout.terms] + [item.name for item in config.scores]
+    for score in candidates:
+        table = tables.get(score)
+        if table is not None and table["rank"].notna().any():
+            return score
+    return candidates[0]
 
 
 def model_leaderboard(
     ctx: Context, tournament: TournamentRef, *, limit: int | None = None, offset: int = 0
 ) -> list[Standing]:
-    """Return the tournament's models by rank of their first payout score's reputation (unranked last)."""
+    """Return the tournament's models by rank of reputation of the ranking score (unranked last)."""
     resolved = _load_resolved(ctx, tournament)
     tables = _tables(resolved, MODEL, ctx.now().date())
-    ranked_by = _ranking_score(resolved.loaded)
+    ranked_by = _ranking_score(resolved.loaded, tables)
     standings = [
         _standing(m.id, m.name, resolved.usernames[m.account_id], resolved.stakes[m.id], tables, ranked_by)
         for m in resolved.models
@@ -384,7 +394,7 @@ def account_leaderboard(
     """Return the accounts with models in the tournament by rank of account reputation (unranked last)."""
     resolved = _load_resolved(ctx, tournament)
     tables = _tables(resolved, ACCOUNT, ctx.now().date())
-    ranked_by = _ranking_score(resolved.loaded)
+    ranked_by = _ranking_score(resolved.loaded, tables)
     staked: dict[str, int] = {}
     for m in resolved.models:
         staked[m.account_id] = staked.get(m.account_id, 0) + resolved.stakes[m.id]
