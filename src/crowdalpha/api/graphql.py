@@ -10,6 +10,12 @@ PUTs the file there and hands the key back to ``create_submission``, which check
 names the same model, validates and stores the file with ``submit_predictions``, and removes the
 upload. A PUT the file routes refuse (too large, interrupted) leaves ``<key>.rejected`` holding the
 reason, so ``create_submission`` can say why — numerapi ignores the PUT's status.
+
+Stakes: numerapi sends no idempotency key, so each stake request gets a fresh one scoped to the
+account (``api/<account id>/<uuid4>``). Amounts arrive as token text and are parsed exactly
+(``parse_tokens``). A decrease or drain is a release request: ``status`` "pending" with the due
+round's resolve time as ``dueDate``, or "completed" when the model had no active round. Scores,
+reputations and leaderboards are read from :mod:`crowdalpha.service.performance`.
 """
 
 from __future__ import annotations
