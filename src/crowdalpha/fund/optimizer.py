@@ -1,0 +1,412 @@
+"""The fund's portfolio optimizer: maximise meta-model alpha under a factor risk model and declared limits.
+
+The problem, for a universe of ``n`` names with factor exposures ``X`` (n × k), factor covariance
+``F`` and specific variances ``d`` (all known at the date)::
+
+    maximise   αᵀw − ½γ (fᵀ F f + Σ dᵢ wᵢ²)
+    subject to f = Xᵀw                      (factor exposures are their own variable)
+               the limits of a ConstraintSet
+
+``d > 0`` keeps the objective strictly convex, so the portfolio is unique and differentiable in
+``α`` almost everywhere (see :mod:`crowdalpha.fund.tc`).
+
+Limits are data. A :class:`ConstraintSet` declares them in the operator's words (dollar neutral,
+beta, sector, country, factor, per-name caps, gross leverage, turnover) and expands to two
+general kinds that the solver and the sensitivity code both understand:
+
+* :class:`LinearLimit` — ``|Mᵀx| ≤ limit`` on the weights or on the factor exposures (an equality
+  when the limit is 0; ``M`` omitted means each entry of ``x`` on its own);
+* :class:`DistanceLimit` — ``‖w − c‖₁ ≤ limit`` with ``c`` zero (gross leverage) or the previous
+  portfolio (turnover).
+
+:class:`PortfolioOptimizer` builds the cvxpy problem once per universe (DPP: alpha and the previous
+portfolio are parameters) and re-solves it with Clarabel for each round's alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+Target = Literal["weights", "factors"]
+Center = Literal["zero", "previous"]
+
+TIGHT_SOLVER_SETTINGS: dict[str, float | int] = {
+    "tol_gap_abs": 1e-10,
+    "tol_gap_rel": 1e-10,
+    "tol_feas": 1e-10,
+    "tol_ktratio": 1e-8,
+    "max_iter": 400,
+}
+"""Clarabel settings for checks that need the solution to many digits (finite differences)."""
+
+
+class FundError(ValueError):
+    """An input of the fund broke a rule; the message names the rule and where."""
+
+
+@dataclass(frozen=True)
+class Universe:
+    """The names of one date and their risk model: betas, sector and country labels, factor model."""
+
+    betas: np.ndarray
+    sectors: np.ndarray
+    countries: np.ndarray
+    factor_exposures: np.ndarray
+    factor_covariance: np.ndarray
+    specific_variance: np.ndarray
+
+    def __post_init__(self) -> None:
+        exposures = np.asarray(self.factor_exposures, dtype=np.float64)
+        if exposures.ndim != 2:
+            raise FundError(f"factor_exposures must be 2-D (names × factors); got {exposures.ndim}-D")
+        n, k = exposures.shape
+        if n == 0:
+            raise FundError("universe has no names (rule: a portfolio needs at least one name)")
+        covariance = np.asarray(self.factor_covariance, dtype=np.float64)
+        if covariance.shape != (k, k):
+            raise FundError(
+                f"factor_covariance has shape {covariance.shape}; expected ({k}, {k}) for {k} factors"
+            )
+        if not np.allclose(covariance, covariance.T, atol=1e-12):
+            raise FundError("factor_covariance must be symmetric")
+        if k and np.linalg.eigvalsh(covariance).min() < -1e-10 * max(1.0, np.abs(covariance).max()):
+            raise FundError("factor_covariance must be positive semi-definite")
+        arrays = {
+            "betas": np.asarray(self.betas, dtype=np.float64),
+            "specific_variance": np.asarray(self.specific_variance, dtype=np.float64),
+        }
+        for name, values in arrays.items():
+            if values.shape != (n,):
+                raise FundError(f"{name} has shape {values.shape}; expected ({n},) — one per name")
+        for name, values in {"sectors": self.sectors, "countries": self.countries}.items():
+            if np.shape(values) != (n,):
+                raise FundError(f"{name} has shape {np.shape(values)}; expected ({n},) — one label per name")
+        for name, values in {
+            **arrays,
+            "factor_exposures": exposures,
+            "factor_covariance": covariance,
+        }.items():
+            if not np.isfinite(values).all():
+                raise FundError(
+                    f"{name} must be finite; first bad entry at {np.argwhere(~np.isfinite(values))[0]}"
+                )
+        not_positive = np.flatnonzero(arrays["specific_variance"] <= 0)
+        if not_positive.size:
+            raise FundError(
+                f"specific_variance must be > 0 (keeps the objective strictly convex);"
+                f" names {not_positive[:5].tolist()}"
+            )
+        object.__setattr__(self, "factor_exposures", exposures)
+        object.__setattr__(self, "factor_covariance", covariance)
+        object.__setattr__(self, "betas", arrays["betas"])
+        object.__setattr__(self, "specific_variance", arrays["specific_variance"])
+
+    @property
+    def size(self) -> int:
+        """Return the number of names."""
+        return self.factor_exposures.shape[0]
+
+    @property
+    def factor_count(self) -> int:
+        """Return the number of risk factors."""
+        return self.factor_exposures.shape[1]
+
+
+def membership_matrix(labels: np.ndarray) -> sp.csc_matrix:
+    """Return the sparse names × groups 0/1 matrix of ``labels`` (one column per distinct label, sorted)."""
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    codes = codes.ravel()
+    return sp.csc_matrix(
+        (np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, codes.max() + 1)
+    )
+
+
+@dataclass(frozen=True)
+class LinearLimit:
+    """``|Mᵀx| ≤ limit`` on the weights or the factor exposures (``M`` None: each entry of ``x``)."""
+
+    name: str
+    target: Target
+    limit: float | np.ndarray
+    matrix: np.ndarray | sp.spmatrix | None = None
+
+    @property
+    def is_equality(self) -> bool:
+        """Return whether the limit pins the exposure at zero."""
+        return bool(np.all(np.asarray(self.limit) == 0))
+
+
+@dataclass(frozen=True)
+class DistanceLimit:
+    """``‖w − c‖₁ ≤ limit`` with ``c`` zero (gross leverage) or the previous portfolio (turnover)."""
+
+    name: str
+    center: Center
+    limit: float
+
+
+Limit = LinearLimit | DistanceLimit
+
+
+@dataclass(frozen=True)
+class ConstraintSet:
+    """The portfolio's risk limits as data; ``None`` switches a limit off.
+
+    Exposure limits are absolute: ``|βᵀw| ≤ beta_limit`` (0 = beta neutral), ``|Σ_{i∈s} wᵢ| ≤
+    sector_limit`` for every sector (likewise countries), ``|(Xᵀw)_j| ≤ factor_limit`` (a scalar or
+    one per factor), ``|wᵢ| ≤ name_cap``, ``‖w‖₁ ≤ gross_leverage``, ``‖w − w_prev‖₁ ≤ turnover_limit``.
+    """
+
+    dollar_neutral: bool = True
+    beta_limit: float | None = 0.0
+    sector_limit: float | None = None
+    country_limit: float | None = None
+    factor_limit: float | np.ndarray | None = None
+    name_cap: float | None = None
+    gross_leverage: float | None = 1.0
+    turnover_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("beta_limit", "sector_limit", "country_limit", "factor_limit", "name_cap"):
+            value = getattr(self, name)
+            if value is not None and (not np.all(np.isfinite(value)) or np.any(np.asarray(value) < 0)):
+                raise FundError(f"ConstraintSet.{name} must be a finite number ≥ 0 or None; got {value!r}")
+            if value is not None and np.any(np.asarray(value) == 0) and not np.all(np.asarray(value) == 0):
+                raise FundError(
+                    f"ConstraintSet.{name} must be all zero (neutral) or all positive; got {value!r}"
+                )
+        for name in ("gross_leverage", "turnover_limit"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise FundError(f"ConstraintSet.{name} must be a finite number > 0 or None; got {value!r}")
+
+    def limits(self, universe: Universe) -> tuple[Limit, ...]:
+        """Return the declared limits as :class:`LinearLimit` / :class:`DistanceLimit` for ``universe``."""
+        n = universe.size
+        declared: list[Limit | None] = [
+            LinearLimit("dollar_neutral", "weights", 0.0, np.ones((n, 1))) if self.dollar_neutral else None,
+            _optional_linear("beta", "weights", self.beta_limit, universe.betas.reshape(-1, 1)),
+            _optional_linear("sector", "weights", self.sector_limit, membership_matrix(universe.sectors)),
+            _optional_linear("country", "weights", self.country_limit, membership_matrix(universe.countries)),
+            _optional_linear("factor", "factors", self.factor_limit, None),
+            _optional_linear("name_cap", "weights", self.name_cap, None),
+            None
+            if self.gross_leverage is None
+            else DistanceLimit("gross_leverage", "zero", self.gross_leverage),
+            None
+            if self.turnover_limit is None
+            else DistanceLimit("turnover", "previous", self.turnover_limit),
+        ]
+        if self.factor_limit is not None and universe.factor_count == 0:
+            raise FundError("ConstraintSet.factor_limit is set but the universe has no factors")
+        factor_limit = np.asarray(self.factor_limit) if self.factor_limit is not None else None
+        if (
+            factor_limit is not None
+            and factor_limit.ndim == 1
+            and factor_limit.shape != (universe.factor_count,)
+        ):
+            raise FundError(
+                f"ConstraintSet.factor_limit has {factor_limit.shape[0]} entries; the universe has"
+                f" {universe.factor_count} factors"
+            )
+        return tuple(limit for limit in declared if limit is not None)
+
+
+def _optional_linear(name: str, target: Target, limit, matrix) -> LinearLimit | None:
+    return None if limit is None else LinearLimit(name, target, limit, matrix)
+
+
+@dataclass(frozen=True)
+class ActiveLimits:
+    """The limits binding at a solution, linearised: pinned variables and active rows over ``(w, f)``."""
+
+    fixed: np.ndarray
+    rows: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class PortfolioSolution:
+    """A solved portfolio: weights, their factor exposures, the alpha it used and its binding limits."""
+
+    weights: np.ndarray
+    factor_exposures: np.ndarray
+    alpha: np.ndarray
+    previous_weights: np.ndarray
+    objective: float
+    solve_seconds: float
+    active: ActiveLimits = field(repr=False)
+
+
+def _binding(dual: np.ndarray | float | None, slack: np.ndarray) -> np.ndarray:
+    # Complementary slackness at an interior-point solution: of (slack, dual) one tends to zero and
+    # the other does not, so the larger one says which side of the complementarity holds.
+    dual_values = (
+        np.zeros_like(slack) if dual is None else np.broadcast_to(np.asarray(dual, float), slack.shape)
+    )
+    return dual_values > slack
+
+
+@dataclass
+class _LinearHandles:
+    limit: LinearLimit
+    upper: cp.Constraint
+    lower: cp.Constraint | None = None
+
+
+@dataclass
+class _DistanceHandles:
+    limit: DistanceLimit
+    bound: cp.Variable
+    above: cp.Constraint
+    below: cp.Constraint
+    total: cp.Constraint
+
+
+class PortfolioOptimizer:
+    """The fund's problem for one universe, built once (DPP) and re-solved for each round's alpha."""
+
+    def __init__(
+        self,
+        universe: Universe,
+        constraints: ConstraintSet,
+        *,
+        risk_aversion: float = 1.0,
+        solver_settings: dict[str, float | int] | None = None,
+    ) -> None:
+        if not (np.isfinite(risk_aversion) and risk_aversion > 0):
+            raise FundError(f"risk_aversion must be a finite number > 0; got {risk_aversion!r}")
+        self.universe = universe
+        self.constraints = constraints
+        self.risk_aversion = float(risk_aversion)
+        self.solver_settings = dict(solver_settings or {})
+        self.limits = constraints.limits(universe)
+        n, k = universe.size, universe.factor_count
+        self._weights = cp.Variable(n, name="weights")
+        self._factors = cp.Variable(k, name="factor_exposures")
+        self._alpha = cp.Parameter(n, name="alpha")
+        self._previous = cp.Parameter(n, name="previous_weights")
+        self._previous.value = np.zeros(n)
+        eigenvalues, eigenvectors = np.linalg.eigh(universe.factor_covariance)
+        factor_root = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+        risk = cp.sum_squares(factor_root.T @ self._factors) + cp.sum_squares(
+            cp.multiply(np.sqrt(universe.specific_variance), self._weights)
+        )
+        objective = cp.Minimize(-self._alpha @ self._weights + 0.5 * self.risk_aversion * risk)
+        constraints_list: list[cp.Constraint] = [universe.factor_exposures.T @ self._weights == self._factors]
+        self._handles: list[_LinearHandles | _DistanceHandles] = []
+        for limit in self.limits:
+            handles = self._declare(limit)
+            self._handles.append(handles)
+            constraints_list.extend(c for c in vars(handles).values() if isinstance(c, cp.Constraint))
+        self.problem = cp.Problem(objective, constraints_list)
+        if not self.problem.is_dcp(dpp=True):
+            raise FundError("the portfolio problem is not DPP (rule: build once, re-solve with new alpha)")
+
+    def _variable(self, target: Target) -> cp.Variable:
+        return self._weights if target == "weights" else self._factors
+
+    def _declare(self, limit: Limit) -> _LinearHandles | _DistanceHandles:
+        if isinstance(limit, DistanceLimit):
+            gap = self._weights - self._previous if limit.center == "previous" else self._weights
+            bound = cp.Variable(self.universe.size, name=f"{limit.name}_abs")
+            return _DistanceHandles(limit, bound, bound >= gap, bound >= -gap, cp.sum(bound) <= limit.limit)
+        variable = self._variable(limit.target)
+        exposure = variable if limit.matrix is None else limit.matrix.T @ variable
+        if limit.is_equality:
+            return _LinearHandles(limit, exposure == 0)
+        return _LinearHandles(limit, exposure <= limit.limit, exposure >= -np.asarray(limit.limit))
+
+    def solve(self, alpha: np.ndarray, previous_weights: np.ndarray | None = None) -> PortfolioSolution:
+        """Return the optimal portfolio for ``alpha`` (one expected residual return per name)."""
+        n = self.universe.size
+        alpha = checked_vector(alpha, n, "alpha")
+        previous = (
+            np.zeros(n)
+            if previous_weights is None
+            else checked_vector(previous_weights, n, "previous_weights")
+        )
+        self._alpha.value = alpha
+        self._previous.value = previous
+        try:
+            self.problem.solve(solver=cp.CLARABEL, **self.solver_settings)
+        except cp.error.SolverError as error:
+            raise FundError(f"the portfolio solver failed: {error}") from error
+        if self.problem.status != cp.OPTIMAL:
+            raise FundError(
+                f"the portfolio problem is {self.problem.status} (rule: the ConstraintSet must admit a"
+                f" portfolio and the solver must converge); limits: {[limit.name for limit in self.limits]}"
+            )
+        weights = np.asarray(self._weights.value, dtype=np.float64)
+        factors = np.asarray(self._factors.value, dtype=np.float64).reshape(self.universe.factor_count)
+        return PortfolioSolution(
+            weights=weights,
+            factor_exposures=factors,
+            alpha=alpha,
+            previous_weights=previous,
+            objective=float(self.problem.value),
+            solve_seconds=float(self.problem.solver_stats.solve_time or 0.0),
+            active=self._active_limits(weights, factors, previous),
+        )
+
+    def _active_limits(self, weights: np.ndarray, factors: np.ndarray, previous: np.ndarray) -> ActiveLimits:
+        n = self.universe.size
+        width = n + self.universe.factor_count
+        fixed: list[np.ndarray] = []
+        rows: list[sp.spmatrix] = []
+        for handles in self._handles:
+            if isinstance(handles, _DistanceHandles):
+                limit = handles.limit
+                gap = weights - (previous if limit.center == "previous" else 0.0)
+                if not _binding(handles.total.dual_value, np.array([limit.limit - np.abs(gap).sum()]))[0]:
+                    continue
+                bound = np.asarray(handles.bound.value, dtype=np.float64)
+                at_center = _binding(handles.above.dual_value, bound - gap) & _binding(
+                    handles.below.dual_value, bound + gap
+                )
+                fixed.append(np.flatnonzero(at_center))
+                signs = np.where(at_center, 0.0, np.sign(gap))
+                rows.append(sp.csr_matrix(np.concatenate([signs, np.zeros(width - n)]).reshape(1, -1)))
+                continue
+            limit = handles.limit
+            offset = 0 if limit.target == "weights" else n
+            values = weights if limit.target == "weights" else factors
+            exposure = values if limit.matrix is None else np.asarray(limit.matrix.T @ values).ravel()
+            if limit.is_equality:
+                binding = np.ones(exposure.shape, dtype=bool)
+            else:
+                bound = np.broadcast_to(np.asarray(limit.limit, dtype=float), exposure.shape)
+                binding = _binding(handles.upper.dual_value, bound - exposure) | _binding(
+                    handles.lower.dual_value, bound + exposure
+                )
+            if limit.matrix is None:
+                fixed.append(offset + np.flatnonzero(binding))
+                continue
+            columns = sp.csc_matrix(limit.matrix)[:, np.flatnonzero(binding)]
+            if columns.shape[1]:
+                rows.append(_shift(columns, offset, width))
+        fixed_indices = np.unique(np.concatenate(fixed)) if fixed else np.array([], dtype=np.int64)
+        matrix = sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, width))
+        return ActiveLimits(fixed=fixed_indices.astype(np.int64), rows=matrix)
+
+
+def _shift(columns: sp.spmatrix, offset: int, width: int) -> sp.csr_matrix:
+    transposed = sp.coo_matrix(columns.T)
+    return sp.csr_matrix(
+        (transposed.data, (transposed.row, transposed.col + offset)), shape=(transposed.shape[0], width)
+    )
+
+
+def checked_vector(values: np.ndarray, n: int, name: str) -> np.ndarray:
+    """Return ``values`` as a finite float vector of length ``n``, or raise :class:`FundError` naming it."""
+    vector = np.asarray(values, dtype=np.float64)
+    if vector.shape != (n,):
+        raise FundError(f"{name} has shape {vector.shape}; expected ({n},)")
+    bad = np.flatnonzero(~np.isfinite(vector))
+    if bad.size:
+        raise FundError(f"{name} must be finite; names {bad[:5].tolist()} are NaN or ±inf")
+    return vector
