@@ -36,9 +36,9 @@ Target = Literal["weights", "factors"]
 Center = Literal["zero", "previous"]
 
 TIGHT_SOLVER_SETTINGS: dict[str, float | int] = {
-    "tol_gap_abs": 1e-10,
-    "tol_gap_rel": 1e-10,
-    "tol_feas": 1e-10,
+    "tol_gap_abs": 1e-14,
+    "tol_gap_rel": 1e-14,
+    "tol_feas": 1e-14,
     "tol_ktratio": 1e-8,
     "max_iter": 400,
 }
@@ -242,13 +242,16 @@ class PortfolioSolution:
     active: ActiveLimits = field(repr=False)
 
 
-def _binding(dual: np.ndarray | float | None, slack: np.ndarray) -> np.ndarray:
+def _binding(
+    dual: np.ndarray | float | None, slack: np.ndarray, dual_scale: float, slack_scale
+) -> np.ndarray:
     # Complementary slackness at an interior-point solution: of (slack, dual) one tends to zero and
-    # the other does not, so the larger one says which side of the complementarity holds.
+    # the other does not, so the larger one, each measured in its own natural unit, says which side
+    # holds. Near-degenerate pairs (both small) are then decided consistently by their ratio.
     dual_values = (
         np.zeros_like(slack) if dual is None else np.broadcast_to(np.asarray(dual, float), slack.shape)
     )
-    return dual_values > slack
+    return dual_values / dual_scale > slack / slack_scale
 
 
 @dataclass
@@ -350,11 +353,15 @@ class PortfolioOptimizer:
             previous_weights=previous,
             objective=float(self.problem.value),
             solve_seconds=float(self.problem.solver_stats.solve_time or 0.0),
-            active=self._active_limits(weights, factors, previous),
+            active=self._active_limits(weights, factors, previous, np.abs(alpha).max()),
         )
 
-    def _active_limits(self, weights: np.ndarray, factors: np.ndarray, previous: np.ndarray) -> ActiveLimits:
+    def _active_limits(
+        self, weights: np.ndarray, factors: np.ndarray, previous: np.ndarray, alpha_scale: float
+    ) -> ActiveLimits:
+        # Duals are in units of the objective's gradient (alpha); slacks in units of their limit.
         n = self.universe.size
+        dual_scale = max(alpha_scale, np.finfo(float).tiny)
         width = n + self.universe.factor_count
         fixed: list[np.ndarray] = []
         rows: list[sp.spmatrix] = []
@@ -362,11 +369,15 @@ class PortfolioOptimizer:
             if isinstance(handles, _DistanceHandles):
                 limit = handles.limit
                 gap = weights - (previous if limit.center == "previous" else 0.0)
-                if not _binding(handles.total.dual_value, np.array([limit.limit - np.abs(gap).sum()]))[0]:
+                total_dual = float(handles.total.dual_value)
+                slack = np.array([limit.limit - np.abs(gap).sum()])
+                if not _binding(total_dual, slack, dual_scale, limit.limit)[0]:
                     continue
+                # Each name's two duals share the total's (μ⁺ + μ⁻ = λ); its slack is against an even share.
                 bound = np.asarray(handles.bound.value, dtype=np.float64)
-                at_center = _binding(handles.above.dual_value, bound - gap) & _binding(
-                    handles.below.dual_value, bound + gap
+                share = limit.limit / n
+                at_center = _binding(handles.above.dual_value, bound - gap, total_dual, share) & _binding(
+                    handles.below.dual_value, bound + gap, total_dual, share
                 )
                 fixed.append(np.flatnonzero(at_center))
                 signs = np.where(at_center, 0.0, np.sign(gap))
@@ -380,8 +391,8 @@ class PortfolioOptimizer:
                 binding = np.ones(exposure.shape, dtype=bool)
             else:
                 bound = np.broadcast_to(np.asarray(limit.limit, dtype=float), exposure.shape)
-                binding = _binding(handles.upper.dual_value, bound - exposure) | _binding(
-                    handles.lower.dual_value, bound + exposure
+                binding = _binding(handles.upper.dual_value, bound - exposure, dual_scale, bound) | _binding(
+                    handles.lower.dual_value, bound + exposure, dual_scale, bound
                 )
             if limit.matrix is None:
                 fixed.append(offset + np.flatnonzero(binding))
