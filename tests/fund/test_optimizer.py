@@ -165,3 +165,18 @@ def test_bad_alpha_and_limits_are_rejected_with_their_names(small_round, tight_o
         ConstraintSet(gross_leverage=0.0)
     with pytest.raises(FundError, match="risk_aversion"):
         PortfolioOptimizer(small_round.universe, EVERY_LIMIT, risk_aversion=0.0)
+
+
+def test_an_extra_limit_is_data_and_holds_like_the_named_ones(small_round):
+    style = np.random.default_rng(9).normal(size=(300, 1))
+    size_limit = LinearLimit("size_style", "weights", 0.002, style)
+    limits = dataclasses.replace(EVERY_LIMIT, extra_limits=(size_limit,))
+    alpha = _alpha(small_round)
+    free = PortfolioOptimizer(small_round.universe, EVERY_LIMIT, risk_aversion=30.0).solve(alpha).weights
+    assert abs(style[:, 0] @ free) > 0.002 + 1e-4  # the extra limit matters for this alpha
+    bounded = PortfolioOptimizer(small_round.universe, limits, risk_aversion=30.0).solve(alpha).weights
+    assert abs(style[:, 0] @ bounded) == pytest.approx(0.002, abs=1e-7)
+    _assert_every_limit_holds(small_round.universe, EVERY_LIMIT, bounded, np.zeros(300))
+    wrong = LinearLimit("size_style", "weights", 0.002, style[:10])
+    with pytest.raises(FundError, match="extra limit 'size_style' has a matrix with 10 rows"):
+        dataclasses.replace(EVERY_LIMIT, extra_limits=(wrong,)).limits(small_round.universe)

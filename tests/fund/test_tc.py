@@ -142,3 +142,21 @@ def test_bad_tc_inputs_name_the_rule(small_round, tight_optimizer):
         true_contribution(tight_optimizer, predictions, stakes, returns[:5])
     with pytest.raises(FundError, match="bag_fraction"):
         true_contribution(tight_optimizer, predictions, stakes, returns, bags=2, bag_fraction=0.0)
+
+
+def test_duplicate_binding_limits_still_give_the_finite_difference_tc(small_round):
+    # From a zero previous portfolio, turnover and gross leverage are the same binding limit.
+    limits = dataclasses.replace(EVERY_LIMIT, turnover_limit=1.0)
+    optimizer = PortfolioOptimizer(
+        small_round.universe, limits, risk_aversion=30.0, solver_settings=TIGHT_SOLVER_SETTINGS
+    )
+    predictions = ALPHA_SCALE * small_round.predictions
+    stakes, returns = small_round.stakes, small_round.realised_returns
+    solution = optimizer.solve(stake_weighted_alpha(predictions, stakes))
+    assert np.abs(solution.weights).sum() == pytest.approx(1.0, abs=1e-6)
+    adjoint = true_contribution(optimizer, predictions, stakes, returns)
+    correlation, relative_error = _agreement(
+        adjoint, central_difference_tc(optimizer, predictions, stakes, returns)
+    )
+    assert correlation >= 0.99
+    assert relative_error <= 0.02

@@ -160,6 +160,8 @@ class ConstraintSet:
     Exposure limits are absolute: ``|βᵀw| ≤ beta_limit`` (0 = beta neutral), ``|Σ_{i∈s} wᵢ| ≤
     sector_limit`` for every sector (likewise countries), ``|(Xᵀw)_j| ≤ factor_limit`` (a scalar or
     one per factor), ``|wᵢ| ≤ name_cap``, ``‖w‖₁ ≤ gross_leverage``, ``‖w − w_prev‖₁ ≤ turnover_limit``.
+    ``extra_limits`` adds any other :class:`LinearLimit` / :class:`DistanceLimit` (an industry or a
+    custom style exposure) without new code.
     """
 
     dollar_neutral: bool = True
@@ -170,6 +172,7 @@ class ConstraintSet:
     name_cap: float | None = None
     gross_leverage: float | None = 1.0
     turnover_limit: float | None = None
+    extra_limits: tuple[LinearLimit | DistanceLimit, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("beta_limit", "sector_limit", "country_limit", "factor_limit", "name_cap"):
@@ -187,38 +190,45 @@ class ConstraintSet:
 
     def limits(self, universe: Universe) -> tuple[Limit, ...]:
         """Return the declared limits as :class:`LinearLimit` / :class:`DistanceLimit` for ``universe``."""
-        n = universe.size
-        declared: list[Limit | None] = [
-            LinearLimit("dollar_neutral", "weights", 0.0, np.ones((n, 1))) if self.dollar_neutral else None,
-            _optional_linear("beta", "weights", self.beta_limit, universe.betas.reshape(-1, 1)),
-            _optional_linear("sector", "weights", self.sector_limit, membership_matrix(universe.sectors)),
-            _optional_linear("country", "weights", self.country_limit, membership_matrix(universe.countries)),
-            _optional_linear("factor", "factors", self.factor_limit, None),
-            _optional_linear("name_cap", "weights", self.name_cap, None),
-            None
-            if self.gross_leverage is None
-            else DistanceLimit("gross_leverage", "zero", self.gross_leverage),
-            None
-            if self.turnover_limit is None
-            else DistanceLimit("turnover", "previous", self.turnover_limit),
-        ]
-        if self.factor_limit is not None and universe.factor_count == 0:
-            raise FundError("ConstraintSet.factor_limit is set but the universe has no factors")
-        factor_limit = np.asarray(self.factor_limit) if self.factor_limit is not None else None
+        n, k = universe.size, universe.factor_count
         if (
-            factor_limit is not None
-            and factor_limit.ndim == 1
-            and factor_limit.shape != (universe.factor_count,)
+            self.factor_limit is not None
+            and np.ndim(self.factor_limit) == 1
+            and np.size(self.factor_limit) != k
         ):
             raise FundError(
-                f"ConstraintSet.factor_limit has {factor_limit.shape[0]} entries; the universe has"
-                f" {universe.factor_count} factors"
+                f"ConstraintSet.factor_limit has {np.size(self.factor_limit)} entries;"
+                f" the universe has {k} factors"
             )
-        return tuple(limit for limit in declared if limit is not None)
-
-
-def _optional_linear(name: str, target: Target, limit, matrix) -> LinearLimit | None:
-    return None if limit is None else LinearLimit(name, target, limit, matrix)
+        linear = (
+            ("dollar_neutral", "weights", 0.0 if self.dollar_neutral else None, np.ones((n, 1))),
+            ("beta", "weights", self.beta_limit, universe.betas.reshape(-1, 1)),
+            ("sector", "weights", self.sector_limit, membership_matrix(universe.sectors)),
+            ("country", "weights", self.country_limit, membership_matrix(universe.countries)),
+            ("factor", "factors", self.factor_limit, None),
+            ("name_cap", "weights", self.name_cap, None),
+        )
+        distance = (
+            ("gross_leverage", "zero", self.gross_leverage),
+            ("turnover", "previous", self.turnover_limit),
+        )
+        declared: list[Limit] = [
+            LinearLimit(name, target, limit, matrix)
+            for name, target, limit, matrix in linear
+            if limit is not None
+        ]
+        declared += [
+            DistanceLimit(name, center, limit) for name, center, limit in distance if limit is not None
+        ]
+        for extra in self.extra_limits:
+            rows = n if getattr(extra, "target", "weights") == "weights" else k
+            matrix = getattr(extra, "matrix", None)
+            if matrix is not None and matrix.shape[0] != rows:
+                raise FundError(
+                    f"extra limit {extra.name!r} has a matrix with {matrix.shape[0]} rows;"
+                    f" its target has {rows} entries"
+                )
+        return (*declared, *self.extra_limits)
 
 
 @dataclass(frozen=True)
@@ -260,6 +270,10 @@ class _LinearHandles:
     upper: cp.Constraint
     lower: cp.Constraint | None = None
 
+    def constraints(self) -> list[cp.Constraint]:
+        """Return the cvxpy constraints of the limit."""
+        return [self.upper] if self.lower is None else [self.upper, self.lower]
+
 
 @dataclass
 class _DistanceHandles:
@@ -268,6 +282,10 @@ class _DistanceHandles:
     above: cp.Constraint
     below: cp.Constraint
     total: cp.Constraint
+
+    def constraints(self) -> list[cp.Constraint]:
+        """Return the cvxpy constraints of the limit."""
+        return [self.above, self.below, self.total]
 
 
 class PortfolioOptimizer:
@@ -305,7 +323,7 @@ class PortfolioOptimizer:
         for limit in self.limits:
             handles = self._declare(limit)
             self._handles.append(handles)
-            constraints_list.extend(c for c in vars(handles).values() if isinstance(c, cp.Constraint))
+            constraints_list.extend(handles.constraints())
         self.problem = cp.Problem(objective, constraints_list)
         if not self.problem.is_dcp(dpp=True):
             raise FundError("the portfolio problem is not DPP (rule: build once, re-solve with new alpha)")
