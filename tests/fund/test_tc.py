@@ -16,6 +16,8 @@ from crowdalpha.fund import (
     stake_weighted_alpha,
     true_contribution,
 )
+from crowdalpha.fund.optimizer import membership_matrix
+from crowdalpha.fund.synthetic import synthetic_round
 
 
 def _agreement(adjoint: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
@@ -154,6 +156,27 @@ def test_duplicate_binding_limits_still_give_the_finite_difference_tc(small_roun
     stakes, returns = small_round.stakes, small_round.realised_returns
     solution = optimizer.solve(stake_weighted_alpha(predictions, stakes))
     assert np.abs(solution.weights).sum() == pytest.approx(1.0, abs=1e-6)
+    adjoint = true_contribution(optimizer, predictions, stakes, returns)
+    correlation, relative_error = _agreement(
+        adjoint, central_difference_tc(optimizer, predictions, stakes, returns)
+    )
+    assert correlation >= 0.99
+    assert relative_error <= 0.02
+
+
+def test_dependent_binding_limits_still_give_the_finite_difference_tc():
+    # Two sectors under dollar neutrality: both sector limits bind and their rows sum to the dollar row.
+    round_ = synthetic_round(300, 25, factors=5, sectors=2, seed=3)
+    limits = dataclasses.replace(EVERY_LIMIT, sector_limit=0.01)
+    optimizer = PortfolioOptimizer(
+        round_.universe, limits, risk_aversion=30.0, solver_settings=TIGHT_SOLVER_SETTINGS
+    )
+    predictions = ALPHA_SCALE * round_.predictions
+    stakes, returns = round_.stakes, round_.realised_returns
+    weights = optimizer.solve(stake_weighted_alpha(predictions, stakes)).weights
+    np.testing.assert_allclose(
+        membership_matrix(round_.universe.sectors).T @ weights, [-0.01, 0.01], atol=1e-8
+    )
     adjoint = true_contribution(optimizer, predictions, stakes, returns)
     correlation, relative_error = _agreement(
         adjoint, central_difference_tc(optimizer, predictions, stakes, returns)

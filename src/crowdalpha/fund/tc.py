@@ -17,11 +17,15 @@ models and averages, as Numerai's TC did.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from crowdalpha.fund.optimizer import FundError, PortfolioOptimizer, PortfolioSolution, checked_vector
 from crowdalpha.scoring.transforms import stake_weight
+
+RANK_TOLERANCE = 1e-9
+"""Binding rows whose pivoted-QR diagonal falls below this fraction of the largest are dependent."""
 
 
 def stake_weighted_alpha(predictions: np.ndarray, stakes: np.ndarray) -> np.ndarray:
@@ -50,20 +54,17 @@ def kkt_system(
 
 
 def _independent_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
-    # Rows left empty by pinned variables, and exact duplicates (e.g. gross leverage and turnover from
-    # a zero portfolio), add nothing to the linearised constraints but would make the KKT singular.
-    rows.sum_duplicates()
-    seen: set[tuple[bytes, bytes]] = set()
-    keep = []
-    for index in range(rows.shape[0]):
-        start, stop = rows.indptr[index], rows.indptr[index + 1]
-        if stop == start or not np.any(rows.data[start:stop]):
-            continue
-        key = (rows.indices[start:stop].tobytes(), rows.data[start:stop].tobytes())
-        if key not in seen:
-            seen.add(key)
-            keep.append(index)
-    return rows[keep]
+    """Return a linearly independent subset of ``rows`` spanning the same constraints."""
+    # Binding limits can be dependent on the free variables (all sectors binding under dollar
+    # neutrality, turnover = gross from a zero portfolio, rows emptied by pinned variables); they add
+    # nothing to the linearised constraints but make the KKT matrix singular. The rows are few (one
+    # per factor and per binding exposure), so a pivoted QR of the dense block is cheap.
+    if rows.shape[0] == 0:
+        return rows
+    _, triangle, pivots = scipy.linalg.qr(rows.toarray().T, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(triangle))
+    rank = int(np.sum(diagonal > RANK_TOLERANCE * diagonal[0])) if diagonal.size and diagonal[0] > 0 else 0
+    return rows[np.sort(pivots[:rank])]
 
 
 def return_gradient(
@@ -76,17 +77,7 @@ def return_gradient(
     right_hand = np.zeros(matrix.shape[0])
     free_weights = free < n
     right_hand[: free.size][free_weights] = returns[free[free_weights]]
-    try:
-        adjoint = spla.splu(matrix).solve(right_hand)
-    except RuntimeError:
-        # Linearly dependent active rows the duplicate filter missed: a tiny dual regularisation
-        # keeps the system solvable and changes the primal sensitivity by O(delta).
-        delta = 1e-12 * max(1.0, abs(matrix).max())
-        regularised = matrix - sp.block_diag(
-            [sp.csc_matrix((free.size, free.size)), delta * sp.identity(matrix.shape[0] - free.size)],
-            format="csc",
-        )
-        adjoint = spla.splu(regularised).solve(right_hand)
+    adjoint = spla.splu(matrix).solve(right_hand)
     gradient = np.zeros(n + optimizer.universe.factor_count)
     gradient[free] = adjoint[: free.size]
     return gradient[:n]
