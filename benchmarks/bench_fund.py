@@ -40,9 +40,9 @@ def run(quick: bool) -> dict:
     limits = ConstraintSet(
         dollar_neutral=True,
         beta_limit=0.0,
-        sector_limit=0.02,
-        country_limit=0.02,
-        factor_limit=0.01,
+        sector_limit=0.001,
+        country_limit=0.001,
+        factor_limit=0.0005,
         name_cap=10.0 / names,
         gross_leverage=1.0,
         turnover_limit=0.5,

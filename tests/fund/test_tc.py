@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from fund_problems import ALPHA_SCALE, EVERY_LIMIT, central_difference_tc
 
 from crowdalpha.fund import (
@@ -18,6 +20,7 @@ from crowdalpha.fund import (
 )
 from crowdalpha.fund.optimizer import membership_matrix
 from crowdalpha.fund.synthetic import synthetic_round
+from crowdalpha.fund.tc import solve_kkt
 
 
 def _agreement(adjoint: np.ndarray, finite: np.ndarray) -> tuple[float, float]:
@@ -183,3 +186,25 @@ def test_dependent_binding_limits_still_give_the_finite_difference_tc():
     )
     assert correlation >= 0.99
     assert relative_error <= 0.02
+
+
+def test_a_singular_factor_covariance_still_gives_the_finite_difference_tc(small_round):
+    # Zero factor risk leaves a zero block on the KKT matrix's diagonal.
+    universe = dataclasses.replace(small_round.universe, factor_covariance=np.zeros((5, 5)))
+    optimizer = PortfolioOptimizer(universe, EVERY_LIMIT, risk_aversion=30.0)
+    predictions = ALPHA_SCALE * small_round.predictions
+    stakes, returns = small_round.stakes, small_round.realised_returns
+    adjoint = true_contribution(optimizer, predictions, stakes, returns)
+    correlation, relative_error = _agreement(
+        adjoint, central_difference_tc(optimizer, predictions, stakes, returns)
+    )
+    assert correlation >= 0.99
+    assert relative_error <= 0.02
+
+
+def test_the_kkt_solve_falls_back_to_pivoting_when_diagonal_pivots_are_inaccurate():
+    matrix = sp.csc_matrix(np.array([[1e-17, 1.0], [1.0, 1.0]]))
+    right_hand = np.array([1.0, 3.0])
+    no_pivoting = spla.splu(matrix, permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(right_hand)
+    assert np.linalg.norm(matrix @ no_pivoting - right_hand) > 1.0  # the fast path alone would be wrong
+    np.testing.assert_allclose(solve_kkt(matrix, right_hand), [2.0, 1.0], rtol=1e-12)
