@@ -60,7 +60,7 @@ class FundError(ValueError):
     """An input of the fund broke a rule; the message names the rule and where."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Universe:
     """The names of one date and their risk model: betas, sector and country labels, factor model."""
 
@@ -137,7 +137,7 @@ def membership_matrix(labels: np.ndarray) -> sp.csc_matrix:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LinearLimit:
     """``|Mᵀx| ≤ limit`` on the weights or the factor exposures (``M`` None: each entry of ``x``)."""
 
@@ -164,7 +164,7 @@ class DistanceLimit:
 Limit = LinearLimit | DistanceLimit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConstraintSet:
     """The portfolio's risk limits as data; ``None`` switches a limit off.
 
@@ -242,7 +242,7 @@ class ConstraintSet:
         return (*declared, *self.extra_limits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActiveLimits:
     """The limits binding at a solution, linearised: pinned variables and active rows over ``(w, f)``."""
 
@@ -250,7 +250,7 @@ class ActiveLimits:
     rows: sp.csr_matrix
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PortfolioSolution:
     """A solved portfolio: weights, their factor exposures, the alpha it used and its binding limits."""
 

@@ -10,7 +10,7 @@ from crowdalpha.fund.optimizer import Universe
 from crowdalpha.scoring.ranking import rank_gaussianize
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SyntheticRound:
     """One round: the universe, realised residual returns, gaussianised predictions (ids × models), stakes."""
 

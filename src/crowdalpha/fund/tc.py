@@ -103,7 +103,14 @@ def contributions_from_gradient(
 ) -> np.ndarray:
     """Return ``gᵀ(P_j − α)/Σs`` for every model: realised return per unit of each model's stake."""
     predictions, stakes = _checked_models(predictions, stakes)
-    return (gradient @ predictions - gradient @ stake_weight(predictions, stakes)) / stakes.sum()
+    return _contributions(checked_vector(gradient, predictions.shape[0], "gradient"), predictions, stakes)
+
+
+def _contributions(gradient: np.ndarray, predictions: np.ndarray, stakes: np.ndarray) -> np.ndarray:
+    # gᵀα = gᵀP s / Σs, so one matrix-vector product over all models gives every TC.
+    total = stakes.sum()
+    per_model = gradient @ predictions
+    return (per_model - per_model @ stakes / total) / total
 
 
 def true_contribution(
@@ -148,9 +155,7 @@ def true_contribution(
     total = np.zeros(predictions.shape[1])
     for bag in bag_stakes:
         solution = optimizer.solve(stake_weight(predictions, bag), previous_weights)
-        total += contributions_from_gradient(
-            return_gradient(optimizer, solution, realised_returns), predictions, bag
-        )
+        total += _contributions(return_gradient(optimizer, solution, realised_returns), predictions, bag)
     return total / len(bag_stakes)
 
 
