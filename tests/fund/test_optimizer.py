@@ -163,6 +163,16 @@ def test_bad_alpha_and_limits_are_rejected_with_their_names(small_round, tight_o
         ConstraintSet(name_cap=-0.1)
     with pytest.raises(FundError, match=r"ConstraintSet\.gross_leverage"):
         ConstraintSet(gross_leverage=0.0)
+    with pytest.raises(
+        FundError, match=r"ConstraintSet\.factor_limit must be all zero \(neutral\) or all positive"
+    ):
+        ConstraintSet(factor_limit=np.array([0.0, 0.1]))
+    with pytest.raises(FundError, match="limit 'industry' must be a finite number"):
+        LinearLimit("industry", "weights", np.nan, np.ones((300, 1)))
+    with pytest.raises(FundError, match="limit 'industry' targets 'names'"):
+        LinearLimit("industry", "names", 0.1, np.ones((300, 1)))
+    with pytest.raises(FundError, match="limit 'gross' must be positive"):
+        DistanceLimit("gross", "zero", 0.0)
     with pytest.raises(FundError, match="risk_aversion"):
         PortfolioOptimizer(small_round.universe, EVERY_LIMIT, risk_aversion=0.0)
 

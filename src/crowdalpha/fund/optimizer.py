@@ -137,6 +137,21 @@ def membership_matrix(labels: np.ndarray) -> sp.csc_matrix:
     )
 
 
+def check_limit(value: float | np.ndarray | None, label: str, *, neutral_allowed: bool) -> None:
+    """Raise :class:`FundError` naming ``label`` unless ``value`` is None or a valid limit.
+
+    Valid: finite and positive, or (``neutral_allowed``) all zero, which makes the limit an equality.
+    """
+    if value is None:
+        return
+    values = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise FundError(f"{label} must be a finite number ≥ 0 or None; got {value!r}")
+    if np.any(values == 0) and not (neutral_allowed and np.all(values == 0)):
+        expected = "all zero (neutral) or all positive" if neutral_allowed else "positive"
+        raise FundError(f"{label} must be {expected}; got {value!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class LinearLimit:
     """``|Mᵀx| ≤ limit`` on the weights or the factor exposures (``M`` None: each entry of ``x``)."""
@@ -145,6 +160,11 @@ class LinearLimit:
     target: Target
     limit: float | np.ndarray
     matrix: np.ndarray | sp.spmatrix | None = None
+
+    def __post_init__(self) -> None:
+        check_limit(self.limit, f"limit {self.name!r}", neutral_allowed=True)
+        if self.target not in ("weights", "factors"):
+            raise FundError(f"limit {self.name!r} targets {self.target!r}; expected 'weights' or 'factors'")
 
     @property
     def is_equality(self) -> bool:
@@ -159,6 +179,13 @@ class DistanceLimit:
     name: str
     center: Center
     limit: float
+
+    def __post_init__(self) -> None:
+        check_limit(self.limit, f"limit {self.name!r}", neutral_allowed=False)
+        if self.center not in ("zero", "previous"):
+            raise FundError(
+                f"limit {self.name!r} is centred on {self.center!r}; expected 'zero' or 'previous'"
+            )
 
 
 Limit = LinearLimit | DistanceLimit
@@ -187,17 +214,9 @@ class ConstraintSet:
 
     def __post_init__(self) -> None:
         for name in ("beta_limit", "sector_limit", "country_limit", "factor_limit", "name_cap"):
-            value = getattr(self, name)
-            if value is not None and (not np.all(np.isfinite(value)) or np.any(np.asarray(value) < 0)):
-                raise FundError(f"ConstraintSet.{name} must be a finite number ≥ 0 or None; got {value!r}")
-            if value is not None and np.any(np.asarray(value) == 0) and not np.all(np.asarray(value) == 0):
-                raise FundError(
-                    f"ConstraintSet.{name} must be all zero (neutral) or all positive; got {value!r}"
-                )
+            check_limit(getattr(self, name), f"ConstraintSet.{name}", neutral_allowed=True)
         for name in ("gross_leverage", "turnover_limit"):
-            value = getattr(self, name)
-            if value is not None and not (np.isfinite(value) and value > 0):
-                raise FundError(f"ConstraintSet.{name} must be a finite number > 0 or None; got {value!r}")
+            check_limit(getattr(self, name), f"ConstraintSet.{name}", neutral_allowed=False)
 
     def limits(self, universe: Universe) -> tuple[Limit, ...]:
         """Return the declared limits as :class:`LinearLimit` / :class:`DistanceLimit` for ``universe``."""
@@ -276,6 +295,21 @@ def _binding(
     return dual_values / dual_scale > slack / slack_scale
 
 
+@dataclass(frozen=True)
+class _Point:
+    """A solution as the linearisation needs it: weights, factor exposures, previous portfolio, scales."""
+
+    weights: np.ndarray
+    factors: np.ndarray
+    previous: np.ndarray
+    dual_scale: float
+
+    @property
+    def width(self) -> int:
+        """Return the number of variables ``(w, f)``."""
+        return self.weights.size + self.factors.size
+
+
 @dataclass
 class _LinearHandles:
     limit: LinearLimit
@@ -285,6 +319,27 @@ class _LinearHandles:
     def constraints(self) -> list[cp.Constraint]:
         """Return the cvxpy constraints of the limit."""
         return [self.upper] if self.lower is None else [self.upper, self.lower]
+
+    def linearise(self, point: _Point) -> tuple[np.ndarray, sp.csr_matrix | None]:
+        """Return the variables this limit pins and its binding rows over ``(w, f)`` at ``point``."""
+        limit = self.limit
+        offset = 0 if limit.target == "weights" else point.weights.size
+        values = point.weights if limit.target == "weights" else point.factors
+        exposure = values if limit.matrix is None else np.asarray(limit.matrix.T @ values).ravel()
+        if limit.is_equality:
+            binding = np.ones(exposure.shape, dtype=bool)
+        else:
+            bound = np.broadcast_to(np.asarray(limit.limit, dtype=float), exposure.shape)
+            binding = _binding(self.upper.dual_value, bound - exposure, point.dual_scale, bound) | _binding(
+                self.lower.dual_value, bound + exposure, point.dual_scale, bound
+            )
+        if limit.matrix is None:
+            return offset + np.flatnonzero(binding), None
+        columns = sp.coo_matrix(sp.csc_matrix(limit.matrix)[:, np.flatnonzero(binding)].T)
+        rows = sp.csr_matrix(
+            (columns.data, (columns.row, columns.col + offset)), shape=(columns.shape[0], point.width)
+        )
+        return np.array([], dtype=np.int64), rows
 
 
 @dataclass
@@ -298,6 +353,25 @@ class _DistanceHandles:
     def constraints(self) -> list[cp.Constraint]:
         """Return the cvxpy constraints of the limit."""
         return [self.above, self.below, self.total]
+
+    def linearise(self, point: _Point) -> tuple[np.ndarray, sp.csr_matrix | None]:
+        """Return the names this limit pins at their centre and its signed row, if it binds at ``point``."""
+        limit, n = self.limit, point.weights.size
+        gap = point.weights - (point.previous if limit.center == "previous" else 0.0)
+        total_dual = float(self.total.dual_value)
+        if not _binding(
+            total_dual, np.array([limit.limit - np.abs(gap).sum()]), point.dual_scale, limit.limit
+        )[0]:
+            return np.array([], dtype=np.int64), None
+        # Each name's two duals share the total's (μ⁺ + μ⁻ = λ); its slack is against an even share.
+        bound = np.asarray(self.bound.value, dtype=np.float64)
+        share = limit.limit / n
+        at_center = _binding(self.above.dual_value, bound - gap, total_dual, share) & _binding(
+            self.below.dual_value, bound + gap, total_dual, share
+        )
+        signs = np.where(at_center, 0.0, np.sign(gap))
+        row = sp.csr_matrix(np.concatenate([signs, np.zeros(point.width - n)]).reshape(1, -1))
+        return np.flatnonzero(at_center), row
 
 
 class PortfolioOptimizer:
@@ -399,56 +473,17 @@ class PortfolioOptimizer:
         self, weights: np.ndarray, factors: np.ndarray, previous: np.ndarray, alpha_scale: float
     ) -> ActiveLimits:
         # Duals are in units of the objective's gradient (alpha); slacks in units of their limit.
-        n = self.universe.size
-        dual_scale = max(alpha_scale, np.finfo(float).tiny)
-        width = n + self.universe.factor_count
-        fixed: list[np.ndarray] = []
-        rows: list[sp.spmatrix] = []
+        point = _Point(weights, factors, previous, max(alpha_scale, np.finfo(float).tiny))
+        pinned: list[np.ndarray] = [np.array([], dtype=np.int64)]
+        rows: list[sp.csr_matrix] = [sp.csr_matrix((0, point.width))]
         for handles in self._handles:
-            if isinstance(handles, _DistanceHandles):
-                limit = handles.limit
-                gap = weights - (previous if limit.center == "previous" else 0.0)
-                total_dual = float(handles.total.dual_value)
-                slack = np.array([limit.limit - np.abs(gap).sum()])
-                if not _binding(total_dual, slack, dual_scale, limit.limit)[0]:
-                    continue
-                # Each name's two duals share the total's (μ⁺ + μ⁻ = λ); its slack is against an even share.
-                bound = np.asarray(handles.bound.value, dtype=np.float64)
-                share = limit.limit / n
-                at_center = _binding(handles.above.dual_value, bound - gap, total_dual, share) & _binding(
-                    handles.below.dual_value, bound + gap, total_dual, share
-                )
-                fixed.append(np.flatnonzero(at_center))
-                signs = np.where(at_center, 0.0, np.sign(gap))
-                rows.append(sp.csr_matrix(np.concatenate([signs, np.zeros(width - n)]).reshape(1, -1)))
-                continue
-            limit = handles.limit
-            offset = 0 if limit.target == "weights" else n
-            values = weights if limit.target == "weights" else factors
-            exposure = values if limit.matrix is None else np.asarray(limit.matrix.T @ values).ravel()
-            if limit.is_equality:
-                binding = np.ones(exposure.shape, dtype=bool)
-            else:
-                bound = np.broadcast_to(np.asarray(limit.limit, dtype=float), exposure.shape)
-                binding = _binding(handles.upper.dual_value, bound - exposure, dual_scale, bound) | _binding(
-                    handles.lower.dual_value, bound + exposure, dual_scale, bound
-                )
-            if limit.matrix is None:
-                fixed.append(offset + np.flatnonzero(binding))
-                continue
-            columns = sp.csc_matrix(limit.matrix)[:, np.flatnonzero(binding)]
-            if columns.shape[1]:
-                rows.append(_shift(columns, offset, width))
-        fixed_indices = np.unique(np.concatenate(fixed)) if fixed else np.array([], dtype=np.int64)
-        matrix = sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, width))
-        return ActiveLimits(fixed=fixed_indices.astype(np.int64), rows=matrix)
-
-
-def _shift(columns: sp.spmatrix, offset: int, width: int) -> sp.csr_matrix:
-    transposed = sp.coo_matrix(columns.T)
-    return sp.csr_matrix(
-        (transposed.data, (transposed.row, transposed.col + offset)), shape=(transposed.shape[0], width)
-    )
+            fixed, binding_rows = handles.linearise(point)
+            pinned.append(fixed)
+            if binding_rows is not None:
+                rows.append(binding_rows)
+        return ActiveLimits(
+            fixed=np.unique(np.concatenate(pinned)).astype(np.int64), rows=sp.vstack(rows, format="csr")
+        )
 
 
 def checked_vector(values: np.ndarray, n: int, name: str) -> np.ndarray:
