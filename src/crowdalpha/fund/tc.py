@@ -126,6 +126,9 @@ def true_contribution(
 ) -> np.ndarray:
     """Return every model's TC (``(models,)``, realised portfolio return per unit of stake).
 
+    ``predictions`` are the models' transformed predictions in alpha units (ids × models, rows in
+    the universe's order); ``stakes`` are ≥ 0 in any unit (tokens), and TC is per that unit.
+
     ``bags = 0`` differentiates the portfolio of all staked models; ``bags > 0`` averages over that
     many meta models each built from a random ``bag_fraction`` of the staked models (models outside
     a bag are differentiated at zero stake).
@@ -166,7 +169,7 @@ def _checked_models(predictions: np.ndarray, stakes: np.ndarray) -> tuple[np.nda
     weights = checked_vector(stakes, matrix.shape[1], "stakes")
     if np.any(weights < 0):
         raise FundError(
-            f"stakes must be ≥ 0; model columns {np.flatnonzero(weights < 0)[:5].tolist()}  are negative"
+            f"stakes must be ≥ 0; model columns {np.flatnonzero(weights < 0)[:5].tolist()} are negative"
         )
     if weights.sum() <= 0:
         raise FundError("stakes sum to zero (rule: the meta model needs at least one staked model)")
