@@ -208,3 +208,18 @@ def test_the_kkt_solve_falls_back_to_pivoting_when_diagonal_pivots_are_inaccurat
     no_pivoting = spla.splu(matrix, permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(right_hand)
     assert np.linalg.norm(matrix @ no_pivoting - right_hand) > 1.0  # the fast path alone would be wrong
     np.testing.assert_allclose(solve_kkt(matrix, right_hand), [2.0, 1.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("risk_aversion", [10.0, 100.0])
+def test_adjoint_tc_matches_central_differences_across_rounds_and_risk_aversions(seed, risk_aversion):
+    round_ = synthetic_round(250, 20, factors=5, seed=seed)
+    optimizer = PortfolioOptimizer(round_.universe, EVERY_LIMIT, risk_aversion=risk_aversion)
+    predictions = ALPHA_SCALE * round_.predictions
+    stakes, returns = round_.stakes, round_.realised_returns
+    adjoint = true_contribution(optimizer, predictions, stakes, returns)
+    correlation, relative_error = _agreement(
+        adjoint, central_difference_tc(optimizer, predictions, stakes, returns)
+    )
+    assert correlation >= 0.99
+    assert relative_error <= 0.02
