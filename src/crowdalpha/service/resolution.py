@@ -85,13 +85,13 @@ class ResolvedRound:
 def _final_scores(
     uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, stakes: list
 ) -> dict[str, np.ndarray]:
-    """Return each payout score's final-day value per staked submission (NaN where it has none)."""
-    final_day = loaded.config.scoring_days
+    """Return each payout score's final value (on its horizon's day) per staked submission (NaN: none)."""
+    horizons = {score.name: score.horizon for score in loaded.config.scores}
     positions = {stake.submission_id: index for index, stake in enumerate(stakes)}
     result = {}
     for term in loaded.config.payout.terms:
         values = np.full(len(stakes), np.nan)
-        for score in uow.scores.list_scores(row.id, score=term.score, day=final_day):
+        for score in uow.scores.list_scores(row.id, score=term.score, day=horizons[term.score]):
             if score.submission_id in positions:
                 values[positions[score.submission_id]] = score.value
         result[term.score] = values
@@ -168,7 +168,7 @@ def resolve_round_in(
             "round_not_scoring",
             f"{loaded.name} round {row.number} is {row.state}; only a scoring round resolves",
         )
-    final_day = loaded.config.scoring_days
+    final_day = loaded.config.horizon
     if final_day not in uow.scores.scored_days(row.id):
         raise ScoresPending(
             "scores_pending",
