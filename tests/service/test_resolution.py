@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -13,8 +12,9 @@ import pytest
 from numerai_tools.scoring import correlation_contribution as oracle_contribution
 from numerai_tools.scoring import gaussian, stake_weight, tie_kept_rank
 from numerai_tools.scoring import numerai_corr as oracle_corr
+from resolution_factories import STAKES, Staked, make_staked, score_everything
 from scoring_factories import EXTRA_DAYS, HISTORY_DAYS, Market
-from service_factories import TUESDAY_OPEN, predictions_csv
+from service_factories import TUESDAY_OPEN
 from sqlalchemy import func, select
 
 from crowdalpha.ledger.amounts import NANO_PER_TOKEN
@@ -23,19 +23,12 @@ from crowdalpha.service import (
     Context,
     ServiceError,
     check_ledger,
-    close_round,
-    create_account,
-    create_model,
-    grant,
-    increase_stake,
     ingest_market,
-    mint_genesis,
     model_stake,
     open_round,
     publish_dataset,
     request_release,
     score_day,
-    submit_predictions,
     tick,
 )
 from crowdalpha.service.meta_models import read_meta_model
@@ -47,47 +40,12 @@ from crowdalpha.tournament import CLASSIC, latest_round
 
 ROUND = latest_round(CLASSIC, TUESDAY_OPEN).number
 EXACT = 1e-9
-STAKES = {"alice": 900, "bob": 300, "dave": 0}  # whole tokens staked before close
-
-
-@dataclass(frozen=True)
-class Staked:
-    """A closed round: on-time submissions (username → (submission id, model id, predictions)), one late."""
-
-    on_time: dict[str, tuple[str, str, pd.Series]]
-    late: tuple[str, str, pd.Series]
-
-
-def _submit(ctx: Context, name: str, ids: list[str], seed: int, stake: int) -> tuple[str, str, pd.Series]:
-    create_account(ctx, name)
-    model = create_model(ctx, name, "classic", f"{name}_model")
-    grant(ctx, name, 1000 * NANO_PER_TOKEN, idempotency_key=f"grant/{name}")
-    if stake:
-        increase_stake(ctx, name, model.id, stake * NANO_PER_TOKEN, idempotency_key=f"stake/{name}")
-    values = np.random.default_rng(seed).uniform(0.05, 0.95, len(ids)).round(6)
-    receipt = submit_predictions(ctx, name, model.id, "p.csv", predictions_csv(ids, list(values)))
-    return receipt.submission_id, model.id, pd.Series(values, index=pd.Index(ids, name="id"))
 
 
 @pytest.fixture
 def staked(ctx: Context, market: Market) -> Staked:
     """Return a round with three staked-or-not on-time models and a staked late one, closed."""
-    mint_genesis(ctx)
-    publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir)
-    ingest_market(ctx, market.days(0, HISTORY_DAYS))
-    ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
-    open_round(ctx, "classic")
-    ids = sorted(pd.read_parquet(market.version_dir / "live.parquet").index.astype(str))
-    on_time = {name: _submit(ctx, name, ids, seed, STAKES[name]) for seed, name in enumerate(STAKES)}
-    ctx.clock.set(TUESDAY_OPEN + timedelta(hours=2))  # type: ignore[attr-defined]
-    close_round(ctx, "classic")
-    late = _submit(ctx, "carol", ids, 9, 500)
-    return Staked(on_time, late)
-
-
-def _score_everything(ctx: Context, market: Market) -> None:
-    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + EXTRA_DAYS))
-    score_day(ctx, "classic")
+    return make_staked(ctx, market)
 
 
 def _final_target(market: Market) -> pd.Series:
@@ -125,7 +83,7 @@ def test_close_publishes_the_stake_weighted_meta_model_of_staked_on_time_models(
 def test_resolution_pays_the_formula_once_and_the_ledger_balances(
     ctx: Context, market: Market, staked: Staked
 ) -> None:
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     before = {name: _stake_nano(ctx, model_id) for name, (_, model_id, _) in staked.on_time.items()}
     late_before = _stake_nano(ctx, staked.late[1])
     resolved = resolve_round(ctx, "classic", ROUND)
@@ -183,7 +141,7 @@ def test_a_release_asked_during_the_round_completes_when_it_resolves(
     _, model_id, _ = staked.on_time["bob"]
     receipt = request_release(ctx, "bob", model_id, 100 * NANO_PER_TOKEN, idempotency_key="release/bob")
     assert receipt.applied and receipt.result["completed"] is False
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     resolve_round(ctx, "classic", ROUND)
     assert model_stake(ctx, model_id).releasing_nano == 0
     assert check_ledger(ctx).ok
@@ -192,7 +150,7 @@ def test_a_release_asked_during_the_round_completes_when_it_resolves(
 def test_tick_resolves_a_scored_round_on_its_resolve_time(
     ctx: Context, market: Market, staked: Staked
 ) -> None:
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     with transaction(ctx.engine) as uow:
         resolve_time = uow.rounds.get_by_number(8, ROUND).resolve_time
     ctx.clock.set(resolve_time + timedelta(minutes=1))  # type: ignore[attr-defined]
