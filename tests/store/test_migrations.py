@@ -33,6 +33,8 @@ EXPECTED_TABLES = {
     "round_live_data",
     "round_score_days",
     "submission_scores",
+    "round_stakes",
+    "round_resolutions",
 }
 
 

@@ -27,6 +27,7 @@ from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
 from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_file
+from crowdalpha.service.resolution import close_round_in, resolve_round_in
 from crowdalpha.service.scoring import (
     ScoresPending,
     record_round_live_data,
@@ -48,7 +49,7 @@ from crowdalpha.tournament.calendar import (
 from crowdalpha.tournament.rounds import JobStep, due_transitions
 from crowdalpha.tournament.rounds import Round as RoundRule
 
-TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE, JobStep.SCORE)
+TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE, JobStep.SCORE, JobStep.RESOLVE)
 JOB_LEASE = timedelta(minutes=5)
 SCORE_RETRY = timedelta(hours=1)
 """How long a score job whose market data is not ingested yet waits before it is tried again."""
@@ -193,9 +194,12 @@ def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow
     return moved
 
 
-def _close(uow: UnitOfWork, row: RoundRow, now: datetime) -> bool:
+def _close(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:
+    """Close an open round: fix its at-risk stakes and publish its meta model; return if it moved."""
     moved = uow.rounds.transition(row.id, [RoundState.OPEN], RoundState.CLOSED, now=now)
     uow.session.refresh(row)
+    if row.state == RoundState.CLOSED.value:
+        close_round_in(ctx, uow, loaded, row)
     return moved
 
 
@@ -324,7 +328,7 @@ def close_round(ctx: Context, tournament: TournamentRef) -> RoundStatus:
         if now < row.close_staking_time:
             row.close_staking_time = now
             uow.session.flush()
-        _close(uow, row, now)
+        _close(ctx, uow, loaded, row, now)
         return _status(uow, loaded, row, now)
 
     return run_transaction(ctx.engine, work)
@@ -429,6 +433,8 @@ def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: 
     if step is JobStep.OPEN:
         _open(ctx, uow, loaded, row, now)
     elif step is JobStep.CLOSE:
-        _close(uow, row, now)
+        _close(ctx, uow, loaded, row, now)
     elif step is JobStep.SCORE:
         score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now)
+    elif step is JobStep.RESOLVE:
+        resolve_round_in(ctx, uow, loaded, row, now=now)

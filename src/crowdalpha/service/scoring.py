@@ -57,6 +57,7 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.market import market_panel, market_through
+from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
 from crowdalpha.store.schema import RoundLiveData
@@ -185,7 +186,7 @@ class _RoundPredictions:
     on_time: pd.Series
 
 
-def _round_predictions(
+def round_predictions(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
 ) -> _RoundPredictions:
     """Return the round's selected on-time and late submissions, read back from their blobs.
@@ -220,9 +221,21 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
     """Return the meta models the round has, by the name scores use in ``against``, as Series by id."""
     if row.dataset_version_id is None or len(ids) == 0:
         return {}
+    found: dict[str, pd.Series] = {}
+    stake_weighted = read_meta_model(ctx, uow, row)
+    if stake_weighted is not None and ids.isin(stake_weighted.index).all():
+        found[META_MODEL_NAME] = stake_weighted.reindex(ids)
+    benchmark = _benchmark_meta_model(ctx, uow, row, ids)
+    if benchmark is not None:
+        found[BENCHMARK_META_MODEL] = benchmark
+    return found
+
+
+def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> pd.Series | None:
+    """Return the benchmark meta model of the round's live benchmark predictions, or None without them."""
     files = {item.name: item for item in uow.datasets.list_files(row.dataset_version_id, round_id=row.id)}
     if BENCHMARK_MODELS_FILE not in files:
-        return {}
+        return None
     with ctx.blobs.open(files[BENCHMARK_MODELS_FILE].blob_key) as handle:
         benchmarks = pq.read_table(handle).to_pandas()
     if "id" in benchmarks.columns:
@@ -234,11 +247,9 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
         if c not in NON_MODEL_COLUMNS and pd.api.types.is_numeric_dtype(benchmarks[c])
     ]
     if not columns or not ids.isin(benchmarks.index).all():
-        return {}  # no benchmark predictions, or ones made for another live file than the round's
+        return None  # no benchmark predictions, or ones made for another live file than the round's
     values = benchmarks[columns].reindex(ids).to_numpy(dtype=np.float64)
-    return {
-        BENCHMARK_META_MODEL: pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
-    }
+    return pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
 
 
 def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
@@ -318,7 +329,7 @@ def score_round(
     if not days:
         return []
     unscored: dict[str, str] = {} if report is None else report.unscored_submissions
-    predictions = _round_predictions(ctx, uow, loaded, row, unscored)
+    predictions = round_predictions(ctx, uow, loaded, row, unscored)
     count = predictions.values.shape[1]
     meta_models = _meta_models(ctx, uow, row, predictions.values.index)
     id_assets = round_id_assets(ctx, live)

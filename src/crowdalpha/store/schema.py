@@ -406,6 +406,8 @@ class StakeRelease(Base):
     state: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+
+
 class MarketIngest(Base):
     """One ingested batch of market-panel rows (``first_date`` … ``last_date``), stored as a Parquet blob."""
 
@@ -469,3 +471,33 @@ class SubmissionScore(Base):
     value: Mapped[float] = mapped_column(Double)
     percentile: Mapped[float | None] = mapped_column(Double)
     scored_at: Mapped[datetime]
+
+
+class RoundStake(Base):
+    """A staked on-time submission of a round: its at-risk stake at close, then its payout at resolution."""
+
+    __tablename__ = "round_stakes"
+    __table_args__ = (CheckConstraint("at_risk_nano >= 0", name="at_risk_not_negative"),)
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    at_risk_nano: Mapped[int] = mapped_column(BigInteger)
+    payout_score: Mapped[float | None] = mapped_column(Double)
+    payout_nano: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RoundResolution(Base):
+    """A resolved round's payout summary: total at risk, payout factor, tokens paid and burned (nano)."""
+
+    __tablename__ = "round_resolutions"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    total_at_risk_nano: Mapped[int] = mapped_column(BigInteger)
+    payout_factor: Mapped[float] = mapped_column(Double)
+    paid_nano: Mapped[int] = mapped_column(BigInteger)
+    burned_nano: Mapped[int] = mapped_column(BigInteger)
+    models: Mapped[int] = mapped_column(Integer)
+    resolved_at: Mapped[datetime]

@@ -23,6 +23,7 @@ from crowdalpha.store.repositories import (
     JobRepository,
     MarketRepository,
     ModelRepository,
+    ResolutionRepository,
     RoundRepository,
     ScoreRepository,
     SubmissionRepository,
@@ -52,6 +53,7 @@ class UnitOfWork:
         self.ledger = LedgerRepository(session)
         self.market = MarketRepository(session)
         self.scores = ScoreRepository(session)
+        self.resolution = ResolutionRepository(session)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from crowdalpha.store.repositories.datasets import DatasetFileSpec, DatasetRepos
 from crowdalpha.store.repositories.jobs import JobRepository, job_key
 from crowdalpha.store.repositories.market import MarketRepository
 from crowdalpha.store.repositories.models import ModelRepository
+from crowdalpha.store.repositories.resolution import NewStake, ResolutionRepository
 from crowdalpha.store.repositories.rounds import RoundRepository
 from crowdalpha.store.repositories.scores import NewScore, ScoreRepository
 from crowdalpha.store.repositories.submissions import SubmissionRepository
@@ -22,6 +23,8 @@ __all__ = [
     "NewAccount",
     "NewApiKey",
     "NewScore",
+    "NewStake",
+    "ResolutionRepository",
     "RoundRepository",
     "ScoreRepository",
     "SubmissionRepository",
