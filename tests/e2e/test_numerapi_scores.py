@@ -193,7 +193,9 @@ def test_round_model_performances_and_intra_round_scores(scored: Scored) -> None
     newest = performances[0]
     assert newest["roundResolved"] is True
     assert newest["roundResolveTime"] == scored.resolve_times[scored.numbers[1]]
-    assert newest["atRisk"] is None
+    # The close step snapshotted alice_second's stake (none) as its at-risk stake.
+    assert (newest["atRisk"], newest["roundPayoutFactor"]) == (Decimal("0"), None)
+    assert newest["submissionScores"][0]["payoutSettled"] is None
     assert [(m["name"], m["displayName"], m["multiplier"]) for m in newest["payoutMultipliers"]] == [
         ("corr20v2", "CORR20v2", 0.5),
         ("mmc", "MMC", 2.0),
@@ -203,6 +205,10 @@ def test_round_model_performances_and_intra_round_scores(scored: Scored) -> None
         ("mmc", 2, -0.001),
     ]
     assert newest["submissionScores"][0]["date"] == market_moment(2, 2)
+
+    with pytest.warns(DeprecationWarning):
+        staked = napi.round_model_performances_v2(scored.model_ids["alice_model"])
+    assert [p["atRisk"] for p in staked] == [Decimal("5")] * 3
 
     intra = napi.intra_round_scores(model_id)
     assert [(s["day"], s["displayName"], s["value"]) for s in intra[1]["intraRoundSubmissionScores"]] == [
@@ -243,15 +249,12 @@ def test_model_leaderboard_ranks_by_the_mean_of_resolved_final_scores(scored: Sc
     ]
 
 
-def test_account_leaderboard_averages_an_accounts_models_per_round(scored: Scored) -> None:
+def test_account_leaderboard_weights_an_accounts_models_by_their_stake_at_close(scored: Scored) -> None:
     board = numerapi.NumerAPI().get_account_leaderboard()
-    # No at-risk stake is recorded per round yet, so each round's account score is its models' mean.
-    alice = np.mean(
-        [np.mean([final(i, m, "corr20v2") for m in ("alice_model", "alice_second")]) for i in (1, 2)]
-    )
-    alice_mmc = np.mean(
-        [np.mean([final(i, m, "mmc") for m in ("alice_model", "alice_second")]) for i in (1, 2)]
-    )
+    # An account's round score is its staked models' stake-weighted mean: alice staked only
+    # alice_model (5 tokens at every close), so alice_second does not count.
+    alice = np.mean([final(i, "alice_model", "corr20v2") for i in RESOLVED_ROUNDS])
+    alice_mmc = np.mean([final(i, "alice_model", "mmc") for i in RESOLVED_ROUNDS])
     assert [(row["rank"], row["username"], row["displayName"]) for row in board] == [
         (1, "bob", "bob"),
         (2, "alice", "alice"),

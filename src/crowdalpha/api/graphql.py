@@ -809,6 +809,11 @@ def resolve_submission_scores(
     return [] if version is not None else [_score_fields(record) for record in records]
 
 
+def _tokens_or_none(nano: int | None) -> str | None:
+    """Return nano-tokens as token text (None stays None)."""
+    return None if nano is None else format_tokens(nano)
+
+
 def _round_score_fields(record: ScoreRecord) -> dict[str, Any]:
     return {
         "date": _day_iso(record.date),
@@ -829,7 +834,7 @@ def resolve_round_model_performances(
     """Return the rounds of a model, newest first, with final scores and every daily score."""
     return [
         {
-            "atRisk": None,
+            "atRisk": _tokens_or_none(item.at_risk_nano),
             "payoutMultipliers": [
                 {
                     "id": None,
@@ -841,13 +846,16 @@ def resolve_round_model_performances(
                 }
                 for term in item.payout_multipliers
             ],
-            "roundPayoutFactor": None,
+            "roundPayoutFactor": None if item.payout_factor is None else str(item.payout_factor),
             "roundNumber": item.round_number,
             "roundOpenTime": _iso(item.open_time),
             "roundResolveTime": _iso(item.resolve_time),
             "roundResolved": item.resolved,
             "roundTarget": None,
-            "submissionScores": [_round_score_fields(record) for record in item.final_scores],
+            "submissionScores": [
+                {**_round_score_fields(record), "payoutSettled": _tokens_or_none(item.payout_nano)}
+                for record in item.final_scores
+            ],
             "intraRoundSubmissionScores": [_round_score_fields(record) for record in item.daily_scores],
         }
         for item in round_performances(_service(info), modelId, tournament=tournament)

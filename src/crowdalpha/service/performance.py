@@ -3,9 +3,9 @@
 Scores are the ones the daily scoring stored (``submission_scores``, one value per submission,
 score name and score day). A round's **final** score of a name is its value on the last scored
 day. Reputations and leaderboards follow :mod:`crowdalpha.tournament.reputation` over the final
-scores of **resolved** rounds, as of the context's clock; a round resolved on its ``resolve_time``.
-No store records the at-risk stake of a round at close yet, so every model counts as unstaked
-there: an account's round score is the plain mean of its models' scores.
+scores of **resolved** rounds, as of the context's clock; a round resolved on the date its
+resolution was recorded (else its scheduled ``resolve_time``). A model's weight in its account's
+round score is its at-risk stake snapshotted at the round's close (0 when it had none, e.g. late).
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ class RoundPerformance:
     final_scores: tuple[ScoreRecord, ...]
     daily_scores: tuple[ScoreRecord, ...]
     payout_multipliers: tuple[PayoutMultiplier, ...]
+    at_risk_nano: int | None = None
+    payout_nano: int | None = None
+    payout_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,8 @@ def round_performances(
         records = _model_records(uow, model.id)
         round_ids = {s.round_id for s in uow.submissions.list_for_model(model.id) if s.selected}
         rows = sorted((uow.rounds.get(round_id) for round_id in round_ids), key=lambda r: -r.number)
+        stakes = {stake.round_id: stake for stake in uow.resolution.model_stakes(model.id)}
+        summaries = {row.id: uow.resolution.resolution(row.id) for row in rows}
         return [
             RoundPerformance(
                 round_id=row.id,
@@ -257,6 +262,9 @@ def round_performances(
                 final_scores=tuple(final_scores(r for r in records if r.round_id == row.id)),
                 daily_scores=tuple(r for r in records if r.round_id == row.id),
                 payout_multipliers=multipliers,
+                at_risk_nano=stakes[row.id].at_risk_nano if row.id in stakes else None,
+                payout_nano=stakes[row.id].payout_nano if row.id in stakes else None,
+                payout_factor=summary.payout_factor if (summary := summaries[row.id]) else None,
             )
             for row in rows
         ]
@@ -276,8 +284,13 @@ class _Resolved:
     frame: pd.DataFrame
 
 
-def _resolved_frame(rows: list[tuple[SubmissionScore, Model, RoundRow]], scores: list[str]) -> pd.DataFrame:
-    """Return one row per (model, resolved round): its account, resolve date and final score per name."""
+def _resolved_frame(
+    rows: list[tuple[SubmissionScore, Model, RoundRow]],
+    scores: list[str],
+    at_risk: dict[tuple[str, str], int],
+    resolved_on: dict[str, date],
+) -> pd.DataFrame:
+    """Return one row per (model, resolved round): account, resolve date, at-risk stake, final scores."""
     finals: dict[tuple[str, int], dict] = {}
     days: dict[tuple[str, int, str], int] = {}
     for score, model, row in rows:
@@ -288,8 +301,8 @@ def _resolved_frame(rows: list[tuple[SubmissionScore, Model, RoundRow]], scores:
                 MODEL: model.id,
                 ACCOUNT: model.account_id,
                 ROUND: row.number,
-                RESOLVED_ON: (row.resolve_time or row.updated_at).date(),
-                AT_RISK: 0,
+                RESOLVED_ON: resolved_on[row.id],
+                AT_RISK: at_risk.get((row.id, model.id), 0),
             },
         )
         if score.day >= days.get((model.id, row.number, score.score), 0):
@@ -308,7 +321,19 @@ def _load_resolved(ctx: Context, tournament: TournamentRef) -> _Resolved:
         models = uow.models.list(tournament_id=loaded.id)
         usernames = {owner: uow.accounts.get(owner).username for owner in {m.account_id for m in models}}
         scores = [item.name for item in loaded.config.scores]
-        frame = _resolved_frame(uow.scores.resolved_scores(loaded.id), scores)
+        rows = uow.scores.resolved_scores(loaded.id)
+        rounds = {row.id: row for _, _, row in rows}
+        at_risk = {
+            (stake.round_id, stake.model_id): stake.at_risk_nano
+            for round_id in rounds
+            for stake in uow.resolution.stakes(round_id)
+        }
+        resolved_on = {}
+        for round_id, row in rounds.items():
+            summary = uow.resolution.resolution(round_id)
+            moment = summary.resolved_at if summary is not None else row.resolve_time or row.updated_at
+            resolved_on[round_id] = moment.date()
+        frame = _resolved_frame(rows, scores, at_risk, resolved_on)
         return _Resolved(loaded, models, usernames, _stakes(uow, [m.id for m in models]), frame)
 
     return run_transaction(ctx.engine, work, read_only=True)
