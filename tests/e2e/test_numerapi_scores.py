@@ -38,6 +38,7 @@ from crowdalpha.service import (
     publish_dataset,
     submit_predictions,
 )
+from crowdalpha.service.resolution import resolve_round
 from crowdalpha.store import RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
 from crowdalpha.tournament import SettableClock
@@ -411,3 +412,62 @@ def test_signals_daily_performances_and_leaderboard_name_signals_scores(
         ("dave_two", 1, 0.03, 1),
         ("dave_one", 2, -0.01, 2),
     ]
+
+
+def test_a_round_resolved_by_the_resolution_service_reports_its_payout(
+    engine: Engine,
+    tmp_path: Path,
+    classic_version_dir: Path,
+    live_server: Callable[[Any], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, clock, ctx = new_home(engine, tmp_path)
+    publish_dataset(ctx, classic_version_dir, "classic")
+    create_account(ctx, "erin")
+    model_id = create_model(ctx, "erin", "classic", "erin_model").id
+    mint_genesis(ctx)
+    grant(ctx, "erin", 10 * NANO_PER_TOKEN, idempotency_key="test/grant")
+    increase_stake(ctx, "erin", model_id, 5 * NANO_PER_TOKEN, idempotency_key="test/stake")
+    status = open_round(ctx, "classic", close_in=timedelta(hours=1))
+    body = io.BytesIO(_predictions(classic_version_dir))
+    submission_id = submit_predictions(ctx, "erin", model_id, "p.csv", body).submission_id
+    close_round(ctx, "classic")
+    now = ctx.now()
+
+    def score(uow: UnitOfWork) -> None:
+        row = uow.rounds.get_by_number(8, status.number)
+        assert row is not None
+        # Binary-exact values, so the payout below is exact in nano-tokens.
+        for day, values in (
+            (1, {"corr20v2": 0.5, "mmc": 0.25}),
+            (20, {"corr20v2": 0.0625, "mmc": 0.0078125}),
+        ):
+            scores = [NewScore(submission_id, name, day, value, 1.0) for name, value in values.items()]
+            uow.scores.add_day(row.id, day, scores, market_date=FIRST_MARKET_DATE, submissions=1, now=now)
+        uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
+
+    run_transaction(engine, score)
+    assert status.resolve_time is not None
+    clock.set(status.resolve_time)
+    resolve_round(ctx, "classic", status.number)
+    app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
+    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{live_server(app)}/graphql")
+
+    napi = numerapi.NumerAPI()
+    with pytest.warns(DeprecationWarning):
+        [performance] = napi.round_model_performances_v2(model_id)
+    # payout = 5 × clip(1 × (0.5 × 0.0625 + 2 × 0.0078125), ±0.05) = 0.234375 tokens, into the stake
+    assert napi.stake_get("erin_model") == Decimal("5.234375")
+    assert (performance["roundResolved"], performance["atRisk"]) == (True, Decimal("5"))
+    assert Decimal(performance["roundPayoutFactor"]) == 1
+    assert [(s["day"], s["displayName"], s["payoutSettled"]) for s in performance["submissionScores"]] == [
+        (20, "corr20v2", Decimal("0.234375")),
+        (20, "mmc", Decimal("0.234375")),
+    ]
+    [row] = napi.get_leaderboard()
+    assert (row["username"], row["rank"], row["corr20V2Rep"], row["nmrStaked"]) == (
+        "erin_model",
+        1,
+        0.0625,
+        Decimal("5.234375"),
+    )
