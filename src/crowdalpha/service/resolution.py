@@ -166,7 +166,8 @@ def resolve_round_in(
     if row.state not in (RoundState.CLOSED.value, RoundState.SCORING.value):
         raise ServiceError(
             "round_not_scoring",
-            f"{loaded.name} round {row.number} is {row.state}; a round resolves after it closes and is scored",
+            f"{loaded.name} round {row.number} is {row.state};"
+            " a round resolves after it closes and is scored",
         )
     final_day = loaded.config.horizon
     if row.state == RoundState.CLOSED.value or final_day not in uow.scores.scored_days(row.id):
