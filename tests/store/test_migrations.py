@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "live_universes",
     "submissions",
     "jobs",
+    "account_passwords",
 }
 
 
