@@ -42,10 +42,8 @@ def _seed_jobs(ctx: Context) -> None:
 
 
 @pytest.fixture
-def site(
-    engine: Engine, tmp_path: Path, classic_version_dir: Path, live_server: Callable[[Any], str]
-) -> Site:
-    """Return a live site whose Classic round is open, with alice (a model), bob (a model) and root."""
+def ctx(engine: Engine, tmp_path: Path) -> Context:
+    """Return a Context on a fresh home of the variant's database, its clock inside the Classic window."""
     settings = Settings(
         home=tmp_path / "home",
         database_url=engine.url.render_as_string(hide_password=False),
@@ -53,8 +51,14 @@ def site(
     )
     clock = SettableClock(ROUND_WINDOW_OPEN)
     init_home(settings, clock=clock)
-    blobs = BlobStore(settings.storage_url, durable=False)
-    ctx = Context(engine=engine, blobs=blobs, clock=clock, settings=settings)
+    return Context(
+        engine=engine, blobs=BlobStore(settings.storage_url, durable=False), clock=clock, settings=settings
+    )
+
+
+@pytest.fixture
+def site(ctx: Context, classic_version_dir: Path, live_server: Callable[[Any], str]) -> Site:
+    """Return a live site whose Classic round is open, with alice (a model), bob (a model) and root."""
     publish_dataset(ctx, classic_version_dir, "classic")
     open_round(ctx, "classic")
     for username, password, operator in (
@@ -67,6 +71,9 @@ def site(
     model = create_model(ctx, "alice", "classic", "alice_model")
     other = create_model(ctx, "bob", "classic", "bob_model")
     _seed_jobs(ctx)
-    app = create_app(settings, blob_store=blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
+    app = create_app(
+        ctx.settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=ctx.engine, clock=ctx.clock
+    )
     live_ids = sorted(pd.read_parquet(classic_version_dir / "live.parquet").index.astype(str))
-    return Site(live_server(app), ctx, clock, model.id, other.id, live_ids)
+    assert isinstance(ctx.clock, SettableClock)
+    return Site(live_server(app), ctx, ctx.clock, model.id, other.id, live_ids)
