@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 from web_helpers import (
+    FAILED_JOB_KEY,
     OPERATOR_PASSWORD,
     OTHER_PASSWORD,
     PARTICIPANT_PASSWORD,
@@ -53,6 +54,13 @@ def test_a_participant_is_refused_the_operator_console_and_its_forms(site: Site)
         )
         assert refused.status_code == 403
     assert round_status(site.ctx, "classic").state == "open"
+    retry = alice.post(
+        site.url("/operator/jobs/retry"),
+        data={"csrf_token": token, "key": "x"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert retry.status_code == 403
 
 
 def test_login_sets_an_httponly_samesite_cookie_and_a_wrong_password_is_refused(site: Site) -> None:
@@ -129,6 +137,13 @@ def test_forms_refuse_a_missing_or_foreign_csrf_token(site: Site) -> None:
             site.url("/operator/rounds/classic/close"), data=fields, allow_redirects=False, timeout=30
         )
         assert opened.status_code == 403 and "csrf_failed" in opened.text
+        retried = root.post(
+            site.url("/operator/jobs/retry"),
+            data={**fields, "key": FAILED_JOB_KEY},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert retried.status_code == 403 and "csrf_failed" in retried.text
         logged_out = alice.post(site.url("/logout"), data=fields, allow_redirects=False, timeout=30)
         assert logged_out.status_code == 403
         login = site.browser().post(
@@ -143,6 +158,7 @@ def test_forms_refuse_a_missing_or_foreign_csrf_token(site: Site) -> None:
     assert list_api_keys(site.ctx, "alice") == keys_before
     assert round_status(site.ctx, "classic").state == "open"
     assert list_submissions(site.ctx, "alice", site.model_id) == []
+    assert 'class="job job-failed"' in root.get(site.url("/operator"), timeout=30).text
     assert "alice" in alice.get(site.url("/me"), timeout=30).text  # still logged in
 
 

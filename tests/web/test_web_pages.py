@@ -155,3 +155,30 @@ def test_the_operator_console_shows_jobs_and_runs_round_controls(site: Site) -> 
         site.url("/operator/rounds/signals/open"), data={"csrf_token": token, "close_in": "soon"}, timeout=30
     )
     assert bad.status_code == 400 and "invalid_duration" in bad.text
+
+
+def test_the_operator_retries_a_failed_job_from_the_console(site: Site) -> None:
+    root = site.logged_in("root", OPERATOR_PASSWORD)
+    token = csrf_of(root, site.url("/operator"))
+    retried = root.post(
+        site.url("/operator/jobs/retry"), data={"csrf_token": token, "key": FAILED_JOB_KEY}, timeout=30
+    )
+    assert retried.status_code == 200 and f"job {FAILED_JOB_KEY} will run at the next tick" in retried.text
+    (row,) = [row for row in rows_of(retried.text, "jobs") if FAILED_JOB_KEY in row]
+    assert "job-pending" in row and "Retry" not in row
+    again = root.post(
+        site.url("/operator/jobs/retry"), data={"csrf_token": token, "key": FAILED_JOB_KEY}, timeout=30
+    )
+    assert again.status_code == 400
+    assert f"job_not_failed: job {FAILED_JOB_KEY} is pending; only a failed job is retried" in again.text
+    unknown = root.post(
+        site.url("/operator/jobs/retry"), data={"csrf_token": token, "key": "x/1/open/-"}, timeout=30
+    )
+    assert unknown.status_code == 404 and "no job with key" in unknown.text
+
+
+def test_pages_are_never_framed_or_cached(site: Site) -> None:
+    for path in ("/", "/data", "/login"):
+        headers = requests.get(site.url(path), timeout=30).headers
+        assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
+        assert headers["x-content-type-options"] == "nosniff"

@@ -41,6 +41,7 @@ from crowdalpha.service import (
 from crowdalpha.service.clock import parse_duration
 from crowdalpha.service.errors import error_rule
 from crowdalpha.service.web_auth import WebAccount, log_in, session_account
+from crowdalpha.service.web_console import retry_job
 from crowdalpha.service.web_queries import (
     account_submissions,
     dataset_catalog,
@@ -93,6 +94,23 @@ def _duration(span: timedelta) -> str:
 templates.filters.update(when=_when, filesize=_filesize, duration=_duration)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """How an expected error is shown: its rule, the HTTP status for it, the message naming the rule."""
+
+    rule: str
+    status_code: int
+    message: str
+
+
+def refusal_of(error: Exception) -> Refusal:
+    """Return how an expected error is shown; re-raise an unexpected one (a bug)."""
+    rule = error_rule(error)
+    if rule is None:
+        raise error
+    return Refusal(rule, status_of_rule(rule), user_message(error) or rule)
+
+
 class LoginRequired(Exception):
     """An anonymous visitor asked for a page of the participant area or the operator console."""
 
@@ -131,7 +149,19 @@ def render(page: Page | None, template: str, status_code: int = 200, **values: A
     return HTMLResponse(html, status_code=status_code)
 
 
-def _store_cookie(request: Request, response: Response) -> None:
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+"""Sent with every web page: never framed (clickjacking), never cached (a new key's secret is on one)."""
+
+
+def _finish(request: Request, response: Response) -> None:
+    """Add the security headers, and the session cookie when the session is new."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     page: Page | None = getattr(request.state, "web_page", None)
     if page is None or not page.session.is_new:
         return
@@ -161,13 +191,13 @@ class WebRoute(APIRoute):
             except CsrfRejected:
                 response = _error_page(request, 403, CSRF_MESSAGE)
             except Exception as error:
-                rule = error_rule(error)
-                if rule is None:
+                if error_rule(error) is None:
                     logger.exception("web: %s %s failed", request.method, request.url.path)
                     response = _error_page(request, 500, "internal_error: internal server error")
                 else:
-                    response = _error_page(request, status_of_rule(rule), user_message(error) or rule)
-            _store_cookie(request, response)
+                    refused = refusal_of(error)
+                    response = _error_page(request, refused.status_code, refused.message)
+            _finish(request, response)
             return response
 
         return handle_page
@@ -367,10 +397,8 @@ def create_key_submit(
     try:
         created = create_api_key(service, viewer.username, form.get("name").strip(), form.getlist("scopes"))
     except Exception as error:
-        rule = error_rule(error)
-        if rule is None:
-            raise
-        return _keys_page(page, service, viewer, status_of_rule(rule), error=user_message(error))
+        refused = refusal_of(error)
+        return _keys_page(page, service, viewer, refused.status_code, error=refused.message)
     return _keys_page(page, service, viewer, 201, created=created)
 
 
@@ -419,10 +447,8 @@ async def upload_submission(model_id: str, request: Request, page: PageState, se
             submit_predictions, service, page.viewer.username, model_id, filename, b"".join(parts)
         )
     except Exception as error:
-        rule = error_rule(error)
-        if rule is None:
-            raise
-        return JSONResponse(error_body(rule, user_message(error) or rule), status_code=status_of_rule(rule))
+        refused = refusal_of(error)
+        return JSONResponse(error_body(refused.rule, refused.message), status_code=refused.status_code)
     return JSONResponse(
         {
             "submission_id": receipt.submission_id,
@@ -468,16 +494,14 @@ def operator_page(
     return _console(page, service, message=message)
 
 
-def _round_control(page: Page, service: Context, action: Callable[[], Any], done: str) -> Response:
+def _console_action(page: Page, service: Context, action: Callable[[], str]) -> Response:
+    """Run an operator action; go back to the console with its message, or show the refusal there."""
     try:
-        status = action()
+        message = action()
     except Exception as error:
-        rule = error_rule(error)
-        if rule is None:
-            raise
-        return _console(page, service, status_of_rule(rule), error=user_message(error))
-    text = f"{status.tournament} round {status.number} {done}"
-    return RedirectResponse(f"/operator?message={quote(text)}", status_code=303)
+        refused = refusal_of(error)
+        return _console(page, service, refused.status_code, error=refused.message)
+    return RedirectResponse(f"/operator?message={quote(message)}", status_code=303)
 
 
 @router.post("/operator/rounds/{tournament}/open", response_class=HTMLResponse)
@@ -487,10 +511,11 @@ def open_round_submit(
     """Open the tournament's round (on the calendar, or now closing after the form's ``close_in``)."""
     close_in = form.get("close_in").strip()
 
-    def action() -> Any:
-        return open_round(service, tournament, close_in=parse_duration(close_in) if close_in else None)
+    def action() -> str:
+        status = open_round(service, tournament, close_in=parse_duration(close_in) if close_in else None)
+        return f"{status.tournament} round {status.number} is open"
 
-    return _round_control(page, service, action, "is open")
+    return _console_action(page, service, action)
 
 
 @router.post("/operator/rounds/{tournament}/close", response_class=HTMLResponse)
@@ -498,4 +523,21 @@ def close_round_submit(
     tournament: str, page: PageState, viewer: Operator, form: CheckedForm, service: Service
 ) -> Response:
     """Close the tournament's open round now."""
-    return _round_control(page, service, lambda: close_round(service, tournament), "is closed")
+
+    def action() -> str:
+        status = close_round(service, tournament)
+        return f"{status.tournament} round {status.number} is closed"
+
+    return _console_action(page, service, action)
+
+
+@router.post("/operator/jobs/retry", response_class=HTMLResponse)
+def retry_job_submit(page: PageState, viewer: Operator, form: CheckedForm, service: Service) -> Response:
+    """Put a failed job back to pending for the next tick."""
+    key = form.get("key")
+
+    def action() -> str:
+        retry_job(service, key)
+        return f"job {key} will run at the next tick"
+
+    return _console_action(page, service, action)
