@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -12,15 +15,18 @@ from web_helpers import (
     FAILED_JOB_KEY,
     OPERATOR_PASSWORD,
     PARTICIPANT_PASSWORD,
+    SIGNING_KEY,
     STUCK_JOB_KEY,
     Site,
     csrf_of,
     predictions_csv,
 )
 
+from crowdalpha.api import create_app
 from crowdalpha.service import (
     list_api_keys,
     list_dataset_files,
+    list_submissions,
     round_status,
     submit_predictions,
     user_message,
@@ -182,3 +188,27 @@ def test_pages_are_never_framed_or_cached(site: Site) -> None:
         headers = requests.get(site.url(path), timeout=30).headers
         assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
         assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_upload_over_the_size_limit_is_refused_naming_the_limit(
+    site: Site, live_server: Callable[[Any], str]
+) -> None:
+    settings = dataclasses.replace(site.ctx.settings, upload_limit_bytes=1_000)
+    app = create_app(
+        settings, blob_store=site.ctx.blobs, signing_key=SIGNING_KEY, engine=site.ctx.engine, clock=site.clock
+    )
+    small = Site(live_server(app), site.ctx, site.clock, site.model_id, site.other_model_id, site.live_ids)
+    alice = small.logged_in("alice", PARTICIPANT_PASSWORD)
+    token = csrf_of(alice, small.url("/me/submissions"))
+    content = predictions_csv(site.live_ids)
+    assert len(content) > 1_000
+    refused = alice.post(
+        small.url(f"/me/submissions/{site.model_id}"),
+        data=content,
+        headers={"X-CSRF-Token": token},
+        timeout=30,
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "too_large"
+    assert refused.json()["error"]["message"] == "too_large: the upload is over the limit of 1,000 bytes"
+    assert list_submissions(site.ctx, "alice", site.model_id) == []
