@@ -99,6 +99,10 @@ def test_a_participant_and_an_operator_use_the_site_in_a_browser(site: Site, bro
     number = round_status(site.ctx, "classic").number
 
     browser_page.visit(site.url("/"), "home")
+    # The server's clock is 12:10 and the round closes at 13:00: 50 minutes left, ticking down.
+    countdown = page.locator("#tournaments .countdown")
+    assert countdown.count() == 1 and countdown.get_attribute("data-seconds") == "3000"
+    assert countdown.inner_text() in ("50m 0s", "49m 59s", "49m 58s")
     browser_page.visit(site.url("/data"), "data")
     assert page.locator("a.download").count() >= 1
     assert page.locator("a.download", has_text="v1.0/live.parquet").count() == 1
