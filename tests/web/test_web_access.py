@@ -208,3 +208,31 @@ def test_logging_out_ends_the_session(site: Site) -> None:
         == 303
     )
     assert bob.get(site.url("/me"), allow_redirects=False, timeout=30).status_code == 303
+
+
+def test_odd_requests_get_an_answer_naming_the_rule_never_a_crash(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    huge = client.post(
+        site.url("/login"),
+        data={"csrf_token": token, "username": "x" * 70_000},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert huge.status_code == 400 and "form_too_large: a form is at most 65,536 bytes" in huge.text
+    garbage = client.post(
+        site.url("/login"),
+        data=b"csrf_token=" + token.encode() + b"&username=\xff\xfe&password=%zz",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert garbage.status_code == 401 and "invalid username or password" in garbage.text
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    token = csrf_of(alice, site.url("/me/submissions"))
+    empty = upload(alice, site, site.model_id, b"", token)
+    assert empty.status_code == 400 and empty.json()["error"]["message"].startswith(
+        empty.json()["error"]["code"]
+    )
+    unknown = upload(alice, site, "no-such-model", predictions_csv(site.live_ids), token)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"

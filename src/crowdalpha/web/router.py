@@ -28,6 +28,7 @@ from crowdalpha.api.dependencies import get_service
 from crowdalpha.api.operator import error_body, status_of_rule
 from crowdalpha.service import (
     Context,
+    ServiceError,
     close_round,
     create_api_key,
     list_api_keys,
@@ -274,7 +275,7 @@ async def checked_form(request: Request, page: PageState) -> Form:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise CsrfRejected()  # no form of ours is that large: refuse before parsing it
+            raise ServiceError("form_too_large", f"a form is at most {MAX_FORM_BYTES:,} bytes")
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     if not page.signer.csrf_ok(page.session, fields.get(CSRF_FIELD, [""])[0]):
         raise CsrfRejected()
