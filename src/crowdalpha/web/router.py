@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, unquote
@@ -52,6 +51,7 @@ from crowdalpha.service.web_queries import (
 )
 from crowdalpha.store import PermissionDenied
 from crowdalpha.store.schema import PARTICIPANT_SCOPES
+from crowdalpha.web.formatting import duration, filesize, when
 from crowdalpha.web.sessions import COOKIE_NAME, SESSION_TTL_SECONDS, SessionSigner, WebSession
 
 logger = logging.getLogger(__name__)
@@ -67,32 +67,7 @@ OPERATOR_ONLY_MESSAGE = "permission_denied: the operator console is for operator
 templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]))
 
 
-def _when(moment: datetime | None) -> str:
-    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _filesize(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
-def _duration(span: timedelta) -> str:
-    seconds = max(int(span.total_seconds()), 0)
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {seconds}s"
-
-
-templates.filters.update(when=_when, filesize=_filesize, duration=_duration)
+templates.filters.update(when=when, filesize=filesize, duration=duration)
 
 
 @dataclass(frozen=True)
