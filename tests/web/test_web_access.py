@@ -15,7 +15,7 @@ from web_helpers import (
 )
 
 from crowdalpha.service import list_api_keys, list_submissions, round_status
-from crowdalpha.service.web_auth import set_password
+from crowdalpha.service.web_auth import MAX_FAILED_LOGINS, set_password
 from crowdalpha.web.sessions import COOKIE_NAME
 
 PARTICIPANT_PAGES = ("/me", "/me/keys", "/me/submissions")
@@ -236,3 +236,21 @@ def test_odd_requests_get_an_answer_naming_the_rule_never_a_crash(site: Site) ->
     )
     unknown = upload(alice, site, "no-such-model", predictions_csv(site.live_ids), token)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_too_many_wrong_passwords_lock_the_login_form(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    attempt = {"csrf_token": token, "username": "bob", "password": "wrong wrong"}
+    for _ in range(MAX_FAILED_LOGINS):
+        assert (
+            client.post(site.url("/login"), data=attempt, allow_redirects=False, timeout=30).status_code
+            == 401
+        )
+    locked = client.post(
+        site.url("/login"), data={**attempt, "password": OTHER_PASSWORD}, allow_redirects=False, timeout=30
+    )
+    assert (
+        locked.status_code == 429
+        and "too_many_attempts: too many wrong passwords for &#39;bob&#39;" in locked.text
+    )

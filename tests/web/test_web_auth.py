@@ -6,9 +6,17 @@ import pytest
 from sqlalchemy import select
 
 from crowdalpha.service import Context, ServiceError, create_account
-from crowdalpha.service.web_auth import INVALID_LOGIN_MESSAGE, log_in, session_account, set_password
-from crowdalpha.store import AuthenticationError, NotFound, transaction
+from crowdalpha.service.web_auth import (
+    INVALID_LOGIN_MESSAGE,
+    LOCKOUT,
+    MAX_FAILED_LOGINS,
+    log_in,
+    session_account,
+    set_password,
+)
+from crowdalpha.store import NotFound, transaction
 from crowdalpha.store.schema import AccountPassword
+from crowdalpha.tournament.clock import SettableClock
 
 
 def stored_hash(ctx: Context, account_id: str) -> str:
@@ -34,7 +42,7 @@ def test_wrong_passwords_unknown_names_and_accounts_without_a_password_get_one_m
     create_account(ctx, "nopass")
     set_password(ctx, "alice", "correct horse battery")
     for username, password in (("alice", "wrong horse battery"), ("nobody", "x" * 10), ("nopass", "x" * 10)):
-        with pytest.raises(AuthenticationError, match=f"^{INVALID_LOGIN_MESSAGE}$"):
+        with pytest.raises(ServiceError, match=f"^invalid_login: {INVALID_LOGIN_MESSAGE}$"):
             log_in(ctx, username, password)
 
 
@@ -45,7 +53,7 @@ def test_a_new_password_replaces_the_old_one(ctx: Context) -> None:
     set_password(ctx, account, "second password")
     assert stored_hash(ctx, account.id) != first
     log_in(ctx, "alice", "second password")
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(ServiceError, match="invalid_login"):
         log_in(ctx, "alice", "first password")
 
 
@@ -67,3 +75,33 @@ def test_setting_a_password_of_an_unknown_account_is_not_found(ctx: Context) -> 
     with pytest.raises(NotFound, match="no account named 'ghost'"):
         set_password(ctx, "ghost", "a fine password")
     assert session_account(ctx, "no-such-id") is None
+
+
+def test_ten_wrong_passwords_in_a_row_lock_the_log_in_for_a_while(ctx: Context) -> None:
+    create_account(ctx, "alice")
+    set_password(ctx, "alice", "the right password")
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        with pytest.raises(ServiceError, match="invalid_login"):
+            log_in(ctx, "alice", "a wrong password")
+    log_in(ctx, "alice", "the right password")  # a right one resets the count
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(ServiceError, match="invalid_login"):
+            log_in(ctx, "alice", "a wrong password")
+    locked_until = ctx.now() + LOCKOUT
+    with pytest.raises(ServiceError) as locked:
+        log_in(ctx, "alice", "the right password")
+    assert locked.value.rule == "too_many_attempts"
+    assert locked_until.isoformat() in str(locked.value)
+    assert isinstance(ctx.clock, SettableClock)
+    ctx.clock.set(locked_until)
+    assert log_in(ctx, "alice", "the right password").username == "alice"
+
+
+def test_a_new_password_lifts_a_lock_out(ctx: Context) -> None:
+    create_account(ctx, "alice")
+    set_password(ctx, "alice", "the right password")
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(ServiceError, match="invalid_login"):
+            log_in(ctx, "alice", "a wrong password")
+    set_password(ctx, "alice", "a reset password")
+    assert log_in(ctx, "alice", "a reset password").username == "alice"

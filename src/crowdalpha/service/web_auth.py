@@ -10,6 +10,7 @@ ends every session opened with the old one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -18,9 +19,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.store import AuthenticationError, NotFound, Scope, UnitOfWork, run_transaction
+from crowdalpha.store import NotFound, Scope, UnitOfWork, run_transaction
 from crowdalpha.store.schema import AccountPassword
 
+MAX_FAILED_LOGINS = 10
+"""Wrong passwords in a row after which an account's log-in is locked for LOCKOUT."""
+LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 INVALID_LOGIN_MESSAGE = "invalid username or password"
@@ -65,10 +69,12 @@ def set_password(ctx: Context, account: AccountRef, password: str) -> None:
         owner = resolve_account(uow, account)
         row = uow.session.get(AccountPassword, owner.id)
         if row is None:
-            uow.session.add(AccountPassword(account_id=owner.id, password_hash=password_hash, updated_at=now))
-        else:
-            row.password_hash = password_hash
-            row.updated_at = now
+            row = AccountPassword(account_id=owner.id, password_hash=password_hash, updated_at=now)
+            uow.session.add(row)
+        row.password_hash = password_hash
+        row.updated_at = now
+        row.failed_logins = 0  # a new password also lifts a lock-out
+        row.locked_until = None
         uow.session.flush()
 
     run_transaction(ctx.engine, work)
@@ -83,20 +89,53 @@ def _web_account(uow: UnitOfWork, account_id: str) -> WebAccount | None:
     return WebAccount(owner.id, owner.username, operator, row.password_hash)
 
 
+def _record_attempt(ctx: Context, account_id: str, *, succeeded: bool) -> None:
+    """Count a wrong password (locking log-ins at MAX_FAILED_LOGINS in a row), or reset after a right one."""
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> None:
+        row = uow.session.get(AccountPassword, account_id)
+        if row is None:
+            return
+        row.failed_logins = 0 if succeeded else row.failed_logins + 1
+        row.locked_until = now + LOCKOUT if row.failed_logins >= MAX_FAILED_LOGINS else None
+        if row.locked_until is not None:
+            row.failed_logins = 0
+        uow.session.flush()
+
+    run_transaction(ctx.engine, work)
+
+
 def log_in(ctx: Context, username: str, password: str) -> WebAccount:
-    """Return the account if ``password`` is its web password; raise AuthenticationError otherwise."""
+    """Return the account if ``password`` is its web password; raise ``invalid_login`` otherwise.
 
-    def work(uow: UnitOfWork) -> WebAccount | None:
+    After MAX_FAILED_LOGINS wrong passwords in a row the account's log-in is refused with
+    ``too_many_attempts`` for LOCKOUT, even with the right password.
+    """
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> tuple[WebAccount | None, datetime | None, int]:
         owner = uow.accounts.get_by_username(username)
-        return None if owner is None else _web_account(uow, owner.id)
+        found = None if owner is None else _web_account(uow, owner.id)
+        row = None if found is None else uow.session.get(AccountPassword, found.id)
+        return found, None if row is None else row.locked_until, 0 if row is None else row.failed_logins
 
-    found = run_transaction(ctx.engine, work, read_only=True)
+    found, locked_until, failed_logins = run_transaction(ctx.engine, work, read_only=True)
+    if found is not None and locked_until is not None and now < locked_until:
+        raise ServiceError(
+            "too_many_attempts",
+            f"too many wrong passwords for {username!r} in a row; try again after {locked_until.isoformat()}",
+        )
     try:
         _HASHER.verify(found.password_hash if found is not None else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
-        raise AuthenticationError(INVALID_LOGIN_MESSAGE) from None
+        if found is not None:
+            _record_attempt(ctx, found.id, succeeded=False)
+        raise ServiceError("invalid_login", INVALID_LOGIN_MESSAGE) from None
     if found is None:
-        raise AuthenticationError(INVALID_LOGIN_MESSAGE)
+        raise ServiceError("invalid_login", INVALID_LOGIN_MESSAGE)
+    if failed_logins:
+        _record_attempt(ctx, found.id, succeeded=True)
     return found
 
 

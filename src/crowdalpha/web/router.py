@@ -62,6 +62,8 @@ MAX_FORM_BYTES = 64 * 1024
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_MESSAGE = "csrf_failed: the form's CSRF token is missing or wrong; reload the page and try again"
+LOGIN_REFUSALS = {"invalid_login": 401, "too_many_attempts": 429}
+"""The HTTP status of a refused log-in by its rule (a wrong password, or a locked log-in)."""
 OPERATOR_ONLY_MESSAGE = "permission_denied: the operator console is for operator accounts only"
 
 templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]))
@@ -322,9 +324,10 @@ def login_submit(page: PageState, form: CheckedForm, service: Service) -> Respon
     try:
         account = log_in(service, form.get("username"), form.get("password"))
     except Exception as error:
-        if error_rule(error) != "invalid_api_key":
+        status_code = LOGIN_REFUSALS.get(error_rule(error) or "")
+        if status_code is None:
             raise
-        return render(page, "login.html", 401, next=target, error=str(error))
+        return render(page, "login.html", status_code, next=target, error=user_message(error))
     page.start(page.signer.new_session(account.id, account.password_hash), account)
     return RedirectResponse(target, status_code=303)
 

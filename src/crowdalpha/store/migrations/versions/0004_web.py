@@ -1,4 +1,4 @@
-"""Web log-in: the account_passwords table (argon2id hashes of the accounts' web passwords).
+"""Web log-in: the account_passwords table (argon2id hashes of web passwords, wrong-password lock-out).
 
 Revision ID: 0004_web
 Revises: 0001
@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=36), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
