@@ -101,7 +101,6 @@ class CsrfRejected(Exception):
 class Page:
     """One request's web state: the session (replaced on log-in/out), the logged-in account, the signer."""
 
-    request: Request
     signer: SessionSigner
     session: WebSession
     viewer: WebAccount | None
@@ -204,7 +203,7 @@ def get_page(request: Request, service: Service) -> Page:
             viewer = account
         else:
             session = signer.logged_out(session)
-    page = Page(request, signer, session, viewer)
+    page = Page(signer, session, viewer)
     request.state.web_page = page
     return page
 
