@@ -11,6 +11,7 @@ from numerai_tools import scoring as nt_scoring
 from numerai_tools import submissions as nt_submissions
 from scipy.special import ndtri
 
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.tournament import CLASSIC, CRYPTO, SIGNALS, MetaModelRule
 from crowdalpha.tournament.meta_model import (
     MetaModelError,
@@ -20,7 +21,6 @@ from crowdalpha.tournament.meta_model import (
     meta_model_percentiles,
     meta_model_weights,
 )
-from crowdalpha.tournament.payouts import NANO_PER_TOKEN
 
 TOKEN = NANO_PER_TOKEN
 

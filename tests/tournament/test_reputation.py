@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crowdalpha.tournament.payouts import NANO_PER_TOKEN
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.tournament.reputation import (
     CLASSIC_SEASON,
     SIGNALS_SEASON,

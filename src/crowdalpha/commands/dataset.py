@@ -164,12 +164,27 @@ def build_command(
 def publish_command(
     directory: Path = typer.Argument(..., help="A built version directory, e.g. datasets/v1.0."),
     tournament: str = typer.Option("classic", "--tournament", help="classic, signals or crypto."),
+    private: Path | None = typer.Option(
+        None,
+        "--private",
+        help="The build's private directory (PRIVATE_DIR or PRIVATE_DIR/<version>): id maps and manifest,"
+        " stored privately so the server can score rounds; never served.",
+    ),
+    secret_file: Path | None = typer.Option(
+        None,
+        "--secret-file",
+        help="The operator secret the version was built with (with --private): each round then gets a"
+        " fresh Classic live file from the market store, with fresh ids.",
+    ),
     home: Path | None = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a built dataset version: copy its files to the home's blob store, record sizes, SHA-256."""
-    with operator_errors(), home_context(home) as ctx:
-        published = publish_dataset(ctx, directory, tournament)
+    with operator_errors():
+        secret = read_secret_file(secret_file) if secret_file is not None else None
+        with home_context(home) as ctx:
+            published = publish_dataset(ctx, directory, tournament, private_dir=private, secret=secret)
     lines = [f"published {published.tournament} {published.version}:"]
     lines += [f"  {item.name}  {item.size_bytes:,} bytes  sha256 {item.sha256}" for item in published.files]
+    lines += [f"  {name}  (private, never served)" for name in published.private_files]
     emit(published, as_json, "\n".join(lines))

@@ -40,6 +40,8 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
             item.sha256[:16] + "…",
         )
     console.print(table)
+    for tournament, reason in result.skipped.items():
+        console.print(f"{tournament}: published, no round run — {reason}")
 
 
 def demo_command(

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from crowdalpha.datasets.benchmark_models import FILES as BENCHMARK_FILES
 from crowdalpha.datasets.benchmark_models import LightGBMParams, train_benchmark_models
@@ -46,6 +47,7 @@ from crowdalpha.sim.participants import (
     price_history,
     price_submission,
 )
+from crowdalpha.tournament.config import CRYPTO, SIGNALS
 
 MARKER = ".crowdalpha-demo"
 TOURNAMENTS = ("classic", "signals", "crypto")
@@ -91,6 +93,8 @@ class DemoResult:
     submissions: list[SubmittedModel] = field(default_factory=list)
     demo_public_id: str = ""
     demo_secret_key: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Tournaments published but not run, with the reason (e.g. a universe below the minimum)."""
 
 
 class DemoError(ValueError):
@@ -167,6 +171,19 @@ def _price_view(tournament: str, directory: Path, panel: pd.DataFrame) -> PriceV
     return PriceView(prices=prices, universe=tuple(live[key_column].astype(str)), key_column=key_column)
 
 
+def _too_small(built: dict[str, Path]) -> dict[str, str]:
+    """Return the universe tournaments whose live universe is below their submission minimum, and why."""
+    skipped = {}
+    for tournament, config in (("signals", SIGNALS), ("crypto", CRYPTO)):
+        members = pq.read_metadata(built[tournament] / "live.parquet").num_rows
+        minimum = config.submissions.min_tickers or 0
+        if members < minimum:
+            skipped[tournament] = (
+                f"its live universe has {members} members, below the {minimum} a submission must cover"
+            )
+    return skipped
+
+
 def _submit(ctx: Context, owner: str, model_id: str, frame: pd.DataFrame) -> tuple[int, str]:
     body = io.BytesIO()
     frame.to_csv(body, index=False)
@@ -193,9 +210,11 @@ def run_demo(options: DemoOptions, progress: Stage | None = None) -> DemoResult:
         built[tournament] = _build(tournament, panels[tournament], datasets, private, report)
     report("building datasets", len(TOURNAMENTS), len(TOURNAMENTS))
 
+    skipped = _too_small(built)
+    running = tuple(tournament for tournament in TOURNAMENTS if tournament not in skipped)
     settings = Settings.resolve(home=home)
     init_home(settings)
-    crowd = default_crowd(TOURNAMENTS)
+    crowd = default_crowd(running)
     with open_context(settings) as ctx:
         for tournament in TOURNAMENTS:
             publish_dataset(ctx, built[tournament], tournament)
@@ -203,12 +222,13 @@ def run_demo(options: DemoOptions, progress: Stage | None = None) -> DemoResult:
         create_model(ctx, DEMO_ACCOUNT, "classic", "demo_model")
         owners = _create_crowd(ctx, crowd)
         rounds = {
-            tournament: open_round(ctx, tournament, close_in=ROUND_OPEN_FOR).number
-            for tournament in TOURNAMENTS
+            tournament: open_round(ctx, tournament, close_in=ROUND_OPEN_FOR).number for tournament in running
         }
-        result = DemoResult(settings, rounds, demo_public_id=demo.public_id, demo_secret_key=demo.secret_key)
+        result = DemoResult(
+            settings, rounds, demo_public_id=demo.public_id, demo_secret_key=demo.secret_key, skipped=skipped
+        )
         classic_view = _classic_view(built["classic"])
-        price_views = {t: _price_view(t, built[t], panels[t]) for t in ("signals", "crypto")}
+        price_views = {t: _price_view(t, built[t], panels[t]) for t in running if t != "classic"}
         for done, participant in enumerate(crowd):
             report("the crowd submits", done, len(crowd))
             owner, model_id = owners[participant.model]

@@ -27,10 +27,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.tournament.config import GateRule, PayoutRule
-
-NANO_PER_TOKEN = 10**9
-"""Nano-tokens in one token: the ledger's integer base unit."""
 
 NO_COMPARISON_METRIC = 1.0
 """Churn / turnover of a submission with no previous submission to compare with (numerai-tools)."""

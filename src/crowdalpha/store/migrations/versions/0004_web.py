@@ -1,7 +1,7 @@
 """Web log-in: the account_passwords table (argon2id hashes of web passwords, wrong-password lock-out).
 
 Revision ID: 0004_web
-Revises: 0001
+Revises: 0004_resolution
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_web"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004_resolution"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
