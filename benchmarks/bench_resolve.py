@@ -39,7 +39,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def build_round(root: Path, n_ids: int, n_submissions: int, seed: int):  # noqa: ANN201
+def build_round(root: Path, n_ids: int, n_submissions: int, seed: int):
     """Return (context, market panel, market dates, submission predictions) of a closed, staked round."""
     from crowdalpha.datasets.classic import build_classic
     from crowdalpha.ledger.amounts import NANO_PER_TOKEN
@@ -64,11 +64,17 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int):  # noqa:
     panel = generate_market(n_ids, HISTORY_DAYS + EXTRA_DAYS, seed, "equity", "2019-01-01", 20).panel
     dates = pd.DatetimeIndex(panel["date"].drop_duplicates())
     history = panel[panel["date"].isin(dates[:HISTORY_DAYS])].reset_index(drop=True)
-    report = build_classic(history, root / "public", secret=b"bench-resolve-secret-0123456789", private_dir=root / "private")
-    settings = Settings(home=root / "home", database_url=f"sqlite:///{root / 'bench.db'}", storage_url=str(root / "blobs"))
+    report = build_classic(
+        history, root / "public", secret=b"bench-resolve-secret-0123456789", private_dir=root / "private"
+    )
+    settings = Settings(
+        home=root / "home", database_url=f"sqlite:///{root / 'bench.db'}", storage_url=str(root / "blobs")
+    )
     clock = SettableClock(OPEN + timedelta(minutes=30))
     init_home(settings, clock=clock)
-    ctx = Context(create_engine(settings.database_url), BlobStore(settings.storage_url, durable=False), clock, settings)
+    ctx = Context(
+        create_engine(settings.database_url), BlobStore(settings.storage_url, durable=False), clock, settings
+    )
     mint_genesis(ctx)
     publish_dataset(ctx, report.version_dir, "classic", private_dir=root / "private")
     ingest_market(ctx, history)
@@ -81,20 +87,28 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int):  # noqa:
     signal = live.filter(like="feature_").to_numpy(np.float64)[:, :5].sum(axis=1)
     predictions = {}
 
-    def submit_all(uow):  # noqa: ANN001, ANN202
+    def submit_all(uow):
         loaded_id = uow.tournaments.get_by_name("classic").id
         owner = uow.accounts.get_by_username("crowd")
         row = uow.rounds.get_by_number(loaded_id, status.number)
         models = []
         for index in range(n_submissions):
             model = uow.models.create(owner.id, loaded_id, f"model_{index:05d}", now=clock.now())
-            values = pd.Series(signal * rng.uniform(0, 0.3) + rng.normal(0, 4, len(ids)), index=ids).rank(pct=True)
+            values = pd.Series(signal * rng.uniform(0, 0.3) + rng.normal(0, 4, len(ids)), index=ids).rank(
+                pct=True
+            )
             body = io.BytesIO()
             pd.DataFrame({"id": ids, "prediction": values.to_numpy()}).to_parquet(body, index=False)
             blob = ctx.blobs.put_bytes(f"submissions/bench/{index}.parquet", body.getvalue())
             uow.submissions.add_and_select(
-                model.id, row.id, filename="p.parquet", blob_key=blob.key, sha256=blob.sha256,
-                size_bytes=blob.size_bytes, received_at=clock.now(), status=SubmissionStatus.ON_TIME,
+                model.id,
+                row.id,
+                filename="p.parquet",
+                blob_key=blob.key,
+                sha256=blob.sha256,
+                size_bytes=blob.size_bytes,
+                received_at=clock.now(),
+                status=SubmissionStatus.ON_TIME,
             )
             predictions[model.id] = values
             models.append(model.id)
@@ -109,7 +123,9 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int):  # noqa:
     return ctx, panel, dates, status.number, pd.DataFrame(predictions)
 
 
-def anchor_seconds(ctx, panel, dates, round_number, predictions: pd.DataFrame, sample: int, days: int) -> float:  # noqa: ANN001
+def anchor_seconds(
+    ctx, panel, dates, round_number, predictions: pd.DataFrame, sample: int, days: int
+) -> float:
     """Return numerai-tools' per-model seconds for every score day, on ``sample`` models, extrapolated."""
     from numerai_tools.scoring import correlation_contribution, numerai_corr
 
