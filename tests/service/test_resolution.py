@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -16,7 +17,9 @@ from resolution_factories import STAKES, Staked, make_staked, score_everything
 from scoring_factories import EXTRA_DAYS, HISTORY_DAYS, Market
 from service_factories import TUESDAY_OPEN
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
+from crowdalpha.cli import app
 from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.market.targets import prepare_target_inputs, residual_returns
 from crowdalpha.service import (
@@ -34,6 +37,7 @@ from crowdalpha.service import (
 from crowdalpha.service.meta_models import read_meta_model
 from crowdalpha.service.resolution import resolve_round
 from crowdalpha.service.scoring import ScoresPending
+from crowdalpha.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 from crowdalpha.store import transaction
 from crowdalpha.store.schema import LedgerEntry, RoundResolution
 from crowdalpha.tournament import CLASSIC, latest_round
@@ -131,7 +135,7 @@ def test_an_open_round_cannot_be_resolved(ctx: Context, market: Market) -> None:
     publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir)
     ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
     open_round(ctx, "classic")
-    with pytest.raises(ServiceError, match="is open; only a scoring round resolves"):
+    with pytest.raises(ServiceError, match="is open; a round resolves after it closes and is scored"):
         resolve_round(ctx, "classic", ROUND)
 
 
@@ -159,3 +163,29 @@ def test_tick_resolves_a_scored_round_on_its_resolve_time(
     with transaction(ctx.engine) as uow:
         assert uow.rounds.get_by_number(8, ROUND).state == "resolved"
     assert check_ledger(ctx).ok
+
+
+def test_round_resolve_command_pays_once_and_names_what_blocks_it(
+    ctx: Context, market: Market, staked: Staked
+) -> None:
+    settings = ctx.settings
+    env = {DATABASE_URL_ENV: settings.database_url, STORAGE_URL_ENV: settings.storage_url}
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(
+            app, ["round", "resolve", "--tournament", "classic", *args, "--home", str(settings.home)], env=env
+        )
+
+    early = run("--round", str(ROUND))
+    assert early.exit_code == 2
+    assert f"scores_pending: classic round {ROUND} resolves after score day {CLASSIC.horizon}" in early.output
+    score_everything(ctx, market)
+    first = run("--round", str(ROUND), "--json")
+    assert first.exit_code == 0, first.output
+    resolved = json.loads(first.output)
+    assert resolved["already"] is False and set(resolved["payouts"]) == {"alice_model", "bob_model"}
+    again = run("--round", str(ROUND))
+    assert again.exit_code == 0 and "was resolved already" in again.output
+    missing = run("--round", "1")
+    assert missing.exit_code == 2 and "no round 1" in missing.output

@@ -42,7 +42,12 @@ def serve_command(
     tick_every: float = typer.Option(
         DEFAULT_TICK_SECONDS, "--tick-every", min=0.1, help="Seconds between two runs of the round tick."
     ),
-    no_tick: bool = typer.Option(False, "--no-tick", help="Do not run the round tick in this process."),
+    no_tick: bool = typer.Option(
+        False,
+        "--no-tick",
+        "--no-scheduler",
+        help="Do not run the round tick (the scheduler) in this process.",
+    ),
 ) -> None:
     """Serve the tournament API (numerapi-compatible GraphQL at /graphql) and run the round tick."""
     with operator_errors(), home_context(home) as opened:
