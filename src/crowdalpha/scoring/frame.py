@@ -259,7 +259,8 @@ def _target_mean_and_aligned(
     return target_mean, aligned_targets, aligned
 
 
-def _require_target_power_correlated(targets: np.ndarray) -> None:
+def require_target_power_correlated(targets: np.ndarray) -> None:
+    """Raise ScoringError when ``targets ** 1.5`` is less than 0.9 correlated with (centred) ``targets``."""
     powered = _transforms.power(targets, 1.5)
     if np.std(powered) > 0 and np.corrcoef(powered, targets)[0, 1] < 0.9:
         raise ScoringError(
@@ -282,7 +283,7 @@ def numerai_corr(
     )
     target = targets.to_numpy(np.float64)
     if target_pow15:
-        _require_target_power_correlated(target - target_mean)
+        require_target_power_correlated(target - target_mean)
     scores = _correlations.numerai_corr(
         _rows(predictions).T,
         target,
@@ -348,7 +349,7 @@ def feature_neutral_corr(
     positions = predictions.index.get_indexer(ids)
     neutral = np.ascontiguousarray(neutral[:, positions])
     target = targets.loc[ids].to_numpy(np.float64)
-    _require_target_power_correlated(target - target_mean)
+    require_target_power_correlated(target - target_mean)
     scores = np.full(neutral.shape[0], np.nan)
     scorable = ~np.isnan(neutral).any(axis=1)
     if scorable.any():

@@ -51,6 +51,11 @@ from crowdalpha.market.targets import (
     prepare_target_inputs,
     residual_returns,
 )
+from crowdalpha.scoring.contribution import contribution_scores_rows
+from crowdalpha.scoring.correlations import corr_of_transformed
+from crowdalpha.scoring.frame import require_target_power_correlated
+from crowdalpha.scoring.ranking import transform_rows
+from crowdalpha.scoring.transforms import orthogonalize_rows
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import read_universe
 from crowdalpha.service.context import Context
@@ -304,6 +309,65 @@ def computable_days(config: TournamentConfig, inputs: TargetInputs, live_date: d
     return max(0, min(config.scoring_days, len(dates) - 1 - position - inputs.lag))
 
 
+class _RoundScorer:
+    """Scores a round's predictions day after day, transforming them once per set of scored ids.
+
+    The predictions do not change between score days, only the targets do; while the ids with a
+    known target stay the same, the rank → Gaussianise (→ ^1.5) transforms and the orthogonalisation
+    to each meta model are computed once and every further day costs one matrix-vector product.
+    The results equal ``crowdalpha.scoring.numerai_corr`` / ``correlation_contribution`` on the frame
+    (the same alignment and rules); a frame with missing predictions takes those functions directly.
+    """
+
+    def __init__(self, values: pd.DataFrame, meta_models: dict[str, pd.Series]) -> None:
+        self.values = values
+        self.meta_models = meta_models
+        self.complete = not values.isna().to_numpy().any()
+        self._ids: pd.Index | None = None
+        self._cache: dict[object, np.ndarray] = {}
+
+    def _rows(self, ids: pd.Index, kind: str) -> np.ndarray:
+        if self._ids is None or not self._ids.equals(ids):
+            self._ids, self._cache = ids, {}
+        if kind not in self._cache:
+            rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
+            self._cache[kind] = transform_rows(rows, to=kind)
+        return self._cache[kind]
+
+    def corr(self, target: pd.Series) -> pd.Series:
+        """Return CORR per submission against one day's target."""
+        if not self.complete:
+            return scoring.numerai_corr(self.values, target)
+        aligned, _ = scoring.filter_sort_index(
+            target, self.values.iloc[:, :1], names=("targets", "predictions")
+        )
+        values, mean = aligned.to_numpy(np.float64), float(target.mean())
+        require_target_power_correlated(values - mean)
+        rows = self._rows(aligned.index, "gaussian_pow15")
+        return pd.Series(corr_of_transformed(rows, values, target_mean=mean), index=self.values.columns)
+
+    def contribution(self, against: str, target: pd.Series) -> pd.Series:
+        """Return MMC (or BMC) per submission against one day's target and the named meta model."""
+        meta_model = self.meta_models[against]
+        if not self.complete:
+            return scoring.correlation_contribution(self.values, meta_model, target)
+        aligned, reference = scoring.filter_sort_index(
+            target, meta_model, names=("live_targets", "meta_model")
+        )
+        aligned, _ = scoring.filter_sort_index(
+            aligned, self.values.iloc[:, :1], names=("live_targets", "predictions")
+        )
+        gaussianized = self._rows(aligned.index, "gaussian")
+        key = ("neutral", against)
+        if key not in self._cache:
+            direction = transform_rows(
+                reference.loc[aligned.index].to_numpy(np.float64).reshape(1, -1), to="gaussian"
+            )
+            self._cache[key] = orthogonalize_rows(gaussianized, direction[0])
+        scores = contribution_scores_rows(self._cache[key], aligned.to_numpy(np.float64))
+        return pd.Series(scores, index=self.values.columns)
+
+
 def score_round(
     ctx: Context,
     uow: UnitOfWork,
@@ -334,6 +398,7 @@ def score_round(
     meta_models = _meta_models(ctx, uow, row, predictions.values.index)
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
+    scorer = _RoundScorer(predictions.values, meta_models)
     stored: list[ScoredDay] = []
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
@@ -355,12 +420,10 @@ def score_round(
                 targets[neutralization] = day_targets(inputs, live.live_date, day, neutralization, id_assets)
             target = targets[neutralization]
             if score.metric == "numerai_corr":
-                values = scoring.numerai_corr(predictions.values, target)
+                values = scorer.corr(target)
             else:
                 assert score.against is not None  # a contribution score names its meta model (config rule)
-                values = scoring.correlation_contribution(
-                    predictions.values, meta_models[score.against], target
-                )
+                values = scorer.contribution(score.against, target)
             new_scores.extend(_stored_scores(score.name, day, values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
