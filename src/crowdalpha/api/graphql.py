@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crowdalpha.api.dependencies import get_upload_rejected_hook
+from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
 from crowdalpha.service import (
     Context,
@@ -542,8 +543,11 @@ def _context_value(request: Request, _: Any = None) -> dict[str, Any]:
 
 def install_graphql(app: FastAPI) -> None:
     """Mount ``/graphql`` on the app and attach the upload-rejected hook that create_submission reads."""
+    documents = DocumentCache()
     graphql_app = GraphQL(
         build_schema(),
+        query_parser=documents.parse,
+        query_validator=documents.validate,
         context_value=_context_value,
         error_formatter=format_error,
         http_handler=AlwaysOkHandler(),

@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from crowdalpha.service._tournaments import LoadedTournament, load_tournament
-from crowdalpha.service._universes import read_universe
+from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
@@ -169,7 +169,9 @@ def submit_predictions(
     target = run_transaction(
         ctx.engine, lambda uow: _target(uow, loaded, receipt.received_at), read_only=True
     )
-    validated = validate_submission(content, read_universe(ctx, target.universe), loaded.config.submissions)
+    validated = validate_submission(
+        content, prepared_universe(ctx, target.universe), loaded.config.submissions
+    )
 
     blob_key = (
         f"submissions/{loaded.name}/{target.timing.round_number}/{model.id}/"

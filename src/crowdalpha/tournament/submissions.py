@@ -31,7 +31,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -218,7 +218,8 @@ def _read_csv(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame, tup
         prediction_column = columns[1]
         frame = pd.read_csv(
             io.BytesIO(content),
-            dtype={column: str for column in header if column != prediction_column},
+            # Python strings, not pandas' Arrow strings: the ids are hashed against the universe next.
+            dtype={column: object for column in header if column != prediction_column},
             keep_default_na=False,
             na_values={prediction_column: list(_NA_TOKENS)},
         )
@@ -272,6 +273,39 @@ def _numeric_values(frame: pd.DataFrame, id_column: str, prediction_column: str)
 # -- the universe -----------------------------------------------------------------------------------------
 
 
+class PreparedUniverse:
+    """A round's live universe ready to check many uploads against: per id column, its distinct ids, sorted.
+
+    Building the index of a universe's ids costs more than checking one upload against it, and a
+    round's universe never changes, so a server prepares it once (:func:`prepare_universe`) and
+    validates every upload of the round with the same object. Columns are prepared on first use.
+    """
+
+    def __init__(self, universe: Mapping[str, Any] | pd.DataFrame) -> None:
+        self._universe = universe
+        self._members: dict[str, pd.Index] = {}
+
+    def __contains__(self, id_column: object) -> bool:
+        """Return True if the universe has ids for this column."""
+        return id_column in self._universe
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield the universe's id columns."""
+        return iter(self._universe)
+
+    def members(self, id_column: str) -> pd.Index:
+        """Return the column's distinct ids as text, ascending; raise when the universe lacks the column."""
+        members = self._members.get(id_column)
+        if members is None:
+            members = self._members[id_column] = _universe_members(self._universe, id_column)
+        return members
+
+
+def prepare_universe(universe: Mapping[str, Any] | pd.DataFrame | PreparedUniverse) -> PreparedUniverse:
+    """Return ``{id column: ids}`` prepared for :func:`validate_submission` (as it is if already prepared)."""
+    return universe if isinstance(universe, PreparedUniverse) else PreparedUniverse(universe)
+
+
 def _universe_members(universe: Mapping[str, Any] | pd.DataFrame, id_column: str) -> pd.Index:
     if id_column not in universe:
         raise SubmissionError(
@@ -279,24 +313,34 @@ def _universe_members(universe: Mapping[str, Any] | pd.DataFrame, id_column: str
             f"this round's universe has no {id_column!r} ids;"
             f" submit with one of {[str(column) for column in universe]}",
         )
-    members = pd.Index(pd.Series(np.asarray(universe[id_column], dtype=object)).dropna().astype(str).unique())
-    if len(members) == 0:
+    distinct = pd.Series(np.asarray(universe[id_column], dtype=object)).dropna().astype(str).unique()
+    if len(distinct) == 0:
         raise ValueError(
             f"the live universe has no {id_column!r} ids; a round needs a universe to validate against"
         )
-    return members
+    # Sorted, so that the members' positions order the kept rows by id; object dtype hashes fastest.
+    return pd.Index(np.sort(np.asarray(distinct, dtype=object)), dtype=object)
+
+
+def _text_ids(raw_ids: pd.Series) -> np.ndarray:
+    """Return the ids as an object array of text (already text: as they are; else ``astype(str)``)."""
+    values = raw_ids.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return raw_ids.astype(str).to_numpy(dtype=object)
 
 
 # -- the whole check -----------------------------------------------------------------------------------------
 
 
 def validate_submission(
-    content: bytes, universe: Mapping[str, Any] | pd.DataFrame, rules: SubmissionRules
+    content: bytes, universe: Mapping[str, Any] | pd.DataFrame | PreparedUniverse, rules: SubmissionRules
 ) -> ValidatedSubmission:
     """Return the validated rows of an uploaded CSV or Parquet submission; raise SubmissionError on a bad one.
 
     ``universe`` maps each id column the round supports to its live ids (a DataFrame works too):
-    ``{"id": live_ids}`` for Classic, ``{"numerai_ticker": […], "composite_figi": […]}`` for Signals.
+    ``{"id": live_ids}`` for Classic, ``{"numerai_ticker": […], "composite_figi": […]}`` for Signals;
+    pass a :func:`prepare_universe` result when validating many uploads against one universe.
     """
     content = bytes(content)
     check_upload_size(len(content), rules.max_upload_bytes)
@@ -309,7 +353,7 @@ def validate_submission(
     rows = np.arange(1, len(frame) + 1)
 
     raw_ids = frame[id_column]
-    ids = raw_ids.astype(str).to_numpy(dtype=object)
+    ids = _text_ids(raw_ids)
     blank = raw_ids.isna().to_numpy() | (ids == "")
     if blank.any():
         raise SubmissionError(
@@ -318,15 +362,17 @@ def validate_submission(
             + _listing([f"row {row}" for row in rows[blank][: MAX_LISTED + 1]]),
         )
 
-    members = _universe_members(universe, id_column)
-    live = members.get_indexer(ids) >= 0
-    live_ids, live_values, live_rows = ids[live], values[live], rows[live]
+    members = prepare_universe(universe).members(id_column)
+    positions = members.get_indexer(ids)
+    live = positions >= 0
+    live_ids, live_values, live_rows, live_positions = ids[live], values[live], rows[live], positions[live]
     invalid_tickers = tuple(sorted(set(ids[~live])))
-    _check_unique(live_ids, live_rows, id_column)
+    _check_unique(live_ids, live_rows, live_positions, id_column)
     _check_coverage(live_ids, members, invalid_tickers, id_column, rules)
     _check_values(live_ids, live_values, live_rows)
 
-    order = np.argsort(live_ids, kind="stable")
+    # The members are sorted and the kept ids unique, so their positions sort them by id.
+    order = np.argsort(live_positions)
     return ValidatedSubmission(
         file_format=file_format,
         id_column=id_column,
@@ -340,8 +386,9 @@ def validate_submission(
     )
 
 
-def _check_unique(ids: np.ndarray, rows: np.ndarray, id_column: str) -> None:
-    repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
+def _check_unique(ids: np.ndarray, rows: np.ndarray, positions: np.ndarray, id_column: str) -> None:
+    # Each member has one position, so an id is repeated exactly when its position is.
+    repeated = np.bincount(positions)[positions] > 1 if len(positions) else np.zeros(0, dtype=bool)
     if not repeated.any():
         return
     rows_of: dict[str, list[int]] = {}
