@@ -50,8 +50,9 @@ from crowdalpha.service import (
     user_message,
 )
 from crowdalpha.service._tournaments import load_tournament
+from crowdalpha.service.models import owned_model
 from crowdalpha.service.uploads import claim_upload, new_upload_key, record_rejected_upload
-from crowdalpha.store import Account, Model, NotFound, PermissionDenied, RoundState, Scope, run_transaction
+from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
 
 logger = logging.getLogger(__name__)
@@ -116,21 +117,7 @@ def _owned_model(ctx: Context, account: Account, model_id: str | None) -> Model:
     """Return the account's model with this id; ``not_found`` or ``permission_denied`` otherwise."""
     if not model_id:
         raise ServiceError("missing_model_id", "pass the modelId of one of your models")
-    for model in list_models(ctx, account):
-        if model.id == model_id:
-            return model
-    exists = run_transaction(ctx.engine, lambda uow: _model_exists(uow, model_id), read_only=True)
-    if exists:
-        raise PermissionDenied(f"model {model_id!r} does not belong to account {account.username!r}")
-    raise NotFound(f"no model with id {model_id!r}")
-
-
-def _model_exists(uow: Any, model_id: str) -> bool:
-    try:
-        uow.models.get(model_id)
-    except NotFound:
-        return False
-    return True
+    return owned_model(ctx, account, model_id)
 
 
 # -- rounds and datasets -------------------------------------------------------------------------------

@@ -363,7 +363,7 @@ def validate_submission(
         )
 
     members = prepare_universe(universe).members(id_column)
-    positions = members.get_indexer(ids)
+    positions = members.get_indexer(pd.Index(ids, dtype=object, copy=False))  # no str dtype inferred
     live = positions >= 0
     live_ids, live_values, live_rows, live_positions = ids[live], values[live], rows[live], positions[live]
     invalid_tickers = tuple(sorted(set(ids[~live])))
