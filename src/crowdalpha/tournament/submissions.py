@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from crowdalpha.tournament.calendar import RoundSchedule, as_utc, latest_round, next_round
@@ -211,7 +212,65 @@ def check_headers(columns: Sequence[str], rules: SubmissionRules) -> tuple[str, 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
+def _read_plain_csv(
+    content: bytes, rules: SubmissionRules
+) -> tuple[pd.DataFrame, tuple[str, str, str | None]] | None:
+    """Return the table of a plain CSV read by pyarrow (several times faster than pandas), or None.
+
+    "Plain": no byte-order mark or leading blank line, an unquoted header that passes
+    :func:`check_headers`, the same number of fields on every row, predictions that are finite
+    numbers or empty/NA cells. For such a file pyarrow reads the same table pandas does (ids as
+    the text in the cell, the NA tokens as missing predictions). Anything else — and any file
+    breaking a rule, so that its message is pandas' — returns None for :func:`_read_csv`.
+    """
+    line_end = content.find(b"\n")
+    header_line = content[: line_end if line_end >= 0 else len(content)].rstrip(b"\r")
+    if not header_line or header_line.startswith(codecs.BOM_UTF8) or b'"' in header_line:
+        return None
+    try:
+        header = header_line.decode("utf-8").split(",")
+        columns = check_headers(header, rules)
+    except (UnicodeDecodeError, SubmissionError):
+        return None
+    if len(set(header)) != len(header):
+        return None
+    prediction_column = columns[1]
+    types = {column: pa.string() for column in header} | {prediction_column: pa.float64()}
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(content),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types, null_values=list(_NA_TOKENS), strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.column_names != header:
+        return None
+    predictions = table.column(prediction_column)
+    values = predictions.to_numpy(zero_copy_only=False)
+    missing = predictions.is_null().to_numpy(zero_copy_only=False)
+    if not np.isfinite(values[~missing]).all():
+        return None  # the spellings of NaN and infinity the two parsers accept differ: let pandas decide
+    frame = pd.DataFrame(
+        {
+            column: values
+            if column == prediction_column
+            else pd.Series(table.column(column).to_numpy(zero_copy_only=False), dtype=object)
+            for column in header
+        }
+    )
+    return frame, columns
+
+
 def _read_csv(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame, tuple[str, str, str | None]]:
+    plain = _read_plain_csv(content, rules)
+    return plain if plain is not None else _read_any_csv(content, rules)
+
+
+def _read_any_csv(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame, tuple[str, str, str | None]]:
+    """Return the table of any CSV pandas reads; raise the rule a malformed one breaks."""
     try:
         header = [str(column) for column in pd.read_csv(io.BytesIO(content), nrows=0).columns]
         columns = check_headers(header, rules)
