@@ -8,15 +8,17 @@ one per core) then runs in separate processes on a free loopback port, and 32 cl
 ``--seconds`` over numerapi's three-step upload: ``submission_upload_auth`` → PUT of a 5,000-row
 CSV → ``create_submission``, each client with its own valid predictions and its own HTTP session.
 The clients send the same three requests numerapi sends (same queries, variables, headers and
-body), but as asyncio tasks on one aiohttp event loop: the clients share the machine's two cores
-with the server, and 32 threads of ``requests`` would spend more CPU than the server does (the
-end-to-end tests use the real numerapi). Reported per database:
+body), but as asyncio tasks on one aiohttp event loop rather than 32 threads of ``requests``: the
+clients share the machine's cores with the server, so they must be cheap (the end-to-end tests use
+the real numerapi). Reported per database:
 uploads/s, p50/p99 latency of the whole three-step upload, errors, and lost submissions
 (acknowledged submission ids missing from the database at the end).
 
 Also the validation cost of one 5,000-row file in this process: crowdalpha's ``validate_submission``
-(bytes → validated rows) vs numerai-tools' ``validate_submission_numerai`` (with and without its
-``pd.read_csv``), median of 20 each.
+(bytes → validated rows; from a plain universe, and from one prepared once as the server does) vs
+numerai-tools' ``validate_submission_numerai`` (with and without its ``pd.read_csv``), median of 20
+each. Each database's figures include the server's and the clients' CPU time per upload, which
+tell a slow server from a machine busy with other work.
 
 Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. Prints one JSON line. ``--quick`` runs 5 s
 with 4 clients; ``--sqlite-only`` skips PostgreSQL.
@@ -382,7 +384,7 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
     from numerai_tools.submissions import validate_submission_numerai
 
     from crowdalpha.tournament.config import DEFAULT_TOURNAMENTS
-    from crowdalpha.tournament.submissions import validate_submission
+    from crowdalpha.tournament.submissions import prepare_universe, validate_submission
 
     rules = DEFAULT_TOURNAMENTS["classic"].submissions
     universe = {"id": live_ids}
@@ -390,6 +392,9 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
     validated = validate_submission(content, universe, rules)
     assert validated.n_valid == len(live_ids), validated
     ours = median_seconds(lambda: validate_submission(content, universe, rules), repeats)
+    prepared = prepare_universe(universe)  # what the server does: once per round's universe
+    validate_submission(content, prepared, rules)
+    ours_prepared = median_seconds(lambda: validate_submission(content, prepared, rules), repeats)
     parsed = pd.read_csv(io.BytesIO(content))
     validate_submission_numerai(universe_series, parsed)
     theirs = median_seconds(
@@ -400,6 +405,7 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
         "rows": len(live_ids),
         "median_of": repeats,
         "crowdalpha_ms": round(ours * 1e3, 2),
+        "crowdalpha_prepared_universe_ms": round(ours_prepared * 1e3, 2),
         "numerai_tools_ms": round(theirs * 1e3, 2),
         "numerai_tools_without_read_csv_ms": round(theirs_parsed * 1e3, 2),
         "ratio": round(theirs / ours, 2),
