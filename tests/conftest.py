@@ -147,6 +147,12 @@ def small_market_panel(*, assets: int = 30, days: int = 200, seed: int = 0) -> p
 
 
 @pytest.fixture(scope="session")
+def make_market_panel() -> Callable[..., pd.DataFrame]:
+    """Return :func:`small_market_panel`, for test modules that build their own panels."""
+    return small_market_panel
+
+
+@pytest.fixture(scope="session")
 def classic_version_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a small built Classic version directory ``…/public/v1.0`` (30 live ids)."""
     root = tmp_path_factory.mktemp("classic")

@@ -7,8 +7,11 @@ import typer
 import crowdalpha.commands.market_data  # noqa: F401  (registers market synth/sample)
 from crowdalpha import __version__
 from crowdalpha.commands.accounts import account_app
+from crowdalpha.commands.benchmarks import benchmarks_app
 from crowdalpha.commands.dataset import dataset_app
+from crowdalpha.commands.demo import demo_command
 from crowdalpha.commands.home import clock_app, init_command
+from crowdalpha.commands.ledger import ledger_app
 from crowdalpha.commands.market import market_app
 from crowdalpha.commands.models import model_app
 from crowdalpha.commands.rounds import round_app
@@ -42,20 +45,16 @@ def main(
 app.command("score", help="Score predictions era by era against a Numerai-format data file.")(score_command)
 app.add_typer(market_app, name="market")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(benchmarks_app, name="benchmarks")
 app.command("init", help="Create a tournament home: database, blob store, default tournaments.")(init_command)
 app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
 app.add_typer(round_app, name="round")
 app.add_typer(clock_app, name="clock")
+app.add_typer(ledger_app, name="ledger")
 app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL) and run the round tick.")(
     serve_command
 )
 
 
-@app.command("demo")
-def demo() -> None:
-    """Run a whole tournament on a synthetic market with a simulated crowd (not built yet)."""
-    typer.echo(
-        "crowdalpha demo is not built yet: the season simulator lands with issue 6.\n"
-        "Until then, try `crowdalpha score --help` for local diagnostics."
-    )
+app.command("demo", help="Run a demo tournament with a simulated crowd, then serve it.")(demo_command)

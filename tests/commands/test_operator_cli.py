@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from crowdalpha.cli import app
 from crowdalpha.service import authenticate, open_context
 from crowdalpha.settings import Settings
+from crowdalpha.store import PermissionDenied, Scope
 
 runner = CliRunner()
 
@@ -104,3 +105,25 @@ def test_errors_exit_2_naming_the_rule(tmp_path: Path, args: list[str], message:
 def test_commands_on_a_home_that_was_never_initialised_say_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["account", "create", "alice", "--home", str(tmp_path / "none")])
     assert result.exit_code == 2 and "error: home_not_initialised: " in result.output
+
+
+def test_only_an_account_created_with_operator_holds_the_operator_scope(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    run("init", "--home", home)
+    root = json.loads(run("account", "create", "root", "--operator", "--home", home, "--json"))
+    alice = json.loads(run("account", "create", "alice", "--home", home, "--json"))
+    with open_context(Settings.resolve(home=home, environ={})) as ctx:
+        header = f"Token {root['public_id']}${root['secret_key']}"
+        assert authenticate(ctx, header, Scope.OPERATOR).username == "root"
+        with pytest.raises(PermissionDenied, match=r"^API key lacks the scope 'operator'$"):
+            authenticate(ctx, f"Token {alice['public_id']}${alice['secret_key']}", Scope.OPERATOR)
+
+
+def test_clock_show_says_whether_the_clock_is_set(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    run("init", "--home", home)
+    assert json.loads(run("clock", "show", "--home", home, "--json"))["clock"] == "wall"
+    run("clock", "set", "2026-01-06T15:00+02:00", "--home", home)
+    shown = json.loads(run("clock", "show", "--home", home, "--json"))
+    assert shown == {"clock": "set", "now": "2026-01-06T13:00:00+00:00"}
+    assert run("clock", "show", "--home", home).strip() == "2026-01-06T13:00:00+00:00 (set clock)"

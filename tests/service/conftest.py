@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from scoring_factories import Market, build_market
 from service_factories import TUESDAY_OPEN, World
 from sqlalchemy import Engine
 
@@ -51,3 +52,11 @@ def world(ctx: Context, version_dir: Path) -> World:
     model = create_model(ctx, "alice", "classic", "alice_model")
     assert isinstance(ctx.clock, SettableClock)
     return World(ctx, ctx.clock, "alice", created.public_id, created.secret_key, model.id)
+
+
+@pytest.fixture(scope="session")
+def market(
+    tmp_path_factory: pytest.TempPathFactory, make_market_panel: Callable[..., pd.DataFrame]
+) -> Market:
+    """Return a 40-asset market and the Classic version built from its first HISTORY_DAYS dates."""
+    return build_market(tmp_path_factory.mktemp("scoreday"), make_market_panel)

@@ -25,6 +25,16 @@ EXPECTED_TABLES = {
     "live_universes",
     "submissions",
     "jobs",
+    "ledger_accounts",
+    "ledger_transactions",
+    "ledger_entries",
+    "ledger_releases",
+    "market_ingests",
+    "round_live_data",
+    "round_score_days",
+    "submission_scores",
+    "round_stakes",
+    "round_resolutions",
 }
 
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from crowdalpha import __version__
-from crowdalpha.api import files, health
+from crowdalpha.api import files, health, operator
 from crowdalpha.api.errors import install_error_handlers
 from crowdalpha.api.graphql import install_graphql
 from crowdalpha.api.signing import DEFAULT_DOWNLOAD_TTL, DEFAULT_UPLOAD_TTL, UrlSigner, load_signing_key
@@ -72,6 +72,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(files.router)
+    app.include_router(operator.router)
     install_graphql(app)
     return app
 

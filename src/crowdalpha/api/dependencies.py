@@ -13,13 +13,16 @@ run in the thread pool (they may touch the database). The defaults record nothin
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy import Engine
 
 from crowdalpha.api.signing import UrlSigner
+from crowdalpha.service import Context, ServiceError, authenticate
 from crowdalpha.settings import Settings
-from crowdalpha.store import BlobStore
+from crowdalpha.store import Account, BlobStore, Scope
 
 UploadHook = Callable[[str, int, str], Awaitable[None] | None]
 """Called as ``on_upload(key, size, sha256)`` after an uploaded blob is stored."""
@@ -66,3 +69,31 @@ def get_upload_hook() -> UploadHook:
 def get_upload_rejected_hook() -> UploadRejectedHook:
     """Return the hook called after an upload is refused (the service layer overrides this dependency)."""
     return record_nothing
+
+
+def get_service(request: Request) -> Context:
+    """Return the app's service Context; raise ``no_database`` when the app serves files only."""
+    service: Context | None = request.app.state.service
+    if service is None:
+        raise ServiceError("no_database", "this server runs without a database (files only)")
+    return service
+
+
+api_key_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="ApiKey",
+    description="An API key as numerapi sends it: `Token PUBLIC$SECRET`.",
+    auto_error=False,
+)
+
+
+def require_scope(scope: Scope) -> Callable[..., Account]:
+    """Return a dependency yielding the account whose API key (``Authorization`` header) holds ``scope``."""
+
+    def authenticated_account(
+        authorization: Annotated[str | None, Security(api_key_header)],
+        service: Annotated[Context, Depends(get_service)],
+    ) -> Account:
+        return authenticate(service, authorization, scope)
+
+    return authenticated_account

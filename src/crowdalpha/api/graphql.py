@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crowdalpha.api.dependencies import get_upload_rejected_hook
+from crowdalpha.api.dependencies import get_service, get_upload_rejected_hook
 from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
 from crowdalpha.service import (
@@ -84,10 +84,7 @@ def load_schema_text() -> str:
 
 def _service(info: GraphQLResolveInfo) -> Context:
     """Return the app's service Context; raise ``no_database`` when the app serves files only."""
-    service: Context | None = info.context["request"].app.state.service
-    if service is None:
-        raise ServiceError("no_database", "this server runs without a database (files only)")
-    return service
+    return get_service(info.context["request"])
 
 
 def _account(info: GraphQLResolveInfo, scope: Scope) -> Account:

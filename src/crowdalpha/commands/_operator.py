@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from crowdalpha.service import Context, open_context, user_message
+from crowdalpha.service.clock import parse_duration, parse_moment
 from crowdalpha.settings import Settings
 
 HOME_HELP = "The tournament home directory (default: $CROWDALPHA_HOME or ./.crowdalpha)."
 JSON_HELP = "Print machine-readable JSON instead of text."
-_DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
-_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 class UsageProblem(ValueError):
     """A command-line value cannot be used; the message names the rule."""
 
+
+__all__ = [
+    "HOME_OPTION",
+    "JSON_OPTION",
+    "UsageProblem",
+    "emit",
+    "home_context",
+    "operator_errors",
+    "parse_duration",
+    "parse_moment",
+    "plain",
+    "settings_for",
+]
 
 HOME_OPTION: Any = typer.Option(None, "--home", help=HOME_HELP)
 JSON_OPTION: Any = typer.Option(False, "--json", help=JSON_HELP)
@@ -76,25 +87,3 @@ def plain(value: Any) -> Any:
 def emit(data: Any, as_json: bool, text: str) -> None:
     """Print ``data`` as one JSON document with ``--json``, else the human-readable ``text``."""
     typer.echo(json.dumps(plain(data), sort_keys=True) if as_json else text)
-
-
-def parse_duration(value: str) -> timedelta:
-    """Return a duration written like ``1h``, ``30m``, ``90s``, ``2d`` or ``1h30m``."""
-    text = value.strip().lower()
-    parts = _DURATION_PART.findall(text)
-    if not parts or _DURATION_PART.sub("", text).strip():
-        raise UsageProblem(f"invalid_duration: write a duration like 1h, 30m, 90s or 1h30m; got {value!r}")
-    return timedelta(**{_DURATION_UNITS[unit]: 0 for unit in "dhms"}) + sum(
-        (timedelta(**{_DURATION_UNITS[unit]: int(amount)}) for amount, unit in parts), timedelta(0)
-    )
-
-
-def parse_moment(value: str) -> datetime:
-    """Return an ISO 8601 date-time (``2026-01-06T12:30``, ``…Z`` or ``…+02:00``); no offset means UTC."""
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageProblem(
-            f"invalid_datetime: write an ISO 8601 date-time such as 2026-01-06T12:30Z; got {value!r}"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

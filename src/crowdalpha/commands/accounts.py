@@ -16,12 +16,15 @@ account_app = typer.Typer(help="Accounts and their API keys.", no_args_is_help=T
 def account_create(
     username: str = typer.Argument(..., help="The account's username (letters, digits, underscores)."),
     email: str | None = typer.Option(None, "--email", help="Contact e-mail address."),
+    operator: bool = typer.Option(
+        False, "--operator", help="Give the key the operator scope too (the operator REST API)."
+    ),
     home: Path | None = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create an account and print its API key pair — the secret is shown this once, never again."""
     with operator_errors(), home_context(home) as ctx:
-        created = create_account(ctx, username, email)
+        created = create_account(ctx, username, email, operator=operator)
     emit(
         {
             "username": created.account.username,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crowdalpha.commands._operator import HOME_OPTION, JSON_OPTION, emit, home_context, operator_errors
+from crowdalpha.commands._progress import stage_bars
 from crowdalpha.datasets.classic import DEFAULT_VALIDATION_FRACTION, BuildReport, build_classic
 from crowdalpha.datasets.crypto import CryptoBuildReport, build_crypto
 from crowdalpha.datasets.errors import DatasetError, rule_error
@@ -35,19 +35,6 @@ def read_secret_file(path: Path) -> bytes:
     if not secret:
         raise rule_error("the secret file must not be empty", f"{path} is empty")
     return secret
-
-
-class _StageBars:
-    """One rich progress bar per build stage, created when the stage first reports."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._tasks: dict[str, TaskID] = {}
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(self._tasks[stage], completed=done, total=total)
 
 
 def _render_signals(console: Console, report: SignalsBuildReport) -> None:
@@ -137,16 +124,7 @@ def build_command(
     private = private_dir if private_dir is not None else out.parent / f"{out.name}-private"
     try:
         secret = read_secret_file(secret_file) if secret_file is not None else b""
-        with Progress(
-            TextColumn("{task.description:<24}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=False,
-            disable=not errors.is_terminal,
-        ) as progress:
-            bars = _StageBars(progress)
+        with stage_bars(errors) as bars:
             bars("read and validate panel", 0, None)
             panel = read_panel(market)
             bars("read and validate panel", 1, 1)
@@ -186,12 +164,27 @@ def build_command(
 def publish_command(
     directory: Path = typer.Argument(..., help="A built version directory, e.g. datasets/v1.0."),
     tournament: str = typer.Option("classic", "--tournament", help="classic, signals or crypto."),
+    private: Path | None = typer.Option(
+        None,
+        "--private",
+        help="The build's private directory (PRIVATE_DIR or PRIVATE_DIR/<version>): id maps and manifest,"
+        " stored privately so the server can score rounds; never served.",
+    ),
+    secret_file: Path | None = typer.Option(
+        None,
+        "--secret-file",
+        help="The operator secret the version was built with (with --private): each round then gets a"
+        " fresh Classic live file from the market store, with fresh ids.",
+    ),
     home: Path | None = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register a built dataset version: copy its files to the home's blob store, record sizes, SHA-256."""
-    with operator_errors(), home_context(home) as ctx:
-        published = publish_dataset(ctx, directory, tournament)
+    with operator_errors():
+        secret = read_secret_file(secret_file) if secret_file is not None else None
+        with home_context(home) as ctx:
+            published = publish_dataset(ctx, directory, tournament, private_dir=private, secret=secret)
     lines = [f"published {published.tournament} {published.version}:"]
     lines += [f"  {item.name}  {item.size_bytes:,} bytes  sha256 {item.sha256}" for item in published.files]
+    lines += [f"  {name}  (private, never served)" for name in published.private_files]
     emit(published, as_json, "\n".join(lines))

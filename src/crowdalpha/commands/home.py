@@ -15,7 +15,7 @@ from crowdalpha.commands._operator import (
     settings_for,
 )
 from crowdalpha.service import clear_clock, home_clock, init_home, set_clock
-from crowdalpha.tournament.clock import SettableClock
+from crowdalpha.service.clock import clock_state
 
 clock_app = typer.Typer(
     help="The home's clock: the wall clock, or a moment fixed for rehearsals.", no_args_is_help=True
@@ -65,6 +65,5 @@ def clock_clear(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) ->
 def clock_show(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Print the home's current time and whether it is set or the wall clock."""
     with operator_errors():
-        clock = home_clock(settings_for(home))
-    kind = "set" if isinstance(clock, SettableClock) else "wall"
-    emit({"clock": kind, "now": clock.now()}, as_json, f"{clock.now().isoformat()} ({kind} clock)")
+        state = clock_state(settings_for(home))
+    emit(state, as_json, f"{state.now.isoformat()} ({state.clock} clock)")

@@ -1,4 +1,4 @@
-"""``crowdalpha market …``: import, validate, synthesise and sample market panels."""
+"""``crowdalpha market …``: import, validate, synthesise and sample market panels; ingest into a home."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from crowdalpha.commands._operator import HOME_OPTION, JSON_OPTION, emit, home_context, operator_errors
 from crowdalpha.market.loaders import parse_mapping, read_panel, write_panel
 from crowdalpha.market.panel import PanelError, raw_feature_columns
+from crowdalpha.service.market import ingest_market
 
 market_app = typer.Typer(
     help="Market panels: import and validate your data, or make a synthetic or sample market.",
@@ -70,3 +72,28 @@ def validate_command(
     except PanelError as problem:
         raise _fail(problem) from None
     typer.echo(f"valid: {_summary(panel)}")
+
+
+@market_app.command("ingest")
+def ingest_command(
+    file: Path = typer.Argument(
+        ..., help="Market panel rows for the dates after the store's last one, CSV or Parquet."
+    ),
+    mapping: list[str] | None = typer.Option(None, "--map", "-m", help=MAP_HELP),
+    home: Path | None = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Append a day's (or several days') market data to the home's market store; print the dates covered."""
+    try:
+        panel = read_panel(file, parse_mapping(mapping or []))
+    except PanelError as problem:
+        raise _fail(problem) from None
+    with operator_errors(), home_context(home) as ctx:
+        coverage = ingest_market(ctx, panel)
+    emit(
+        coverage,
+        as_json,
+        f"ingested {coverage.rows:,} rows, {coverage.assets:,} assets, {coverage.dates} dates"
+        f" ({coverage.first_date} … {coverage.last_date}); the market store covers"
+        f" {coverage.covered_from} … {coverage.covered_through} ({coverage.covered_dates} dates)",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -9,12 +10,21 @@ import typer
 from crowdalpha.commands._operator import (
     HOME_OPTION,
     JSON_OPTION,
+    UsageProblem,
     emit,
     home_context,
     operator_errors,
     parse_duration,
 )
-from crowdalpha.service import RoundStatus, close_round, open_round, round_status, tick
+from crowdalpha.service import (
+    RoundStatus,
+    ScoreDayReport,
+    close_round,
+    open_round,
+    round_status,
+    score_day,
+    tick,
+)
 
 round_app = typer.Typer(help="Rounds: open, close, status, and the scheduler's tick.", no_args_is_help=True)
 
@@ -78,13 +88,55 @@ def round_status_command(
 
 @round_app.command("tick")
 def round_tick(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Run the round transitions (open, close) that are due on the calendar, each once."""
+    """Run the round jobs (open, close, score) that are due on the calendar, each once."""
     with operator_errors(), home_context(home) as ctx:
         report = tick(ctx)
     text = [f"tick at {report.now.isoformat()}"]
     text += [f"  created {name}" for name in report.created_rounds]
     text += [f"  ran     {key}" for key in report.ran]
+    text += [f"  waiting {key}: {message}" for key, message in report.waiting.items()]
     text += [f"  FAILED  {key}: {message}" for key, message in report.failed.items()]
     emit(report, as_json, "\n".join(text) if len(text) > 1 else f"{text[0]}: nothing due")
     if report.failed:
         raise typer.Exit(code=2)
+
+
+def _describe_scores(report: ScoreDayReport) -> str:
+    lines = [f"{report.tournament}: scored with market data through {report.through.isoformat()}"]
+    lines += [
+        f"  round {day.round_number} day {day.day:>2} (returns through {day.market_date.isoformat()}):"
+        f" {day.submissions} submissions, {', '.join(day.scores)}"
+        for day in report.scored
+    ]
+    lines += [f"  round {number} waiting: {reason}" for number, reason in report.waiting.items()]
+    lines += [f"  {name} not computed: {reason}" for name, reason in report.skipped_scores.items()]
+    lines += [f"  submission {sid} not scored: {why}" for sid, why in report.unscored_submissions.items()]
+    if not report.scored:
+        lines.append("  no new score day was computable")
+    return "\n".join(lines)
+
+
+@round_app.command("score")
+def round_score(
+    tournament: str = typer.Option("classic", "--tournament", help=TOURNAMENT_HELP),
+    on: str | None = typer.Option(
+        None,
+        "--date",
+        help="Score with the market data through this date (YYYY-MM-DD; default: all ingested).",
+    ),
+    home: Path | None = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Store every score day of the closed rounds that the ingested market data makes computable."""
+    with operator_errors():
+        through = _parse_date(on) if on is not None else None
+        with home_context(home) as ctx:
+            report = score_day(ctx, tournament, date=through)
+    emit(report, as_json, _describe_scores(report))
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageProblem(f"invalid_date: write a date as YYYY-MM-DD; got {value!r}") from None

@@ -61,12 +61,14 @@ from crowdalpha.datasets.feature_sets import (
 from crowdalpha.datasets.obfuscate import (
     LIVE,
     TARGET_COLUMN,
+    ObfuscatedEra,
     SecretKeys,
     date_slices,
     equal_frequency_bins,
     era_rows,
     id_strings,
     id_tag,
+    obfuscate_era,
     obfuscate_eras,
     raw_feature_columns,
     target_columns,
@@ -876,3 +878,38 @@ def build_classic(
         workers=workers,
         progress=progress,
     )
+
+
+def write_live_era(
+    block: pd.DataFrame,
+    path: str | os.PathLike[str],
+    manifest: Mapping,
+    keys: SecretKeys,
+    *,
+    live_date: str | pd.Timestamp,
+) -> ObfuscatedEra:
+    """Return the live era written to ``path`` for ``live_date`` in the layout of a built version.
+
+    ``block`` holds the live date's rows (``asset`` and the raw features the version's private
+    ``manifest`` names); the file has the version's columns, fresh keyed ids for that date and NaN
+    targets. The returned era carries the private id → asset map.
+    """
+    if manifest.get("secret_fingerprint") != keys.fingerprint:
+        raise rule_error(
+            "a live file is built with the version's secret",
+            f"the secret's fingerprint is not the one in the manifest of {manifest.get('version')}",
+        )
+    raw_order = list(manifest["features"])
+    missing = [name for name in raw_order if name not in block.columns]
+    if missing:
+        raise rule_error("the live rows carry every raw feature of the version", f"missing {missing[:5]}")
+    targets = list(manifest["targets"])
+    live_era = next(era["era"] for era in manifest["eras"] if era["data_type"] == LIVE)
+    day = pd.Timestamp(live_date).strftime("%Y-%m-%d")
+    rows = era_rows(block, era=live_era, date=day, data_type=LIVE, features=raw_order, targets=[])
+    era = obfuscate_era(rows, keys)
+    public = [manifest["features"][raw] for raw in raw_order]
+    with ClassicFileWriter(Path(path), public, targets) as writer:
+        no_targets = np.full((len(targets), era.rows), np.nan, dtype=np.float32)
+        writer.write_era(era.era, LIVE, id_strings(era.ids), era.features, no_targets)
+    return era

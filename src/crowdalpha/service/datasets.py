@@ -4,16 +4,23 @@ A published file is named ``<version>/<file>`` (``v1.0/train.parquet``), as nume
 ``list_datasets`` shows it. Opening a round adds that round's live file, ``<version>/live_<round>.parquet``
 (see :mod:`crowdalpha.service.rounds`); asking for ``<version>/live.parquet`` of a given round
 returns that round's live file when it has one.
+
+``publish_dataset(..., private_dir=P)`` also stores the builder's private pieces (``ids.parquet``,
+``manifest.json`` …, from ``P/<version>/`` or ``P`` itself) as private files of the version, named
+``private/<file>`` under the blob prefix ``private/``: no listing or download route ever returns a
+private file; opening a round reads its live id → asset map from them (:mod:`crowdalpha.service.scoring`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from crowdalpha.datasets.classic import VERSION_PATTERN
+from crowdalpha.datasets.classic import PRIVATE_MANIFEST, VERSION_PATTERN
+from crowdalpha.datasets.obfuscate import SecretKeys
 from crowdalpha.service._tournaments import TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
@@ -29,6 +36,8 @@ from crowdalpha.store import (
 )
 
 REQUIRED_FILES = ("live.parquet",)
+PRIVATE_NAME_PREFIX = "private/"
+SECRET_FILE = PRIVATE_NAME_PREFIX + "secret.key"
 # Files the builders write to the private directory; finding one here means the wrong directory was given.
 PRIVATE_FILES = frozenset({"manifest.json", "ids.parquet", "live_universe_report.parquet"})
 
@@ -53,6 +62,7 @@ class PublishedDataset:
     tournament: str
     version: str
     files: tuple[DatasetFileInfo, ...]
+    private_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,30 +118,94 @@ def _version_files(directory: Path) -> list[Path]:
     return files
 
 
-def publish_dataset(ctx: Context, directory: str | Path, tournament: TournamentRef) -> PublishedDataset:
-    """Copy a built version directory's files to the blob store; register the version (sizes, SHA-256)."""
+def _private_files(directory: Path, private_dir: Path | None) -> list[Path]:
+    """Return the private files of the version in ``directory``, from ``private_dir[/<version>]``."""
+    if private_dir is None:
+        return []
+    candidate = private_dir / directory.name
+    folder = candidate if candidate.is_dir() else private_dir
+    if not folder.is_dir():
+        raise ServiceError("private_directory_missing", f"{private_dir} is not a directory")
+    if folder.resolve() == directory.resolve() or directory.resolve() in folder.resolve().parents:
+        raise ServiceError(
+            "private_directory_inside_dataset",
+            f"{folder} is inside the published directory {directory}; keep private pieces apart",
+        )
+    files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    if not files:
+        raise ServiceError("private_directory_empty", f"{folder} holds no private files of {directory.name}")
+    return files
+
+
+def _check_secret(private: list[Path], secret: bytes | None) -> None:
+    """Refuse a secret without the private manifest, or other than the one the version was built with."""
+    if secret is None:
+        return
+    manifest = next((path for path in private if path.name == PRIVATE_MANIFEST), None)
+    if manifest is None:
+        raise ServiceError(
+            "secret_needs_private_manifest",
+            f"a secret is stored only with the version's private {PRIVATE_MANIFEST} (give --private)",
+        )
+    expected = json.loads(manifest.read_text()).get("secret_fingerprint")
+    if SecretKeys(secret).fingerprint != expected:
+        raise ServiceError(
+            "secret_mismatch", f"the secret is not the one the version was built with ({manifest})"
+        )
+
+
+def publish_dataset(
+    ctx: Context,
+    directory: str | Path,
+    tournament: TournamentRef,
+    *,
+    private_dir: str | Path | None = None,
+    secret: bytes | None = None,
+) -> PublishedDataset:
+    """Copy a built version directory's files (and its private pieces) to the blob store; register them.
+
+    With ``secret`` (the operator secret the version was built with, checked against its private
+    manifest) the server can build a fresh live file per round (:mod:`crowdalpha.service.fresh_live`).
+    """
     directory = Path(directory)
     files = _version_files(directory)
+    private = _private_files(directory, None if private_dir is None else Path(private_dir))
+    _check_secret(private, secret)
     version = directory.name
     loaded = run_transaction(ctx.engine, lambda uow: load_tournament(uow, tournament), read_only=True)
     _refuse_existing_version(ctx, loaded.id, loaded.name, version)
     # A fresh prefix per attempt: a failed or concurrent publish never overwrites a published blob.
-    prefix = f"datasets/{loaded.name}/{version}/{uuid.uuid4().hex}"
+    attempt = uuid.uuid4().hex
+    prefix = f"datasets/{loaded.name}/{version}/{attempt}"
+    private_prefix = f"private/datasets/{loaded.name}/{version}/{attempt}"
     stored: list[BlobInfo] = []
     try:
-        for path in files:
+        specs = []
+        for path, key, name, public in [
+            *((path, f"{prefix}/{path.name}", path.name, True) for path in files),
+            *((p, f"{private_prefix}/{p.name}", PRIVATE_NAME_PREFIX + p.name, False) for p in private),
+        ]:
             with path.open("rb") as source:
-                stored.append(ctx.blobs.put(f"{prefix}/{path.name}", source))
-        specs = [
-            DatasetFileSpec(path.name, info.key, info.size_bytes, info.sha256)
-            for path, info in zip(files, stored, strict=True)
-        ]
+                info = ctx.blobs.put(key, source)
+            stored.append(info)
+            specs.append(DatasetFileSpec(name, info.key, info.size_bytes, info.sha256, is_public=public))
+        if secret is not None:
+            info = ctx.blobs.put_bytes(f"{private_prefix}/secret.key", secret)
+            stored.append(info)
+            specs.append(
+                DatasetFileSpec(SECRET_FILE, info.key, info.size_bytes, info.sha256, is_public=False)
+            )
         now = ctx.now()
 
         def work(uow: UnitOfWork) -> PublishedDataset:
             row = uow.datasets.register_version(loaded.id, version, specs, now=now)
-            published = uow.datasets.list_files(row.id, public_only=False)
-            return PublishedDataset(loaded.name, version, tuple(file_info(row, item) for item in published))
+            published = uow.datasets.list_files(row.id)
+            return PublishedDataset(
+                loaded.name,
+                version,
+                tuple(file_info(row, item) for item in published),
+                tuple(spec.name for spec in specs if not spec.is_public),
+            )
 
         return run_transaction(ctx.engine, work)
     except BaseException:

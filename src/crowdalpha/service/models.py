@@ -73,8 +73,9 @@ MAX_WEBHOOK_CHARS = 2048
 def set_submission_webhook(ctx: Context, account: AccountRef, model_id: str, url: str | None) -> Model:
     """Return the account's model after setting (or clearing, with None/"") the URL called at round open.
 
-    The URL must be ``http://`` or ``https://`` with a host; the server POSTs
-    ``{"tournament", "roundNumber", "modelId", "triggerId"}`` to it when a round opens.
+    The URL must be ``http://`` or ``https://`` with a host; the server POSTs a JSON notice
+    (tournament, round number and times, model id and name, trigger id) to it when a round of the
+    model's tournament opens (:mod:`crowdalpha.service.webhooks`).
     """
     cleaned = (url or "").strip() or None
     if cleaned is not None:

@@ -11,9 +11,8 @@ the round become on time.
 table keyed ``tournament/round/step/date``: a double trigger or a concurrent tick runs each job
 once; a job that fails is recorded as failed with its message (an operator retries it). It
 creates the calendar's current round when its window is open and the tournament has a published
-dataset version, and runs only the
-``open`` and ``close`` steps; the ``score`` and ``resolve`` steps are left to the scoring issue
-(they are neither enqueued nor run here).
+dataset version, and runs the ``open``, ``close`` and ``score`` steps (``resolve`` is not built
+yet). A score job whose market data is not ingested yet waits (pending again an hour later).
 """
 
 from __future__ import annotations
@@ -27,6 +26,15 @@ from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, loa
 from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
+from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_file
+from crowdalpha.service.resolution import close_round_in, resolve_round_in
+from crowdalpha.service.scoring import (
+    ScoresPending,
+    record_round_live_data,
+    score_round_job,
+    store_round_live_data,
+)
+from crowdalpha.service.webhooks import notify_round_opened
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories.datasets import DatasetFileSpec
@@ -41,8 +49,10 @@ from crowdalpha.tournament.calendar import (
 from crowdalpha.tournament.rounds import JobStep, due_transitions
 from crowdalpha.tournament.rounds import Round as RoundRule
 
-TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE)
+TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE, JobStep.SCORE, JobStep.RESOLVE)
 JOB_LEASE = timedelta(minutes=5)
+SCORE_RETRY = timedelta(hours=1)
+"""How long a score job whose market data is not ingested yet waits before it is tried again."""
 UNIVERSE_FILE = "live_universe.parquet"
 LIVE_FILE = "live.parquet"
 
@@ -75,6 +85,7 @@ class TickReport:
     created_rounds: list[str] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)
 
 
 # -- schedules of stored rounds ----------------------------------------------------------------------
@@ -144,11 +155,16 @@ def _publish_live(
     live = files[LIVE_FILE]
     round_file = f"live_{row.number}.parquet"
     existing = {item.name for item in uow.datasets.list_files(version.id, public_only=False, round_id=row.id)}
+    fresh = (
+        None if round_file in existing else fresh_live_file(ctx, uow, loaded, row, version.id, version.name)
+    )
     if round_file not in existing:
         spec = DatasetFileSpec(round_file, live.blob_key, live.size_bytes, live.sha256)
+        if fresh is not None:
+            spec = DatasetFileSpec(round_file, fresh.blob.key, fresh.blob.size_bytes, fresh.blob.sha256)
         uow.datasets.add_files(version.id, [spec], round_id=row.id)
-    source = files.get(UNIVERSE_FILE, live)
-    id_column, table = extract_universe(ctx, source.blob_key, loaded.config.submissions.id_columns)
+    source_key = files.get(UNIVERSE_FILE, live).blob_key if fresh is None else fresh.blob.key
+    id_column, table = extract_universe(ctx, source_key, loaded.config.submissions.id_columns)
     blob = store_universe(ctx, loaded.name, table)
     uow.rounds.set_live_universe(
         row.id,
@@ -160,6 +176,11 @@ def _publish_live(
         now=now,
     )
     row.dataset_version_id = version.id
+    if fresh is None:
+        record_round_live_data(ctx, uow, row, version.id, now=now)
+    else:
+        store_round_live_data(ctx, uow, row, fresh.live_date, fresh.id_map, now=now)
+        carry_queued_submissions(ctx, uow, loaded, row, fresh)
 
 
 def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:
@@ -173,9 +194,12 @@ def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow
     return moved
 
 
-def _close(uow: UnitOfWork, row: RoundRow, now: datetime) -> bool:
+def _close(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:
+    """Close an open round: fix its at-risk stakes and publish its meta model; return if it moved."""
     moved = uow.rounds.transition(row.id, [RoundState.OPEN], RoundState.CLOSED, now=now)
     uow.session.refresh(row)
+    if row.state == RoundState.CLOSED.value:
+        close_round_in(ctx, uow, loaded, row)
     return moved
 
 
@@ -286,7 +310,9 @@ def open_round(ctx: Context, tournament: TournamentRef, *, close_in: timedelta |
         _open(ctx, uow, loaded, row, now)
         return _status(uow, loaded, row, now)
 
-    return run_transaction(ctx.engine, work)
+    status = run_transaction(ctx.engine, work)
+    notify_round_opened(ctx, status.tournament, status.number)  # after the commit, never inside it
+    return status
 
 
 def close_round(ctx: Context, tournament: TournamentRef) -> RoundStatus:
@@ -302,7 +328,7 @@ def close_round(ctx: Context, tournament: TournamentRef) -> RoundStatus:
         if now < row.close_staking_time:
             row.close_staking_time = now
             uow.session.flush()
-        _close(uow, row, now)
+        _close(ctx, uow, loaded, row, now)
         return _status(uow, loaded, row, now)
 
     return run_transaction(ctx.engine, work)
@@ -329,7 +355,7 @@ def round_status(ctx: Context, tournament: TournamentRef, number: int | None = N
 
 
 def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
-    """Run every due round transition (open, close) of every tournament once, as jobs; return what ran."""
+    """Run every due round job (open, close, score) of every tournament once; return what ran."""
     now = ctx.now()
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
     report = TickReport(now=now)
@@ -347,12 +373,23 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
         def work(
             uow: UnitOfWork, job_id: int = job.id, payload: dict = job.payload, step: str = job.step
         ) -> None:
-            _run_step(ctx, uow, payload["tournament"], int(payload["round"]), JobStep(step), now)
+            _run_step(ctx, uow, payload, JobStep(step), now)
             uow.jobs.complete(job_id, owner, now=now)
 
         try:
             run_transaction(ctx.engine, work)
             report.ran.append(job.key)
+            if job.step == JobStep.OPEN.value:  # committed: announce it to the models' webhooks
+                notify_round_opened(ctx, job.payload["tournament"], int(job.payload["round"]))
+        except ScoresPending as pending:
+            retry_at = now + SCORE_RETRY
+            run_transaction(
+                ctx.engine,
+                lambda uow, j=job.id, m=str(pending), r=retry_at: uow.jobs.fail(
+                    j, owner, error=m, now=now, retry_at=r
+                ),
+            )
+            report.waiting[job.key] = str(pending)
         except Exception as error:
             message = user_message(error) or f"{type(error).__name__}: {error}"
             run_transaction(
@@ -373,19 +410,22 @@ def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
             if latest is None or latest.number < calendar_round.number:
                 create_round_row(uow, loaded, calendar_round, now=now)
                 created.append(f"{loaded.name}/{calendar_round.number}")
-        rows = uow.rounds.list(loaded.id, states=[RoundState.UPCOMING, RoundState.OPEN])
+        rows = uow.rounds.list(
+            loaded.id, states=[RoundState.UPCOMING, RoundState.OPEN, RoundState.CLOSED, RoundState.SCORING]
+        )
         rules = [RoundRule(stored_schedule(loaded, row), RoundState(row.state)) for row in rows]
         for job in due_transitions(rules, now):
             if job.key.step not in TICK_STEPS:
                 continue
             payload = {"tournament": loaded.name, "round": job.key.round_number}
+            if job.score_day is not None:
+                payload["day"] = job.score_day
             uow.jobs.enqueue(str(job.key), job.key.step.value, now=now, payload=payload, due_at=job.due_at)
     return created
 
 
-def _run_step(
-    ctx: Context, uow: UnitOfWork, tournament: str, number: int, step: JobStep, now: datetime
-) -> None:
+def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: datetime) -> None:
+    tournament, number = payload["tournament"], int(payload["round"])
     loaded = load_tournament(uow, tournament)
     row = uow.rounds.get_by_number(loaded.id, number)
     if row is None:
@@ -393,4 +433,8 @@ def _run_step(
     if step is JobStep.OPEN:
         _open(ctx, uow, loaded, row, now)
     elif step is JobStep.CLOSE:
-        _close(uow, row, now)
+        _close(ctx, uow, loaded, row, now)
+    elif step is JobStep.SCORE:
+        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now)
+    elif step is JobStep.RESOLVE:
+        resolve_round_in(ctx, uow, loaded, row, now=now)

@@ -11,7 +11,7 @@ test compares the two.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,8 +20,10 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from crowdalpha.ledger.accounts import AccountKind as LedgerAccountKind
 from crowdalpha.tournament.rounds import RoundState
 from crowdalpha.tournament.submissions import UploadKind
 
@@ -309,3 +312,192 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- the token ledger ---------------------------------------------------------------------------------
+
+
+class LedgerOutcome(StrEnum):
+    """What became of a ledger operation: applied (its entries are written) or rejected (nothing moved)."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class ReleaseState(StrEnum):
+    """A stake release: pending until its due round resolves, then completed."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class LedgerAccount(Base):
+    """A ledger account (``treasury``, ``wallet:<id>``, ``stake:<id>``, …) and its cached balance in nano."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(_check_in("kind", LedgerAccountKind), name="kind"),
+        CheckConstraint("kind = 'supply' OR balance >= 0", name="balance_not_negative"),
+    )
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    """One ledger operation under its idempotency key, and its outcome (a rejection too); immutable."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (CheckConstraint(_check_in("outcome", LedgerOutcome), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]]
+    outcome: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]]
+    round_id: Mapped[str | None] = mapped_column(String(36))
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """An immutable movement of ``amount`` nano-tokens from the debit account to the credit account."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("debit_account <> credit_account", name="two_accounts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    debit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.name"), index=True)
+    credit_account: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.name"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    round_id: Mapped[str | None] = mapped_column(String(36))
+    model_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+
+
+class StakeRelease(Base):
+    """A request to release stake: what is left of it completes when its due round resolves."""
+
+    __tablename__ = "ledger_releases"
+    __table_args__ = (
+        CheckConstraint(_check_in("state", ReleaseState), name="state"),
+        CheckConstraint("remaining >= 0 AND remaining <= requested", name="remaining_in_range"),
+        Index(None, "model_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"))
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    requested: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    drain: Mapped[bool] = mapped_column(Boolean)
+    due_round_id: Mapped[str | None] = mapped_column(ForeignKey("rounds.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class MarketIngest(Base):
+    """One ingested batch of market-panel rows (``first_date`` … ``last_date``), stored as a Parquet blob."""
+
+    __tablename__ = "market_ingests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_date: Mapped[date] = mapped_column(Date)
+    last_date: Mapped[date] = mapped_column(Date, unique=True)
+    dates: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    assets: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[str]]
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    ingested_at: Mapped[datetime]
+
+
+class RoundLiveData(Base):
+    """Private, never served: a round's live market date and its live id → asset map (a blob)."""
+
+    __tablename__ = "round_live_data"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    live_date: Mapped[date] = mapped_column(Date)
+    member_count: Mapped[int] = mapped_column(Integer)
+    blob_key: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class RoundScoreDay(Base):
+    """A score day of a round that was scored: day k, the market date it needed, and when it was scored."""
+
+    __tablename__ = "round_score_days"
+    __table_args__ = (UniqueConstraint("round_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    day: Mapped[int] = mapped_column(Integer)
+    market_date: Mapped[date] = mapped_column(Date)
+    submissions: Mapped[int] = mapped_column(Integer)
+    scored_at: Mapped[datetime]
+
+
+class SubmissionScore(Base):
+    """One score of one submission on one score day: its value and percentile among on-time submissions."""
+
+    __tablename__ = "submission_scores"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "score", "day"),
+        Index(None, "round_id", "score", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    score: Mapped[str] = mapped_column(String(32))
+    day: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Double)
+    percentile: Mapped[float | None] = mapped_column(Double)
+    scored_at: Mapped[datetime]
+
+
+class RoundStake(Base):
+    """A staked on-time submission of a round: its at-risk stake at close, then its payout at resolution."""
+
+    __tablename__ = "round_stakes"
+    __table_args__ = (CheckConstraint("at_risk_nano >= 0", name="at_risk_not_negative"),)
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    at_risk_nano: Mapped[int] = mapped_column(BigInteger)
+    payout_score: Mapped[float | None] = mapped_column(Double)
+    payout_nano: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RoundResolution(Base):
+    """A resolved round's payout summary: total at risk, payout factor, tokens paid and burned (nano)."""
+
+    __tablename__ = "round_resolutions"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    total_at_risk_nano: Mapped[int] = mapped_column(BigInteger)
+    payout_factor: Mapped[float] = mapped_column(Double)
+    paid_nano: Mapped[int] = mapped_column(BigInteger)
+    burned_nano: Mapped[int] = mapped_column(BigInteger)
+    models: Mapped[int] = mapped_column(Integer)
+    resolved_at: Mapped[datetime]

@@ -21,11 +21,15 @@ from crowdalpha.store.repositories import (
     AccountRepository,
     DatasetRepository,
     JobRepository,
+    MarketRepository,
     ModelRepository,
+    ResolutionRepository,
     RoundRepository,
+    ScoreRepository,
     SubmissionRepository,
     TournamentRepository,
 )
+from crowdalpha.store.repositories.ledger import LedgerRepository
 
 T = TypeVar("T")
 
@@ -46,6 +50,10 @@ class UnitOfWork:
         self.rounds = RoundRepository(session)
         self.submissions = SubmissionRepository(session)
         self.jobs = JobRepository(session)
+        self.ledger = LedgerRepository(session)
+        self.market = MarketRepository(session)
+        self.scores = ScoreRepository(session)
+        self.resolution = ResolutionRepository(session)
 
 
 @contextmanager

@@ -5,8 +5,11 @@ from __future__ import annotations
 from crowdalpha.store.repositories.accounts import AccountRepository, NewAccount, NewApiKey
 from crowdalpha.store.repositories.datasets import DatasetFileSpec, DatasetRepository
 from crowdalpha.store.repositories.jobs import JobRepository, job_key
+from crowdalpha.store.repositories.market import MarketRepository
 from crowdalpha.store.repositories.models import ModelRepository
+from crowdalpha.store.repositories.resolution import NewStake, ResolutionRepository
 from crowdalpha.store.repositories.rounds import RoundRepository
+from crowdalpha.store.repositories.scores import NewScore, ScoreRepository
 from crowdalpha.store.repositories.submissions import SubmissionRepository
 from crowdalpha.store.repositories.tournaments import TournamentRepository
 
@@ -15,10 +18,15 @@ __all__ = [
     "DatasetFileSpec",
     "DatasetRepository",
     "JobRepository",
+    "MarketRepository",
     "ModelRepository",
     "NewAccount",
     "NewApiKey",
+    "NewScore",
+    "NewStake",
+    "ResolutionRepository",
     "RoundRepository",
+    "ScoreRepository",
     "SubmissionRepository",
     "TournamentRepository",
     "job_key",

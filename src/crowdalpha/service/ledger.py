@@ -1,0 +1,653 @@
+"""The token ledger's use cases: genesis mint, grants, buybacks, stake changes, releases, payouts, checks.
+
+Every operation carries an idempotency key. Its outcome — applied with its entries, or rejected
+with the broken rule — is recorded in the same database transaction as the money it moves, so a
+replay of the key returns the first answer (a rejection raises the same error again) and money
+moves exactly once. Reusing a key for a different request is refused (``idempotency_key_reused``).
+
+Ledger writes run at READ COMMITTED on PostgreSQL with the touched accounts locked first
+(``SELECT … FOR UPDATE``), so concurrent writers queue on a balance instead of failing; SQLite's
+``BEGIN IMMEDIATE`` serialises them. Two concurrent first uses of one key race on its unique
+index; the loser runs again and finds the winner's answer.
+
+The ``*_in(uow, …)`` variants run inside a caller's unit of work, so the round resolution can pay
+out and complete releases in the same transaction as the state change that causes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from crowdalpha.ledger import (
+    BURN,
+    DEFAULT_CAP_NANO,
+    SUPPLY,
+    TREASURY,
+    Entry,
+    LedgerBreak,
+    LedgerRejection,
+    SupplyTotals,
+    allocate_release_burn,
+    buyback_entries,
+    find_breaks,
+    format_tokens,
+    genesis_entries,
+    grant_entries,
+    payout_entries,
+    release_entries,
+    release_request_entries,
+    releasing_account,
+    stake_account,
+    stake_increase_entries,
+    supply_totals,
+    transaction_imbalance,
+    wallet_account,
+)
+from crowdalpha.service._tournaments import TournamentRef, load_tournament
+from crowdalpha.service.accounts import AccountRef, resolve_account
+from crowdalpha.service.context import Context
+from crowdalpha.service.errors import ServiceError, error_rule
+from crowdalpha.store import Model, NotFound, PermissionDenied, UnitOfWork, run_transaction
+from crowdalpha.store import Round as RoundRow
+from crowdalpha.store.repositories.ledger import IDEMPOTENCY_KEY_CONSTRAINT
+from crowdalpha.store.schema import LedgerOutcome, LedgerTransaction
+
+T = TypeVar("T")
+
+GENESIS_KEY = "genesis"
+MAX_KEY_CHARS = 255
+_KEY_RACE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One entry of an operation: ``amount_nano`` moved from ``debit`` to ``credit``, and why."""
+
+    debit: str
+    credit: str
+    amount_nano: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class LedgerReceipt:
+    """The recorded outcome of one ledger operation; ``replayed`` when the key had been used already."""
+
+    idempotency_key: str
+    operation: str
+    transaction_id: int
+    outcome: str
+    rule: str | None
+    detail: str | None
+    entries: tuple[EntryView, ...]
+    result: dict[str, Any]
+    replayed: bool
+
+    @property
+    def applied(self) -> bool:
+        """Return True if the operation moved its money (False for a rejection)."""
+        return self.outcome == LedgerOutcome.APPLIED.value
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """A ledger account and its balance, in nano-tokens and as token text."""
+
+    name: str
+    kind: str
+    owner_id: str | None
+    balance_nano: int
+    balance: str
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    """What ``check_ledger`` found: the broken invariants (none when ``ok``) and the supply totals (nano)."""
+
+    ok: bool
+    breaks: tuple[LedgerBreak, ...]
+    totals: SupplyTotals
+    transactions: int
+    entries: int
+
+
+@dataclass(frozen=True)
+class ModelStake:
+    """A model's stake in nano: at risk now, pending release, and its pending releases."""
+
+    model_id: str
+    stake_nano: int
+    releasing_nano: int
+    pending_releases: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class AccountEntry:
+    """An entry that touched one of an account's ledger accounts (numerapi's wallet transactions)."""
+
+    transaction_id: int
+    debit: str
+    credit: str
+    amount_nano: int
+    reason: str
+    round_id: str | None
+    model_id: str | None
+    created_at: datetime
+
+
+@dataclass
+class _Plan:
+    """What an operation's body decided: its entries, its result, and row work to do once recorded."""
+
+    entries: list[Entry]
+    result: dict[str, Any]
+    after: Callable[[LedgerTransaction], None] | None = None
+
+
+Body = Callable[[UnitOfWork], _Plan]
+
+
+# -- the machinery every operation shares ------------------------------------------------------------
+
+
+def _require_key(idempotency_key: str) -> str:
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > MAX_KEY_CHARS:
+        raise ServiceError(
+            "invalid_idempotency_key",
+            f"an idempotency key is 1-{MAX_KEY_CHARS} characters; got {idempotency_key!r}",
+        )
+    return key
+
+
+def _receipt(uow: UnitOfWork, transaction: LedgerTransaction, *, replayed: bool) -> LedgerReceipt:
+    entries = tuple(
+        EntryView(row.debit_account, row.credit_account, row.amount, row.reason)
+        for row in uow.ledger.entries(transaction.id)
+    )
+    return LedgerReceipt(
+        idempotency_key=transaction.idempotency_key,
+        operation=transaction.operation,
+        transaction_id=transaction.id,
+        outcome=transaction.outcome,
+        rule=transaction.rule,
+        detail=transaction.detail,
+        entries=entries,
+        result=dict(transaction.result),
+        replayed=replayed,
+    )
+
+
+def _rejection(error: Exception) -> tuple[str, str] | None:
+    if isinstance(error, LedgerRejection | ServiceError):
+        return error.rule, error.detail
+    rule = error_rule(error)
+    return None if rule is None else (rule, str(error))
+
+
+def operate_in(
+    uow: UnitOfWork,
+    idempotency_key: str,
+    operation: str,
+    request: Mapping[str, Any],
+    body: Body,
+    *,
+    now: datetime,
+    round_id: str | None = None,
+    model_id: str | None = None,
+) -> LedgerReceipt:
+    """Return the outcome of ``operation`` under its key: the recorded one, or ``body``'s, recorded now."""
+    key = _require_key(idempotency_key)
+    existing = uow.ledger.get_transaction(key)
+    if existing is not None:
+        if existing.operation != operation or existing.request != dict(request):
+            raise ServiceError(
+                "idempotency_key_reused",
+                # The first request is not echoed: keys are global, and it may be someone else's.
+                f"idempotency key {key!r} was used for a different {existing.operation} request;"
+                f" use a new key for this {operation}",
+            )
+        return _receipt(uow, existing, replayed=True)
+    try:
+        plan = body(uow)
+    except Exception as error:
+        rejection = _rejection(error)
+        if rejection is None:
+            raise
+        recorded = uow.ledger.record(
+            key, operation, request, rejection=rejection, round_id=round_id, model_id=model_id, now=now
+        )
+        return _receipt(uow, recorded, replayed=False)
+    if transaction_imbalance(plan.entries) != 0:
+        raise AssertionError(f"{operation} planned an unbalanced transaction: {plan.entries}")
+    # Bodies lock what they read; this only creates (and locks) an account a body wrote without reading.
+    uow.ledger.lock_accounts(
+        {name for entry in plan.entries for name in (entry.debit, entry.credit)}, now=now
+    )
+    recorded = uow.ledger.record(
+        key,
+        operation,
+        request,
+        entries=plan.entries,
+        result=plan.result,
+        round_id=round_id,
+        model_id=model_id,
+        now=now,
+    )
+    if plan.after is not None:
+        plan.after(recorded)
+    return _receipt(uow, recorded, replayed=False)
+
+
+def _is_key_race(error: IntegrityError) -> bool:
+    diag = getattr(error.orig, "diag", None)
+    if getattr(diag, "constraint_name", None) == IDEMPOTENCY_KEY_CONSTRAINT:
+        return True
+    return "ledger_transactions.idempotency_key" in str(error.orig)
+
+
+def run_ledger_transaction(engine: Engine, work: Callable[[UnitOfWork], T]) -> T:
+    """Return ``work(uow)`` run as a ledger write: READ COMMITTED with locks, re-run after a key race."""
+    for attempt in range(1, _KEY_RACE_ATTEMPTS + 1):
+        try:
+            return run_transaction(engine, work, isolation_level="READ COMMITTED")
+        except IntegrityError as error:
+            if attempt == _KEY_RACE_ATTEMPTS or not _is_key_race(error):
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _answer(receipt: LedgerReceipt) -> LedgerReceipt:
+    if not receipt.applied:
+        raise ServiceError(receipt.rule or "rejected", receipt.detail or "the ledger refused the operation")
+    return receipt
+
+
+def _operate(
+    ctx: Context,
+    idempotency_key: str,
+    operation: str,
+    request: Mapping[str, Any],
+    body: Body,
+    *,
+    round_id: str | None = None,
+    model_id: str | None = None,
+) -> LedgerReceipt:
+    now = ctx.now()
+    receipt = run_ledger_transaction(
+        ctx.engine,
+        lambda uow: operate_in(
+            uow, idempotency_key, operation, request, body, now=now, round_id=round_id, model_id=model_id
+        ),
+    )
+    return _answer(receipt)
+
+
+def _owned_model(uow: UnitOfWork, account: AccountRef, model_id: str) -> Model:
+    owner = resolve_account(uow, account)
+    model = uow.models.get(model_id)
+    if model.account_id != owner.id:
+        raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+    return model
+
+
+# -- operator operations ------------------------------------------------------------------------------
+
+
+def mint_genesis(
+    ctx: Context,
+    *,
+    amount_nano: int | None = None,
+    cap_nano: int = DEFAULT_CAP_NANO,
+    idempotency_key: str | None = None,
+) -> LedgerReceipt:
+    """Mint the genesis supply (default: the whole cap) into the treasury, once; return the receipt.
+
+    The default key names the request (``genesis/<amount>/<cap>``): running the same mint again
+    replays it, and a refused mint (e.g. over the cap) does not block a corrected one.
+    """
+    amount = cap_nano if amount_nano is None else amount_nano
+    key = idempotency_key if idempotency_key is not None else f"{GENESIS_KEY}/{amount}/{cap_nano}"
+    now = ctx.now()
+
+    def body(uow: UnitOfWork) -> _Plan:
+        balances = uow.ledger.lock_accounts([SUPPLY, TREASURY], now=now)
+        entries = genesis_entries(balances, amount, cap_nano)
+        return _Plan(entries, {"cap_nano": cap_nano, "minted_nano": amount})
+
+    return _operate(ctx, key, "genesis", {"amount_nano": amount, "cap_nano": cap_nano}, body)
+
+
+def grant(ctx: Context, account: AccountRef, amount_nano: int, *, idempotency_key: str) -> LedgerReceipt:
+    """Move ``amount_nano`` from the treasury to the account's wallet; return the receipt."""
+    now = ctx.now()
+    username = account if isinstance(account, str) else account.username
+
+    def body(uow: UnitOfWork) -> _Plan:
+        wallet = wallet_account(resolve_account(uow, account).id)
+        balances = uow.ledger.lock_accounts([TREASURY, wallet], now=now)
+        return _Plan(grant_entries(balances, wallet, amount_nano), {"wallet": wallet})
+
+    return _operate(ctx, idempotency_key, "grant", {"account": username, "amount_nano": amount_nano}, body)
+
+
+def buyback(ctx: Context, amount_nano: int, *, idempotency_key: str) -> LedgerReceipt:
+    """Return ``amount_nano`` burned tokens to the treasury (as Numerai's buybacks refill it); the receipt."""
+    now = ctx.now()
+
+    def body(uow: UnitOfWork) -> _Plan:
+        balances = uow.ledger.lock_accounts([BURN, TREASURY], now=now)
+        return _Plan(buyback_entries(balances, amount_nano), {})
+
+    return _operate(ctx, idempotency_key, "buyback", {"amount_nano": amount_nano}, body)
+
+
+# -- participants' stakes -----------------------------------------------------------------------------
+
+
+def increase_stake(
+    ctx: Context, account: AccountRef, model_id: str, amount_nano: int, *, idempotency_key: str
+) -> LedgerReceipt:
+    """Move ``amount_nano`` from the owner's wallet to the model's stake, at once; return the receipt."""
+    now = ctx.now()
+
+    def body(uow: UnitOfWork) -> _Plan:
+        model = _owned_model(uow, account, model_id)
+        wallet, stake = wallet_account(model.account_id), stake_account(model.id)
+        balances = uow.ledger.lock_accounts([wallet, stake], now=now)
+        return _Plan(stake_increase_entries(balances, wallet, stake, amount_nano), {})
+
+    request = {"model_id": model_id, "amount_nano": amount_nano}
+    return _operate(ctx, idempotency_key, "stake_increase", request, body, model_id=model_id)
+
+
+def request_release_in(
+    uow: UnitOfWork,
+    account: AccountRef,
+    model_id: str,
+    amount_nano: int | None,
+    *,
+    idempotency_key: str,
+    now: datetime,
+) -> LedgerReceipt:
+    """Record a release request (``amount_nano`` None drains) inside ``uow``; return the receipt.
+
+    The stake moves aside at once (no longer at risk of earning) and returns to the wallet when the
+    model's last active round at request time resolves; with no active round it returns now.
+    """
+
+    def body(uow: UnitOfWork) -> _Plan:
+        model = _owned_model(uow, account, model_id)
+        stake, releasing, wallet = (
+            stake_account(model.id),
+            releasing_account(model.id),
+            wallet_account(model.account_id),
+        )
+        balances = uow.ledger.lock_accounts([stake, releasing, wallet], now=now)
+        entries = release_request_entries(balances, stake, releasing, amount_nano)
+        amount = entries[0].amount
+        due = uow.ledger.last_active_round(model.id)
+        if due is None:
+            entries += release_entries(releasing, wallet, amount)
+        result = {
+            "amount_nano": amount,
+            "drain": amount_nano is None,
+            "due_round": None if due is None else due.number,
+            "due_date": None if due is None or due.resolve_time is None else due.resolve_time.isoformat(),
+            "completed": due is None,
+        }
+
+        def after(recorded: LedgerTransaction) -> None:
+            release = uow.ledger.add_release(
+                model.id,
+                recorded.id,
+                amount,
+                drain=amount_nano is None,
+                due_round_id=None if due is None else due.id,
+                now=now,
+            )
+            if due is None:
+                uow.ledger.set_release_remaining(release.id, 0)
+                uow.ledger.complete_release(release.id, now=now)
+
+        return _Plan(entries, result, after)
+
+    request = {"model_id": model_id, "amount_nano": amount_nano}
+    return operate_in(uow, idempotency_key, "release_request", request, body, now=now, model_id=model_id)
+
+
+def request_release(
+    ctx: Context, account: AccountRef, model_id: str, amount_nano: int | None, *, idempotency_key: str
+) -> LedgerReceipt:
+    """Ask to release ``amount_nano`` of a model's stake (None: drain all of it); return the receipt."""
+    now = ctx.now()
+    return _answer(
+        run_ledger_transaction(
+            ctx.engine,
+            lambda uow: request_release_in(
+                uow, account, model_id, amount_nano, idempotency_key=idempotency_key, now=now
+            ),
+        )
+    )
+
+
+def complete_releases_in(uow: UnitOfWork, round_row: RoundRow, *, now: datetime) -> list[LedgerReceipt]:
+    """Return the receipts of the releases due at ``round_row``, completed inside ``uow`` (once each)."""
+    due = uow.ledger.pending_releases(due_round_id=round_row.id)
+    if not due:
+        return []
+    models = {release.model_id: uow.models.get(release.model_id) for release in due}
+    names = [releasing_account(m.id) for m in models.values()] + [
+        wallet_account(m.account_id) for m in models.values()
+    ]
+    uow.ledger.lock_accounts(names, now=now)
+    receipts = []
+    # Re-read after the locks: a burn may have taken part of a release meanwhile.
+    for release in uow.ledger.pending_releases(due_round_id=round_row.id):
+        model = models[release.model_id]
+        amount = release.remaining
+
+        def body(
+            uow: UnitOfWork, release_id: int = release.id, model: Model = model, amount: int = amount
+        ) -> _Plan:
+            def after(_recorded: LedgerTransaction) -> None:
+                uow.ledger.set_release_remaining(release_id, 0)
+                uow.ledger.complete_release(release_id, now=now)
+
+            entries = release_entries(releasing_account(model.id), wallet_account(model.account_id), amount)
+            return _Plan(entries, {"release_id": release_id, "amount_nano": amount}, after)
+
+        receipts.append(
+            operate_in(
+                uow,
+                f"release/{release.id}",
+                "release",
+                {"release_id": release.id},
+                body,
+                now=now,
+                round_id=round_row.id,
+                model_id=model.id,
+            )
+        )
+    return receipts
+
+
+def complete_releases_for_round(
+    ctx: Context, tournament: TournamentRef, round_number: int
+) -> list[LedgerReceipt]:
+    """Complete every release due at the tournament's round ``round_number``; return their receipts."""
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> list[LedgerReceipt]:
+        loaded = load_tournament(uow, tournament)
+        row = uow.rounds.get_by_number(loaded.id, round_number)
+        if row is None:
+            raise NotFound(f"{loaded.name} has no round {round_number}")
+        return complete_releases_in(uow, row, now=now)
+
+    return run_ledger_transaction(ctx.engine, work)
+
+
+# -- payouts ------------------------------------------------------------------------------------------
+
+
+def payout_key(round_id: str, model_id: str) -> str:
+    """Return the idempotency key of a model's payout for a round: one payout per (round, model)."""
+    return f"payout/{round_id}/{model_id}"
+
+
+def apply_payout_in(
+    uow: UnitOfWork, model_id: str, round_id: str, amount_nano: int, idempotency_key: str, *, now: datetime
+) -> LedgerReceipt:
+    """Record a round's payout inside ``uow``: positive treasury → stake, negative burned; the receipt.
+
+    A burn takes the stake first, then stake pending release (oldest request first); a rejection
+    (e.g. ``treasury_insufficient``) is recorded and returned, not raised.
+    """
+
+    def body(uow: UnitOfWork) -> _Plan:
+        model = uow.models.get(model_id)
+        uow.rounds.get(round_id)
+        stake, releasing = stake_account(model.id), releasing_account(model.id)
+        balances = uow.ledger.lock_accounts([TREASURY, BURN, stake, releasing], now=now)
+        entries = payout_entries(balances, stake, releasing, amount_nano)
+        from_releasing = sum(entry.amount for entry in entries if entry.debit == releasing)
+        changed = (
+            allocate_release_burn(
+                [
+                    (release.id, release.remaining)
+                    for release in uow.ledger.pending_releases(model_id=model.id)
+                ],
+                from_releasing,
+            )
+            if from_releasing
+            else []
+        )
+
+        def after(_recorded: LedgerTransaction) -> None:
+            for release_id, remaining in changed:
+                uow.ledger.set_release_remaining(release_id, remaining)
+
+        return _Plan(
+            entries, {"amount_nano": amount_nano, "burned_from_releasing_nano": from_releasing}, after
+        )
+
+    request = {"model_id": model_id, "round_id": round_id, "amount_nano": amount_nano}
+    return operate_in(
+        uow, idempotency_key, "payout", request, body, now=now, round_id=round_id, model_id=model_id
+    )
+
+
+def apply_payout(
+    ctx: Context, model_id: str, round_id: str, amount_nano: int, idempotency_key: str
+) -> LedgerReceipt:
+    """Pay (positive) or burn (negative) ``amount_nano`` of a model's stake for a round; the receipt."""
+    now = ctx.now()
+    return _answer(
+        run_ledger_transaction(
+            ctx.engine,
+            lambda uow: apply_payout_in(uow, model_id, round_id, amount_nano, idempotency_key, now=now),
+        )
+    )
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def at_risk_stake_in(uow: UnitOfWork, model_id: str) -> int:
+    """Return the model's stake at risk now in nano (excluding stake pending release): record it at close."""
+    rows = uow.ledger.balances(names=[stake_account(model_id)])
+    return rows[0].balance if rows else 0
+
+
+def model_stake(ctx: Context, model_id: str) -> ModelStake:
+    """Return a model's stake, stake pending release and pending releases (nano)."""
+
+    def work(uow: UnitOfWork) -> ModelStake:
+        uow.models.get(model_id)
+        held = {
+            row.name: row.balance
+            for row in uow.ledger.balances(names=[stake_account(model_id), releasing_account(model_id)])
+        }
+        pending = tuple(
+            {
+                "id": release.id,
+                "requested_nano": release.requested,
+                "remaining_nano": release.remaining,
+                "drain": release.drain,
+                "due_round_id": release.due_round_id,
+                "requested_at": release.requested_at,
+            }
+            for release in uow.ledger.pending_releases(model_id=model_id)
+        )
+        return ModelStake(
+            model_id, held.get(stake_account(model_id), 0), held.get(releasing_account(model_id), 0), pending
+        )
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def balances(ctx: Context, account: AccountRef | None = None) -> list[AccountBalance]:
+    """Return every ledger account's balance, or only an account's wallet and its models' stakes."""
+
+    def work(uow: UnitOfWork) -> list[AccountBalance]:
+        if account is None:
+            rows = uow.ledger.balances()
+        else:
+            owner = resolve_account(uow, account)
+            owners = [owner.id, *(model.id for model in uow.models.list(account_id=owner.id))]
+            rows = uow.ledger.balances(owner_ids=owners)
+        return [AccountBalance(r.name, r.kind, r.owner_id, r.balance, format_tokens(r.balance)) for r in rows]
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def account_entries(ctx: Context, account: AccountRef, *, limit: int = 100) -> list[AccountEntry]:
+    """Return the entries that moved the account's wallet or its models' stakes, newest first."""
+
+    def work(uow: UnitOfWork) -> list[AccountEntry]:
+        owner = resolve_account(uow, account)
+        models = uow.models.list(account_id=owner.id)
+        names = [wallet_account(owner.id)]
+        names += [name for m in models for name in (stake_account(m.id), releasing_account(m.id))]
+        return [
+            AccountEntry(
+                row.transaction_id,
+                row.debit_account,
+                row.credit_account,
+                row.amount,
+                row.reason,
+                row.round_id,
+                row.model_id,
+                row.created_at,
+            )
+            for row in uow.ledger.entries_touching(names, limit=limit)
+        ]
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def check_ledger(ctx: Context) -> LedgerReport:
+    """Return the ledger's invariant check (one consistent snapshot): breaks, supply totals, counts."""
+
+    def work(uow: UnitOfWork) -> LedgerReport:
+        genesis = uow.ledger.find_transaction("genesis")
+        cap = int(genesis.result["cap_nano"]) if genesis is not None else DEFAULT_CAP_NANO
+        cached = uow.ledger.cached_balances()
+        pending = uow.ledger.pending_release_totals()
+        breaks = find_breaks(uow.ledger.raw_entries(), cached, cap=cap, pending_releases=pending)
+        return LedgerReport(
+            ok=not breaks,
+            breaks=tuple(breaks),
+            totals=supply_totals(cached, cap),
+            transactions=uow.ledger.count_transactions(),
+            entries=uow.ledger.count_entries(),
+        )
+
+    return run_transaction(ctx.engine, work, read_only=True)

@@ -1,0 +1,146 @@
+"""The market store: the panel rows the operator ingests day by day, revealed only up to a date.
+
+``ingest_market`` validates panel rows against the contract (:func:`crowdalpha.market.panel.validate_panel`)
+and appends them to the home's market store: each ingest is one Parquet blob
+``market/<first>_<last>_<uuid>.parquet`` in the blob store, indexed by one ``market_ingests`` row
+(dates, rows, assets, columns, blob, SHA-256). Batches are append-only: a batch must start after
+the store's last date (no overlapping or repeated dates) and carry the same columns as the first
+batch, so the store always concatenates into one valid panel. The blob is written first under a
+fresh key and deleted again if the row cannot be recorded, so a refused or failed ingest leaves
+nothing behind.
+
+``market_panel(ctx, through=D)`` is the panel as the server knew it at the close of D: every
+ingested row dated D or earlier. Scoring and the simulator read the market only through it.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from crowdalpha.market.panel import PanelError, validate_panel
+from crowdalpha.service.context import Context
+from crowdalpha.service.errors import ServiceError
+from crowdalpha.store import UnitOfWork, run_transaction
+
+MARKET_PREFIX = "market"
+_CACHE_KEY = "market_panel"
+
+
+@dataclass(frozen=True)
+class MarketCoverage:
+    """What one ingest added (its first and last date, rows, dates) and what the store now covers."""
+
+    first_date: date
+    last_date: date
+    rows: int
+    dates: int
+    assets: int
+    covered_from: date
+    covered_through: date
+    covered_dates: int
+
+
+def _day(value: pd.Timestamp) -> date:
+    return pd.Timestamp(value).date()
+
+
+def _parquet_bytes(panel: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    panel.to_parquet(sink, index=False)
+    return sink.getvalue()
+
+
+def ingest_market(ctx: Context, panel: pd.DataFrame) -> MarketCoverage:
+    """Validate panel rows, append them to the market store and return the dates now covered."""
+    try:
+        panel = validate_panel(panel)
+    except PanelError as error:
+        raise ServiceError("invalid_market_panel", str(error)) from None
+    first, last = _day(panel["date"].iloc[0]), _day(panel["date"].iloc[-1])
+    columns = [str(column) for column in panel.columns]
+    dates = int(panel["date"].nunique())
+    blob = ctx.blobs.put_bytes(
+        f"{MARKET_PREFIX}/{first:%Y%m%d}_{last:%Y%m%d}_{uuid.uuid4().hex}.parquet", _parquet_bytes(panel)
+    )
+
+    def work(uow: UnitOfWork) -> MarketCoverage:
+        latest = uow.market.latest()
+        if latest is not None and first <= latest.last_date:
+            raise ServiceError(
+                "market_dates_overlap",
+                f"the market store already holds dates through {latest.last_date.isoformat()}; the file"
+                f" starts at {first.isoformat()} — ingest only dates after {latest.last_date.isoformat()}",
+            )
+        batches = uow.market.list()
+        if batches and columns != batches[0].columns:
+            missing = [c for c in batches[0].columns if c not in columns]
+            extra = [c for c in columns if c not in batches[0].columns]
+            raise ServiceError(
+                "market_columns_changed",
+                f"every ingest must have the market store's columns; missing {missing}, unexpected {extra}",
+            )
+        uow.market.add(
+            first_date=first,
+            last_date=last,
+            dates=dates,
+            rows=len(panel),
+            assets=int(panel["asset"].nunique()),
+            columns=columns,
+            blob_key=blob.key,
+            size_bytes=blob.size_bytes,
+            sha256=blob.sha256,
+            now=ctx.now(),
+        )
+        return MarketCoverage(
+            first_date=first,
+            last_date=last,
+            rows=len(panel),
+            dates=dates,
+            assets=int(panel["asset"].nunique()),
+            covered_from=batches[0].first_date if batches else first,
+            covered_through=last,
+            covered_dates=sum(batch.dates for batch in batches) + dates,
+        )
+
+    try:
+        return run_transaction(ctx.engine, work)
+    except BaseException:
+        ctx.blobs.delete(blob.key)
+        raise
+
+
+def market_through(ctx: Context) -> date | None:
+    """Return the last ingested market date, or None before the first ingest."""
+
+    def work(uow: UnitOfWork) -> date | None:
+        latest = uow.market.latest()
+        return None if latest is None else latest.last_date
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def market_panel(ctx: Context, *, through: date | None = None) -> pd.DataFrame | None:
+    """Return the ingested panel (sorted by date and asset) dated ``through`` or earlier; None if empty."""
+    batches = run_transaction(ctx.engine, lambda uow: uow.market.list(through=through), read_only=True)
+    if not batches:
+        return None
+    keys = tuple(batch.blob_key for batch in batches)
+    cached = ctx.cache.get(_CACHE_KEY)
+    if cached is not None and cached[0] == keys:
+        panel = cached[1]
+    else:
+        pieces = []
+        for key in keys:
+            with ctx.blobs.open(key) as handle:
+                pieces.append(pq.read_table(handle).to_pandas())
+        panel = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        ctx.cache[_CACHE_KEY] = (keys, panel)  # one entry: the newest view replaces the older one
+    if through is not None and _day(panel["date"].iloc[-1]) > through:
+        panel = panel[panel["date"] <= pd.Timestamp(through)].reset_index(drop=True)
+    return panel
