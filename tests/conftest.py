@@ -51,11 +51,15 @@ class PostgresServer:
         self.server_url = server_url
         self.created: list[str] = []
 
-    def create_database(self) -> str:
-        """Return the SQLAlchemy URL of a new empty database named ``crowdalpha_test_<random>``."""
+    def create_database(self, *, template: str | None = None) -> str:
+        """Return the SQLAlchemy URL of a new database ``crowdalpha_test_<random>`` (empty, or a copy).
+
+        ``template`` is the URL of a database to copy; nothing may be connected to it meanwhile.
+        """
         name = f"crowdalpha_test_{secrets.token_hex(6)}"
+        copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
         with psycopg.connect(self.server_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')
         self.created.append(name)
         return self.server_url.rsplit("/", 1)[0] + f"/{name}"
 

@@ -14,7 +14,7 @@ from crowdalpha.commands.home import clock_app, init_command
 from crowdalpha.commands.ledger import ledger_app
 from crowdalpha.commands.market import market_app
 from crowdalpha.commands.models import model_app
-from crowdalpha.commands.rounds import round_app
+from crowdalpha.commands.rounds import round_app, round_tick
 from crowdalpha.commands.score import score_command
 from crowdalpha.commands.serve import serve_command
 
@@ -50,6 +50,9 @@ app.command("init", help="Create a tournament home: database, blob store, defaul
 app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
 app.add_typer(round_app, name="round")
+app.command(
+    "tick", help="Run every due round job once: opens, closes, scores, resolves (what the scheduler calls)."
+)(round_tick)
 app.add_typer(clock_app, name="clock")
 app.add_typer(ledger_app, name="ledger")
 app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL) and run the round tick.")(

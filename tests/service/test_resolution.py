@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -13,81 +13,43 @@ import pytest
 from numerai_tools.scoring import correlation_contribution as oracle_contribution
 from numerai_tools.scoring import gaussian, stake_weight, tie_kept_rank
 from numerai_tools.scoring import numerai_corr as oracle_corr
+from resolution_factories import STAKES, Staked, make_staked, score_everything
 from scoring_factories import EXTRA_DAYS, HISTORY_DAYS, Market
-from service_factories import TUESDAY_OPEN, predictions_csv
+from service_factories import TUESDAY_OPEN
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
+from crowdalpha.cli import app
 from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.market.targets import prepare_target_inputs, residual_returns
 from crowdalpha.service import (
     Context,
     ServiceError,
     check_ledger,
-    close_round,
-    create_account,
-    create_model,
-    grant,
-    increase_stake,
     ingest_market,
-    mint_genesis,
     model_stake,
     open_round,
     publish_dataset,
     request_release,
     score_day,
-    submit_predictions,
     tick,
 )
 from crowdalpha.service.meta_models import read_meta_model
 from crowdalpha.service.resolution import resolve_round
 from crowdalpha.service.scoring import ScoresPending
+from crowdalpha.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 from crowdalpha.store import transaction
 from crowdalpha.store.schema import LedgerEntry, RoundResolution
 from crowdalpha.tournament import CLASSIC, latest_round
 
 ROUND = latest_round(CLASSIC, TUESDAY_OPEN).number
 EXACT = 1e-9
-STAKES = {"alice": 900, "bob": 300, "dave": 0}  # whole tokens staked before close
-
-
-@dataclass(frozen=True)
-class Staked:
-    """A closed round: on-time submissions (username → (submission id, model id, predictions)), one late."""
-
-    on_time: dict[str, tuple[str, str, pd.Series]]
-    late: tuple[str, str, pd.Series]
-
-
-def _submit(ctx: Context, name: str, ids: list[str], seed: int, stake: int) -> tuple[str, str, pd.Series]:
-    create_account(ctx, name)
-    model = create_model(ctx, name, "classic", f"{name}_model")
-    grant(ctx, name, 1000 * NANO_PER_TOKEN, idempotency_key=f"grant/{name}")
-    if stake:
-        increase_stake(ctx, name, model.id, stake * NANO_PER_TOKEN, idempotency_key=f"stake/{name}")
-    values = np.random.default_rng(seed).uniform(0.05, 0.95, len(ids)).round(6)
-    receipt = submit_predictions(ctx, name, model.id, "p.csv", predictions_csv(ids, list(values)))
-    return receipt.submission_id, model.id, pd.Series(values, index=pd.Index(ids, name="id"))
 
 
 @pytest.fixture
 def staked(ctx: Context, market: Market) -> Staked:
     """Return a round with three staked-or-not on-time models and a staked late one, closed."""
-    mint_genesis(ctx)
-    publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir)
-    ingest_market(ctx, market.days(0, HISTORY_DAYS))
-    ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
-    open_round(ctx, "classic")
-    ids = sorted(pd.read_parquet(market.version_dir / "live.parquet").index.astype(str))
-    on_time = {name: _submit(ctx, name, ids, seed, STAKES[name]) for seed, name in enumerate(STAKES)}
-    ctx.clock.set(TUESDAY_OPEN + timedelta(hours=2))  # type: ignore[attr-defined]
-    close_round(ctx, "classic")
-    late = _submit(ctx, "carol", ids, 9, 500)
-    return Staked(on_time, late)
-
-
-def _score_everything(ctx: Context, market: Market) -> None:
-    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + EXTRA_DAYS))
-    score_day(ctx, "classic")
+    return make_staked(ctx, market)
 
 
 def _final_target(market: Market) -> pd.Series:
@@ -125,7 +87,7 @@ def test_close_publishes_the_stake_weighted_meta_model_of_staked_on_time_models(
 def test_resolution_pays_the_formula_once_and_the_ledger_balances(
     ctx: Context, market: Market, staked: Staked
 ) -> None:
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     before = {name: _stake_nano(ctx, model_id) for name, (_, model_id, _) in staked.on_time.items()}
     late_before = _stake_nano(ctx, staked.late[1])
     resolved = resolve_round(ctx, "classic", ROUND)
@@ -173,7 +135,7 @@ def test_an_open_round_cannot_be_resolved(ctx: Context, market: Market) -> None:
     publish_dataset(ctx, market.version_dir, "classic", private_dir=market.private_dir)
     ctx.clock.set(TUESDAY_OPEN + timedelta(minutes=30))  # type: ignore[attr-defined]
     open_round(ctx, "classic")
-    with pytest.raises(ServiceError, match="is open; only a scoring round resolves"):
+    with pytest.raises(ServiceError, match="is open; a round resolves after it closes and is scored"):
         resolve_round(ctx, "classic", ROUND)
 
 
@@ -183,7 +145,7 @@ def test_a_release_asked_during_the_round_completes_when_it_resolves(
     _, model_id, _ = staked.on_time["bob"]
     receipt = request_release(ctx, "bob", model_id, 100 * NANO_PER_TOKEN, idempotency_key="release/bob")
     assert receipt.applied and receipt.result["completed"] is False
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     resolve_round(ctx, "classic", ROUND)
     assert model_stake(ctx, model_id).releasing_nano == 0
     assert check_ledger(ctx).ok
@@ -192,7 +154,7 @@ def test_a_release_asked_during_the_round_completes_when_it_resolves(
 def test_tick_resolves_a_scored_round_on_its_resolve_time(
     ctx: Context, market: Market, staked: Staked
 ) -> None:
-    _score_everything(ctx, market)
+    score_everything(ctx, market)
     with transaction(ctx.engine) as uow:
         resolve_time = uow.rounds.get_by_number(8, ROUND).resolve_time
     ctx.clock.set(resolve_time + timedelta(minutes=1))  # type: ignore[attr-defined]
@@ -201,3 +163,29 @@ def test_tick_resolves_a_scored_round_on_its_resolve_time(
     with transaction(ctx.engine) as uow:
         assert uow.rounds.get_by_number(8, ROUND).state == "resolved"
     assert check_ledger(ctx).ok
+
+
+def test_round_resolve_command_pays_once_and_names_what_blocks_it(
+    ctx: Context, market: Market, staked: Staked
+) -> None:
+    settings = ctx.settings
+    env = {DATABASE_URL_ENV: settings.database_url, STORAGE_URL_ENV: settings.storage_url}
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(
+            app, ["round", "resolve", "--tournament", "classic", *args, "--home", str(settings.home)], env=env
+        )
+
+    early = run("--round", str(ROUND))
+    assert early.exit_code == 2
+    assert f"scores_pending: classic round {ROUND} resolves after score day {CLASSIC.horizon}" in early.output
+    score_everything(ctx, market)
+    first = run("--round", str(ROUND), "--json")
+    assert first.exit_code == 0, first.output
+    resolved = json.loads(first.output)
+    assert resolved["already"] is False and set(resolved["payouts"]) == {"alice_model", "bob_model"}
+    again = run("--round", str(ROUND))
+    assert again.exit_code == 0 and "was resolved already" in again.output
+    missing = run("--round", "1")
+    assert missing.exit_code == 2 and "no round 1" in missing.output

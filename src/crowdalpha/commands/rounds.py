@@ -16,6 +16,7 @@ from crowdalpha.commands._operator import (
     operator_errors,
     parse_duration,
 )
+from crowdalpha.ledger.amounts import format_tokens
 from crowdalpha.service import (
     RoundStatus,
     ScoreDayReport,
@@ -25,6 +26,7 @@ from crowdalpha.service import (
     score_day,
     tick,
 )
+from crowdalpha.service.resolution import ResolvedRound, resolve_round
 
 round_app = typer.Typer(help="Rounds: open, close, status, and the scheduler's tick.", no_args_is_help=True)
 
@@ -88,7 +90,7 @@ def round_status_command(
 
 @round_app.command("tick")
 def round_tick(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Run the round jobs (open, close, score) that are due on the calendar, each once."""
+    """Run the round jobs (open, close, score, resolve) that are due on the calendar, each once."""
     with operator_errors(), home_context(home) as ctx:
         report = tick(ctx)
     text = [f"tick at {report.now.isoformat()}"]
@@ -140,3 +142,27 @@ def _parse_date(value: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise UsageProblem(f"invalid_date: write a date as YYYY-MM-DD; got {value!r}") from None
+
+
+def _describe_resolution(resolved: ResolvedRound) -> str:
+    word = "was resolved already" if resolved.already else "resolved"
+    lines = [
+        f"{resolved.tournament} round {resolved.number} {word}: payout factor {resolved.payout_factor:.6g},"
+        f" {format_tokens(resolved.total_at_risk_nano)} tokens at risk,"
+        f" {format_tokens(resolved.paid_nano)} paid, {format_tokens(resolved.burned_nano)} burned"
+    ]
+    lines += [f"  {model}: {format_tokens(amount)}" for model, amount in sorted(resolved.payouts.items())]
+    return "\n".join(lines)
+
+
+@round_app.command("resolve")
+def round_resolve(
+    tournament: str = typer.Option("classic", "--tournament", help=TOURNAMENT_HELP),
+    number: int = typer.Option(..., "--round", help="The round number to resolve."),
+    home: Path | None = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Resolve a fully scored round: pay or burn every at-risk stake through the ledger, exactly once."""
+    with operator_errors(), home_context(home) as ctx:
+        resolved = resolve_round(ctx, tournament, number)
+    emit(resolved, as_json, _describe_resolution(resolved))

@@ -70,7 +70,12 @@ def serve_command(
     tick_every: float = typer.Option(
         DEFAULT_TICK_SECONDS, "--tick-every", min=0.1, help="Seconds between two runs of the round tick."
     ),
-    no_tick: bool = typer.Option(False, "--no-tick", help="Do not run the round tick in this process."),
+    no_tick: bool = typer.Option(
+        False,
+        "--no-tick",
+        "--no-scheduler",
+        help="Do not run the round tick (the scheduler) in this process.",
+    ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="Worker processes serving requests (use up to one per core)."
     ),

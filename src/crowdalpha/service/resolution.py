@@ -163,13 +163,14 @@ def resolve_round_in(
     if row.state == RoundState.RESOLVED.value:
         summary = uow.resolution.resolution(row.id)
         return _summary(uow, loaded, row, summary, already=True)
-    if row.state != RoundState.SCORING.value:
+    if row.state not in (RoundState.CLOSED.value, RoundState.SCORING.value):
         raise ServiceError(
             "round_not_scoring",
-            f"{loaded.name} round {row.number} is {row.state}; only a scoring round resolves",
+            f"{loaded.name} round {row.number} is {row.state};"
+            " a round resolves after it closes and is scored",
         )
     final_day = loaded.config.horizon
-    if final_day not in uow.scores.scored_days(row.id):
+    if row.state == RoundState.CLOSED.value or final_day not in uow.scores.scored_days(row.id):
         raise ScoresPending(
             "scores_pending",
             f"{loaded.name} round {row.number} resolves after score day {final_day}; it is not scored yet",
