@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	command -v chromium >/dev/null || (apt-get install -y chromium || sudo apt-get install -y chromium)
 	touch $(STAMP)
 
 test: $(STAMP)  ## lint and run the whole test suite

@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "submission_scores",
     "round_stakes",
     "round_resolutions",
+    "account_passwords",
 }
 
 

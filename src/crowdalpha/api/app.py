@@ -74,6 +74,9 @@ def create_app(
     app.include_router(files.router)
     app.include_router(operator.router)
     install_graphql(app)
+    from crowdalpha.web import install_web  # here: the web pages import the API's dependencies
+
+    install_web(app)
     return app
 
 

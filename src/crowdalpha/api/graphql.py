@@ -10,13 +10,20 @@ PUTs the file there and hands the key back to ``create_submission``, which check
 names the same model, validates and stores the file with ``submit_predictions``, and removes the
 upload. A PUT the file routes refuse (too large, interrupted) leaves ``<key>.rejected`` holding the
 reason, so ``create_submission`` can say why — numerapi ignores the PUT's status.
+
+Stakes: numerapi sends no idempotency key, so each stake request gets a fresh one scoped to the
+account (``api/<account id>/<uuid4>``). Amounts arrive as token text and are parsed exactly
+(``parse_tokens``). A decrease or drain is a release request: ``status`` "pending" with the due
+round's resolve time as ``dueDate``, or "completed" when the model had no active round. Scores,
+reputations and leaderboards are read from :mod:`crowdalpha.service.performance`.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from functools import wraps
 from importlib import resources
 from typing import Any
@@ -33,24 +40,39 @@ from starlette.responses import JSONResponse, Response
 from crowdalpha.api.dependencies import get_service, get_upload_rejected_hook
 from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
+from crowdalpha.ledger import AmountError, format_tokens, parse_tokens
 from crowdalpha.service import (
     Context,
+    LedgerReceipt,
     ServiceError,
+    account_entries,
     authenticate,
     create_diagnostics,
     get_diagnostics,
+    increase_stake,
     list_api_keys,
     list_dataset_files,
     list_models,
     list_submissions,
     open_dataset_file,
     public_models,
+    request_release,
     set_submission_webhook,
     submit_predictions,
     user_message,
 )
 from crowdalpha.service._tournaments import load_tournament
 from crowdalpha.service.models import owned_model
+from crowdalpha.service.performance import (
+    ScoreRecord,
+    Standing,
+    account_leaderboard,
+    daily_performances,
+    model_leaderboard,
+    model_profile,
+    round_performances,
+    submission_scores,
+)
 from crowdalpha.service.uploads import claim_upload, new_upload_key, record_rejected_upload
 from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
@@ -59,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 CLASSIC_TOURNAMENT = 8
+SIGNALS_TOURNAMENT = 11
 INTERNAL_ERROR_MESSAGE = "internal server error"
 
 STATES_OF_STATUS: dict[str, tuple[RoundState, ...]] = {
@@ -72,6 +95,9 @@ STATES_OF_STATUS: dict[str, tuple[RoundState, ...]] = {
 query = QueryType()
 mutation = MutationType()
 model_type = ObjectType("Model")
+account_type = ObjectType("Account")
+profile_type = ObjectType("UserProfile")
+signals_profile_type = ObjectType("SignalsProfile")
 
 
 def load_schema_text() -> str:
@@ -299,11 +325,7 @@ def _upload_auth(
     ctx = _service(info)
     account = _account(info, Scope.UPLOAD_SUBMISSION)
     model = _owned_model(ctx, account, model_id)
-    if tournament is not None and tournament != model.tournament_id:
-        raise ServiceError(
-            "wrong_tournament",
-            f"model {model.name!r} is in tournament {model.tournament_id}, not {tournament}",
-        )
+    _require_tournament(model, tournament)
     key = new_upload_key(model.id, filename)
     request: Request = info.context["request"]
     signer: UrlSigner = request.app.state.url_signer
@@ -482,6 +504,396 @@ def make_rejection_recorder(app: FastAPI) -> Callable[[str, str], None]:
     return record_rejection
 
 
+# -- staking and wallet --------------------------------------------------------------------------------
+
+WALLET_TXNS_LIMIT = 1000
+STAKE_CHANGE_TYPES = ("increase", "decrease")
+
+
+def _require_tournament(model: Model, tournament: int | None) -> None:
+    """Refuse a model of another tournament than the one the request names."""
+    if tournament is not None and tournament != model.tournament_id:
+        raise ServiceError(
+            "wrong_tournament",
+            f"model {model.name!r} is in tournament {model.tournament_id}, not {tournament}",
+        )
+
+
+def _tokens_argument(value: Any, where: str) -> int:
+    """Return the nano-tokens of a token amount numerapi sent (text of a decimal or a float)."""
+    try:
+        return parse_tokens(str(value), where=where)
+    except AmountError as error:
+        raise ServiceError(error.rule, error.detail) from None
+
+
+def _stake_key(account: Account) -> str:
+    """Return a fresh idempotency key of one API stake request (numerapi sends none), scoped by account."""
+    return f"api/{account.id}/{uuid.uuid4()}"
+
+
+def _stake_model(
+    info: GraphQLResolveInfo, model_id: str | None, tournament: int | None
+) -> tuple[Account, Model]:
+    account = _account(info, Scope.STAKE)
+    model = _owned_model(_service(info), account, model_id)
+    _require_tournament(model, tournament)
+    return account, model
+
+
+def _release_fields(receipt: LedgerReceipt) -> dict[str, Any]:
+    """Return a release request's receipt with numerapi's stake-change field names."""
+    result = receipt.result
+    due = result.get("due_date")
+    return {
+        "id": str(receipt.transaction_id),
+        "dueDate": _iso(datetime.fromisoformat(due)) if due else None,
+        "dueRound": result.get("due_round"),
+        "requestedAmount": format_tokens(result["amount_nano"]),
+        "status": "completed" if result["completed"] else "pending",
+        "type": "decrease",
+        "drain": bool(result["drain"]),
+    }
+
+
+@mutation.field("v2ChangeStake")
+@threaded
+def resolve_change_stake(
+    _: Any,
+    info: GraphQLResolveInfo,
+    value: str,
+    type: str,
+    tournamentNumber: int,
+    modelId: str | None = None,
+) -> dict[str, Any]:
+    """Increase a model's stake from the wallet now, or request the release of part of it (decrease)."""
+    if type not in STAKE_CHANGE_TYPES:
+        raise ServiceError("invalid_stake_change", f"type must be 'increase' or 'decrease'; got {type!r}")
+    amount = _tokens_argument(value, "value")
+    account, model = _stake_model(info, modelId, tournamentNumber)
+    ctx = _service(info)
+    if type == "decrease":
+        return _release_fields(
+            request_release(ctx, account, model.id, amount, idempotency_key=_stake_key(account))
+        )
+    receipt = increase_stake(ctx, account, model.id, amount, idempotency_key=_stake_key(account))
+    return {
+        "id": str(receipt.transaction_id),
+        "dueDate": None,
+        "dueRound": None,
+        "requestedAmount": format_tokens(amount),
+        "status": "completed",
+        "type": "increase",
+        "drain": False,
+    }
+
+
+@mutation.field("releaseStake")
+@threaded
+def resolve_release_stake(
+    _: Any, info: GraphQLResolveInfo, drain: Any, modelId: str | None = None, amount: str | None = None
+) -> dict[str, Any]:
+    """Request the release of ``amount`` tokens of a model's stake, or of all of it with ``drain``."""
+    if not isinstance(drain, bool):
+        raise ServiceError("invalid_drain", f"drain must be true or false; got {drain!r}")
+    if not drain and amount is None:
+        raise ServiceError("missing_amount", "pass the amount to release, or drain: true to release all")
+    nano = None if drain else _tokens_argument(amount, "amount")
+    account, model = _stake_model(info, modelId, None)
+    receipt = request_release(_service(info), account, model.id, nano, idempotency_key=_stake_key(account))
+    return _release_fields(receipt)
+
+
+@account_type.field("walletTxns")
+@threaded
+def resolve_wallet_txns(_: Any, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+    """Return the ledger entries that moved the key's account's wallet or its models' stakes, newest first."""
+    ctx = _service(info)
+    account = _account(info, Scope.READ_USER_INFO)
+    tournaments = {model.id: model.tournament_id for model in list_models(ctx, account)}
+    return [
+        {
+            "amount": format_tokens(entry.amount_nano),
+            "from": entry.debit,
+            "to": entry.credit,
+            "status": "confirmed",
+            "time": _iso(entry.created_at),
+            "tournament": tournaments.get(entry.model_id) if entry.model_id else None,
+            "txHash": str(entry.transaction_id),
+            "type": entry.reason,
+        }
+        for entry in account_entries(ctx, account, limit=WALLET_TXNS_LIMIT)
+    ]
+
+
+# -- profiles, scores and leaderboards ------------------------------------------------------------------
+
+DAILY_REPUTATION_FIELDS = {"corr": "corr20v2", "mmc": "mmc", "fnc": "fnc", "fncV3": "fnc_v3", "tc": "tc"}
+"""Classic dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
+
+SIGNALS_DAILY_REPUTATION_FIELDS = {
+    "corr": "corr20",
+    "mmc": "mmc",
+    "corr20d": "corr20",
+    "corr60": "corr60",
+    "ic": "ic",
+    "tc": "tc",
+    "mmc20d": "mmc",
+}
+"""Signals dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
+
+LEADERBOARD_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "v2Leaderboard": (
+        {
+            "corr20Rep": "corr20",
+            "corr20V2Rep": "corr20v2",
+            "corj60Rep": "corj60",
+            "fncRep": "fnc",
+            "fncV3Rep": "fnc_v3",
+            "tcRep": "tc",
+            "mmcRep": "mmc",
+            "bmcRep": "bmc",
+        },
+        {},
+    ),
+    "signalsLeaderboard": (
+        {"mmc": "mmc", "icRep": "ic", "tcRep": "tc"},
+        {"mmcRank": "mmc", "icRank": "ic", "tcRank": "tc"},
+    ),
+    "cryptosignalsLeaderboard": ({"corrRep": "corr20", "mmcRep": "mmc"}, {}),
+    "accountLeaderboard": (
+        {
+            "v2Corr20": "corr20v2",
+            "cort20": "cort20",
+            "corJ60": "corj60",
+            "corrV4": "corr_v4",
+            "fncV4": "fnc_v4",
+            "icV2": "ic_v2",
+            "mmc": "mmc",
+            "ric": "ric",
+        },
+        {},
+    ),
+}
+"""Per leaderboard root field: its reputation fields and its rank fields → the stored score name.
+
+A field whose score the tournament does not compute is null; fields crowdalpha has no figure for
+(returns, sharpe, today, prevRank) are null too.
+"""
+
+LEADERBOARD_TOURNAMENTS = {
+    "v2Leaderboard": CLASSIC_TOURNAMENT,
+    "signalsLeaderboard": SIGNALS_TOURNAMENT,
+    "cryptosignalsLeaderboard": 12,
+}
+
+
+def _day_iso(day: date) -> str | None:
+    """Return a calendar date as an ISO 8601 moment at midnight UTC."""
+    return _iso(datetime.combine(day, time(), UTC))
+
+
+def _profile_fields(info: GraphQLResolveInfo, tournament: int, model_name: str) -> dict[str, Any]:
+    """Return a model's public profile by name, with its stake at risk as token text."""
+    profile = model_profile(_service(info), tournament, model_name)
+    return {
+        "id": profile.model_id,
+        "username": profile.name,
+        "startDate": _iso(profile.created_at),
+        "bio": None,
+        "nmrStaked": format_tokens(profile.stake_nano),
+        "stakeValue": format_tokens(profile.stake_nano) if profile.stake_nano else None,
+        "tournament": profile.tournament_id,
+    }
+
+
+@query.field("v3UserProfile")
+@threaded
+def resolve_user_profile(
+    _: Any,
+    info: GraphQLResolveInfo,
+    model_name: str | None = None,
+    modelName: str | None = None,
+    tournament: int | None = None,
+) -> dict[str, Any]:
+    """Return a model's public profile by name (Classic unless ``tournament`` says otherwise)."""
+    return _profile_fields(info, tournament or CLASSIC_TOURNAMENT, model_name or modelName or "")
+
+
+@query.field("v2SignalsProfile")
+@threaded
+def resolve_signals_profile(_: Any, info: GraphQLResolveInfo, modelName: str) -> dict[str, Any]:
+    """Return a Signals model's public profile by name."""
+    return _profile_fields(info, SIGNALS_TOURNAMENT, modelName)
+
+
+def _daily_performances(fields: dict[str, str]) -> Callable[..., Any]:
+    """Return the dailyModelPerformances resolver of a profile type whose fields name these scores."""
+
+    @threaded
+    def resolve(profile: dict[str, Any], info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        performances = daily_performances(_service(info), profile["tournament"], profile["username"])
+        return [
+            {
+                "date": _day_iso(item.date),
+                **{f"{field}Rep": item.reputations.get(score) for field, score in fields.items()},
+                **{f"{field}Rank": item.ranks.get(score) for field, score in fields.items()},
+            }
+            for item in performances
+        ]
+
+    resolve.__doc__ = "Return the model's reputations and ranks as of each date one of its rounds resolved."
+    return resolve
+
+
+profile_type.set_field("dailyModelPerformances", _daily_performances(DAILY_REPUTATION_FIELDS))
+signals_profile_type.set_field("dailyModelPerformances", _daily_performances(SIGNALS_DAILY_REPUTATION_FIELDS))
+
+
+def _score_fields(record: ScoreRecord) -> dict[str, Any]:
+    return {
+        "roundId": record.round_id,
+        "submissionId": record.submission_id,
+        "roundNumber": record.round_number,
+        "roundResolveTime": _iso(record.round_resolve_time),
+        "roundScoreTime": _iso(record.round_score_time),
+        "roundCloseStakingTime": _iso(record.round_close_staking_time),
+        "value": record.value,
+        "percentile": record.percentile,
+        "displayName": record.score,
+        "version": None,
+        "date": _day_iso(record.date),
+        "day": record.day,
+        "resolveDate": _iso(record.round_resolve_time) if record.resolved else None,
+        "resolved": record.resolved,
+    }
+
+
+@query.field("submissionScores")
+@threaded
+def resolve_submission_scores(
+    _: Any,
+    info: GraphQLResolveInfo,
+    modelId: str,
+    displayName: str | None = None,
+    version: str | None = None,
+    day: int | None = None,
+    resolved: bool | None = None,
+    tournament: int | None = None,
+    lastNRounds: int | None = None,
+    distinctOnRound: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Return a model's stored scores, filtered; scores have no version, so a version filter matches none."""
+    records = submission_scores(
+        _service(info),
+        modelId,
+        tournament=tournament,
+        score=displayName,
+        day=day,
+        resolved=resolved,
+        last_n_rounds=lastNRounds,
+        distinct_on_round=bool(distinctOnRound),
+    )
+    return [] if version is not None else [_score_fields(record) for record in records]
+
+
+def _tokens_or_none(nano: int | None) -> str | None:
+    """Return nano-tokens as token text (None stays None)."""
+    return None if nano is None else format_tokens(nano)
+
+
+def _round_score_fields(record: ScoreRecord) -> dict[str, Any]:
+    return {
+        "date": _day_iso(record.date),
+        "day": record.day,
+        "displayName": record.score,
+        "payoutPending": None,
+        "payoutSettled": None,
+        "percentile": record.percentile,
+        "value": record.value,
+    }
+
+
+@query.field("v2RoundModelPerformances")
+@threaded
+def resolve_round_model_performances(
+    _: Any, info: GraphQLResolveInfo, modelId: str, tournament: int
+) -> list[dict[str, Any]]:
+    """Return the rounds of a model, newest first, with final scores and every daily score."""
+    return [
+        {
+            "atRisk": _tokens_or_none(item.at_risk_nano),
+            "payoutMultipliers": [
+                {
+                    "id": None,
+                    "scoreConfigId": None,
+                    "name": term.score,
+                    "version": None,
+                    "displayName": term.display_name,
+                    "multiplier": term.multiplier,
+                }
+                for term in item.payout_multipliers
+            ],
+            "roundPayoutFactor": None if item.payout_factor is None else str(item.payout_factor),
+            "roundNumber": item.round_number,
+            "roundOpenTime": _iso(item.open_time),
+            "roundResolveTime": _iso(item.resolve_time),
+            "roundResolved": item.resolved,
+            "roundTarget": None,
+            "submissionScores": [
+                {**_round_score_fields(record), "payoutSettled": _tokens_or_none(item.payout_nano)}
+                for record in item.final_scores
+            ],
+            "intraRoundSubmissionScores": [_round_score_fields(record) for record in item.daily_scores],
+        }
+        for item in round_performances(_service(info), modelId, tournament=tournament)
+    ]
+
+
+def _standing_fields(root: str, standing: Standing) -> dict[str, Any]:
+    """Return a leaderboard row with the root field's names (no figure: null)."""
+    reputations, ranks = LEADERBOARD_FIELDS[root]
+    return {
+        "rank": standing.rank,
+        "username": standing.name,
+        "displayName": standing.name,
+        "nmrStaked": format_tokens(standing.stake_nano),
+        "team": False,
+        **{field: standing.reputations.get(score) for field, score in reputations.items()},
+        **{field: standing.ranks.get(score) for field, score in ranks.items()},
+    }
+
+
+def _model_leaderboard(root: str) -> Callable[..., Any]:
+    @threaded
+    def resolve(
+        _: Any, info: GraphQLResolveInfo, limit: int, offset: int, tournament: int | None = None
+    ) -> list[dict[str, Any]]:
+        standings = model_leaderboard(
+            _service(info), tournament or LEADERBOARD_TOURNAMENTS[root], limit=limit, offset=offset
+        )
+        return [_standing_fields(root, standing) for standing in standings]
+
+    resolve.__doc__ = f"Return the {root} rows by rank (unranked models last), a page of them."
+    return resolve
+
+
+for _root in LEADERBOARD_TOURNAMENTS:
+    query.set_field(_root, _model_leaderboard(_root))
+
+
+@query.field("accountLeaderboard")
+@threaded
+def resolve_account_leaderboard(
+    _: Any, info: GraphQLResolveInfo, limit: int, offset: int, tournament: int | None = None
+) -> list[dict[str, Any]]:
+    """Return the accounts by rank of their account reputation (unranked last), a page of them."""
+    standings = account_leaderboard(
+        _service(info), tournament or CLASSIC_TOURNAMENT, limit=limit, offset=offset
+    )
+    return [_standing_fields("accountLeaderboard", standing) for standing in standings]
+
+
 # -- the app -------------------------------------------------------------------------------------------
 
 
@@ -518,7 +930,9 @@ class AlwaysOkHandler(GraphQLHTTPHandler):
 
 def build_schema() -> GraphQLSchema:
     """Return the executable numerapi-compatible schema."""
-    return make_executable_schema(load_schema_text(), query, mutation, model_type)
+    return make_executable_schema(
+        load_schema_text(), query, mutation, model_type, account_type, profile_type, signals_profile_type
+    )
 
 
 def _context_value(request: Request, _: Any = None) -> dict[str, Any]:

@@ -501,3 +501,17 @@ class RoundResolution(Base):
     burned_nano: Mapped[int] = mapped_column(BigInteger)
     models: Mapped[int] = mapped_column(Integer)
     resolved_at: Mapped[datetime]
+
+
+class AccountPassword(Base):
+    """An account's web log-in password as an argon2id hash; an account without one cannot log in."""
+
+    __tablename__ = "account_passwords"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """Wrong passwords in a row since the last successful log-in."""
+    locked_until: Mapped[datetime | None]
+    """Log-ins are refused until then after too many wrong passwords in a row."""

@@ -9,7 +9,15 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crowdalpha.store.schema import RoundLiveData, RoundScoreDay, SubmissionScore
+from crowdalpha.store.schema import (
+    Model,
+    Round,
+    RoundLiveData,
+    RoundScoreDay,
+    RoundState,
+    Submission,
+    SubmissionScore,
+)
 
 
 @dataclass(frozen=True)
@@ -105,3 +113,30 @@ class ScoreRepository:
             query = query.where(SubmissionScore.day == day)
         order = (SubmissionScore.day, SubmissionScore.score, SubmissionScore.submission_id)
         return list(self.session.scalars(query.order_by(*order)))
+
+    def model_scores(self, model_id: str) -> list[tuple[SubmissionScore, date]]:
+        """Return every stored score of the model's submissions with its day's market date, by round, day."""
+        query = (
+            select(SubmissionScore, RoundScoreDay.market_date)
+            .join(Submission, Submission.id == SubmissionScore.submission_id)
+            .join(
+                RoundScoreDay,
+                (RoundScoreDay.round_id == SubmissionScore.round_id)
+                & (RoundScoreDay.day == SubmissionScore.day),
+            )
+            .where(Submission.model_id == model_id)
+            .order_by(SubmissionScore.round_id, SubmissionScore.day, SubmissionScore.score)
+        )
+        return [(row, market_date) for row, market_date in self.session.execute(query)]
+
+    def resolved_scores(self, tournament_id: int) -> list[tuple[SubmissionScore, Model, Round]]:
+        """Return every stored score of the tournament's resolved rounds with its model and round."""
+        query = (
+            select(SubmissionScore, Model, Round)
+            .join(Round, Round.id == SubmissionScore.round_id)
+            .join(Submission, Submission.id == SubmissionScore.submission_id)
+            .join(Model, Model.id == Submission.model_id)
+            .where(Round.tournament_id == tournament_id, Round.state == RoundState.RESOLVED.value)
+            .order_by(Round.number, Model.id, SubmissionScore.score, SubmissionScore.day)
+        )
+        return [(score, model, round_row) for score, model, round_row in self.session.execute(query)]

@@ -1,0 +1,256 @@
+"""Access control and CSRF of every web page and form, against a live server (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from web_helpers import (
+    FAILED_JOB_KEY,
+    OPERATOR_PASSWORD,
+    OTHER_PASSWORD,
+    PARTICIPANT_PASSWORD,
+    Site,
+    csrf_of,
+    predictions_csv,
+)
+
+from crowdalpha.service import list_api_keys, list_submissions, round_status
+from crowdalpha.service.web_auth import MAX_FAILED_LOGINS, set_password
+from crowdalpha.web.sessions import COOKIE_NAME
+
+PARTICIPANT_PAGES = ("/me", "/me/keys", "/me/submissions")
+OPERATOR_PAGES = ("/operator",)
+
+
+def upload(
+    client: requests.Session, site: Site, model_id: str, body: bytes, csrf: str | None
+) -> requests.Response:
+    headers = {"X-Filename": "predictions.csv"}
+    if csrf is not None:
+        headers["X-CSRF-Token"] = csrf
+    return client.post(site.url(f"/me/submissions/{model_id}"), data=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("path", PARTICIPANT_PAGES + OPERATOR_PAGES)
+def test_anonymous_visitors_are_sent_to_the_login_form(site: Site, path: str) -> None:
+    response = site.browser().get(site.url(path), allow_redirects=False, timeout=30)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={path}"
+
+
+def test_a_participant_is_refused_the_operator_console_and_its_forms(site: Site) -> None:
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    page = alice.get(site.url("/operator"), allow_redirects=False, timeout=30)
+    assert page.status_code == 403
+    assert "the operator console is for operator accounts only" in page.text
+    assert 'id="jobs"' not in page.text
+    token = csrf_of(alice, site.url("/me"))
+    for action in ("open", "close"):
+        refused = alice.post(
+            site.url(f"/operator/rounds/classic/{action}"),
+            data={"csrf_token": token, "close_in": "1h"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert refused.status_code == 403
+    assert round_status(site.ctx, "classic").state == "open"
+    retry = alice.post(
+        site.url("/operator/jobs/retry"),
+        data={"csrf_token": token, "key": "x"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert retry.status_code == 403
+
+
+def test_login_sets_an_httponly_samesite_cookie_and_a_wrong_password_is_refused(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    wrong = client.post(
+        site.url("/login"),
+        data={"csrf_token": token, "username": "alice", "password": "not-her-password"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert wrong.status_code == 401 and "invalid username or password" in wrong.text
+    unknown = client.post(
+        site.url("/login"),
+        data={"csrf_token": token, "username": "nobody", "password": "whatever-it-is"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert unknown.status_code == 401 and "invalid username or password" in unknown.text
+    assert client.get(site.url("/me"), allow_redirects=False, timeout=30).status_code == 303
+
+    right = client.post(
+        site.url("/login"),
+        data={"csrf_token": token, "username": "alice", "password": PARTICIPANT_PASSWORD, "next": "/me/keys"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/me/keys"
+    cookie = right.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "alice" in client.get(site.url("/me"), timeout=30).text
+
+
+def test_login_never_redirects_to_another_site(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    response = client.post(
+        site.url("/login"),
+        data={
+            "csrf_token": token,
+            "username": "alice",
+            "password": PARTICIPANT_PASSWORD,
+            "next": "//evil.test/",
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/me"
+
+
+def test_forms_refuse_a_missing_or_foreign_csrf_token(site: Site) -> None:
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    root = site.logged_in("root", OPERATOR_PASSWORD)
+    foreign = csrf_of(site.browser(), site.url("/login"))  # another browser's valid token
+    keys_before = list_api_keys(site.ctx, "alice")
+    for token in (None, "", "forged", foreign):
+        fields = {} if token is None else {"csrf_token": token}
+        created = alice.post(
+            site.url("/me/keys"),
+            data={**fields, "name": "k", "scopes": "stake"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert created.status_code == 403 and "csrf_failed" in created.text
+        revoked = alice.post(
+            site.url(f"/me/keys/{keys_before[0].public_id}/revoke"),
+            data=fields,
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert revoked.status_code == 403
+        opened = root.post(
+            site.url("/operator/rounds/classic/close"), data=fields, allow_redirects=False, timeout=30
+        )
+        assert opened.status_code == 403 and "csrf_failed" in opened.text
+        retried = root.post(
+            site.url("/operator/jobs/retry"),
+            data={**fields, "key": FAILED_JOB_KEY},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert retried.status_code == 403 and "csrf_failed" in retried.text
+        logged_out = alice.post(site.url("/logout"), data=fields, allow_redirects=False, timeout=30)
+        assert logged_out.status_code == 403
+        login = site.browser().post(
+            site.url("/login"),
+            data={**fields, "username": "alice", "password": PARTICIPANT_PASSWORD},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert login.status_code == 403
+        uploaded = upload(alice, site, site.model_id, predictions_csv(site.live_ids), token)
+        assert uploaded.status_code == 403 and uploaded.json()["error"]["code"] == "csrf_failed"
+    assert list_api_keys(site.ctx, "alice") == keys_before
+    assert round_status(site.ctx, "classic").state == "open"
+    assert list_submissions(site.ctx, "alice", site.model_id) == []
+    assert 'class="job job-failed"' in root.get(site.url("/operator"), timeout=30).text
+    assert "alice" in alice.get(site.url("/me"), timeout=30).text  # still logged in
+
+
+def test_a_participant_cannot_touch_another_accounts_keys_or_models(site: Site) -> None:
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    token = csrf_of(alice, site.url("/me/keys"))
+    (bobs_key,) = list_api_keys(site.ctx, "bob")
+    revoked = alice.post(
+        site.url(f"/me/keys/{bobs_key.public_id}/revoke"),
+        data={"csrf_token": token},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert revoked.status_code == 404 and "has no active API key" in revoked.text
+    assert list_api_keys(site.ctx, "bob") == [bobs_key]
+    assert bobs_key.public_id not in alice.get(site.url("/me/keys"), timeout=30).text
+
+    refused = upload(alice, site, site.other_model_id, predictions_csv(site.live_ids), token)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "permission_denied"
+    assert list_submissions(site.ctx, "bob", site.other_model_id) == []
+    assert "bob_model" not in alice.get(site.url("/me/submissions"), timeout=30).text
+
+
+def test_an_upload_without_a_login_is_refused(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    refused = upload(client, site, site.model_id, predictions_csv(site.live_ids), token)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_logged_in"
+
+
+def test_changing_the_password_ends_existing_sessions(site: Site) -> None:
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    assert alice.get(site.url("/me"), allow_redirects=False, timeout=30).status_code == 200
+    set_password(site.ctx, "alice", "a-brand-new-password")
+    assert alice.get(site.url("/me"), allow_redirects=False, timeout=30).status_code == 303
+    site.logged_in("alice", "a-brand-new-password")
+
+
+def test_logging_out_ends_the_session(site: Site) -> None:
+    bob = site.logged_in("bob", OTHER_PASSWORD)
+    token = csrf_of(bob, site.url("/me"))
+    assert (
+        bob.post(
+            site.url("/logout"), data={"csrf_token": token}, allow_redirects=False, timeout=30
+        ).status_code
+        == 303
+    )
+    assert bob.get(site.url("/me"), allow_redirects=False, timeout=30).status_code == 303
+
+
+def test_odd_requests_get_an_answer_naming_the_rule_never_a_crash(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    huge = client.post(
+        site.url("/login"),
+        data={"csrf_token": token, "username": "x" * 70_000},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert huge.status_code == 400 and "form_too_large: a form is at most 65,536 bytes" in huge.text
+    garbage = client.post(
+        site.url("/login"),
+        data=b"csrf_token=" + token.encode() + b"&username=\xff\xfe&password=%zz",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert garbage.status_code == 401 and "invalid username or password" in garbage.text
+    alice = site.logged_in("alice", PARTICIPANT_PASSWORD)
+    token = csrf_of(alice, site.url("/me/submissions"))
+    empty = upload(alice, site, site.model_id, b"", token)
+    assert empty.status_code == 400 and empty.json()["error"]["message"].startswith(
+        empty.json()["error"]["code"]
+    )
+    unknown = upload(alice, site, "no-such-model", predictions_csv(site.live_ids), token)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_too_many_wrong_passwords_lock_the_login_form(site: Site) -> None:
+    client = site.browser()
+    token = csrf_of(client, site.url("/login"))
+    attempt = {"csrf_token": token, "username": "bob", "password": "wrong wrong"}
+    for _ in range(MAX_FAILED_LOGINS):
+        assert (
+            client.post(site.url("/login"), data=attempt, allow_redirects=False, timeout=30).status_code
+            == 401
+        )
+    locked = client.post(
+        site.url("/login"), data={**attempt, "password": OTHER_PASSWORD}, allow_redirects=False, timeout=30
+    )
+    assert (
+        locked.status_code == 429
+        and "too_many_attempts: too many wrong passwords for &#39;bob&#39;" in locked.text
+    )

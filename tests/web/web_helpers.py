@@ -1,0 +1,83 @@
+"""A running site for the web tests: a live server on a fresh home, a participant and an operator.
+
+A module of its own (not conftest) so that ``import`` finds it whichever test directory pytest
+collected first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import requests
+
+from crowdalpha.service import Context
+from crowdalpha.tournament.clock import SettableClock
+
+SIGNING_KEY = bytes(range(32, 64))
+ROUND_WINDOW_OPEN = datetime(2026, 1, 6, 12, 10, tzinfo=UTC)
+"""A Tuesday inside the Classic round window (12:00-13:00 UTC)."""
+PARTICIPANT_PASSWORD = "alice-web-password"
+OPERATOR_PASSWORD = "root-web-password"
+OTHER_PASSWORD = "bob-web-password"
+STUCK_JOB_KEY = "classic/900/score/2026-01-05"
+FAILED_JOB_KEY = "classic/899/open/-"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Site:
+    """A live server and what is in it: accounts (with passwords), the participant's model, live ids."""
+
+    base_url: str
+    ctx: Context
+    clock: SettableClock
+    model_id: str
+    other_model_id: str
+    live_ids: list[str]
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of a path on the site."""
+        return f"{self.base_url}{path}"
+
+    def browser(self) -> requests.Session:
+        """Return a new anonymous HTTP client (its own cookie jar, like a separate browser)."""
+        return requests.Session()
+
+    def logged_in(self, username: str, password: str) -> requests.Session:
+        """Return an HTTP client logged in as ``username``."""
+        client = self.browser()
+        response = client.post(
+            self.url("/login"),
+            data={
+                "csrf_token": csrf_of(client, self.url("/login")),
+                "username": username,
+                "password": password,
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 303, response.text
+        return client
+
+
+def csrf_of(client: requests.Session, url: str) -> str:
+    """Return the CSRF token in the forms of the page at ``url`` (as the client's session sees it)."""
+    page = client.get(url, timeout=30)
+    assert page.status_code == 200, page.text
+    found = _CSRF.search(page.text)
+    assert found is not None, f"no CSRF token on {url}"
+    return found.group(1)
+
+
+def predictions_csv(ids: list[str]) -> bytes:
+    """Return a valid Classic CSV submission of ``ids`` (predictions evenly spread in (0, 1))."""
+    return (
+        pd.DataFrame({"id": ids, "prediction": np.linspace(0.1, 0.9, len(ids))}).to_csv(index=False).encode()
+    )
+
+
+STUCK_AGE = timedelta(hours=2)
