@@ -11,7 +11,7 @@ from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.graphql import build_schema
 
 VALID = "{ rounds(tournament: 8) { number } }"
-INVALID = "{ v2Leaderboard(limit: 1) { username } }"
+INVALID = "{ noSuchField(limit: 1) { username } }"
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_the_errors_of_an_invalid_query_are_remembered_with_it(calls: dict[str, 
         document = cache.parse(None, {"query": INVALID})
         errors = cache.validate(schema, document, graphql.specified_rules)
         messages.append([error.message for error in errors])
-    assert messages == [["Cannot query field 'v2Leaderboard' on type 'Query'."]] * 3
+    assert messages == [["Cannot query field 'noSuchField' on type 'Query'."]] * 3
     assert calls == {"parse": 1, "validate": 1}
 
 
@@ -98,4 +98,4 @@ def test_the_app_answers_a_repeated_invalid_query_with_the_same_error(base_url: 
         requests.post(f"{base_url}/graphql", json={"query": INVALID}, timeout=10).json() for _ in range(2)
     ]
     assert bodies[0] == bodies[1]
-    assert bodies[0]["errors"][0]["message"] == "Cannot query field 'v2Leaderboard' on type 'Query'."
+    assert bodies[0]["errors"][0]["message"] == "Cannot query field 'noSuchField' on type 'Query'."
