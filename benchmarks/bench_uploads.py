@@ -3,16 +3,22 @@
 For each database (a SQLite file, then a throw-away PostgreSQL database on 127.0.0.1:5432, created
 and dropped here; skipped with a note when unreachable) a temporary home gets a Classic dataset
 version with a 5,000-id live file (``build_classic`` on a synthetic panel), an open round, and 32
-accounts with one model each. ``crowdalpha serve --no-tick`` then runs in a separate process on a
-free loopback port, and 32 client threads (one ``requests.Session`` each) loop for ``--seconds``
-over numerapi's three-step upload: ``submission_upload_auth`` → PUT of a 5,000-row CSV →
-``create_submission``, each client with its own valid predictions. Reported per database:
+accounts with one model each. ``crowdalpha serve --no-tick --workers N`` (``--workers``, default 2:
+one per core) then runs in separate processes on a free loopback port, and 32 clients loop for
+``--seconds`` over numerapi's three-step upload: ``submission_upload_auth`` → PUT of a 5,000-row
+CSV → ``create_submission``, each client with its own valid predictions and its own HTTP session.
+The clients send the same three requests numerapi sends (same queries, variables, headers and
+body), but as asyncio tasks on one aiohttp event loop rather than 32 threads of ``requests``: the
+clients share the machine's cores with the server, so they must be cheap (the end-to-end tests use
+the real numerapi). Reported per database:
 uploads/s, p50/p99 latency of the whole three-step upload, errors, and lost submissions
 (acknowledged submission ids missing from the database at the end).
 
 Also the validation cost of one 5,000-row file in this process: crowdalpha's ``validate_submission``
-(bytes → validated rows) vs numerai-tools' ``validate_submission_numerai`` (with and without its
-``pd.read_csv``), median of 20 each.
+(bytes → validated rows; from a plain universe, and from one prepared once as the server does) vs
+numerai-tools' ``validate_submission_numerai`` (with and without its ``pd.read_csv``), median of 20
+each. Each database's figures include the server's and the clients' CPU time per upload, which
+tell a slow server from a machine busy with other work.
 
 Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. Prints one JSON line. ``--quick`` runs 5 s
 with 4 clients; ``--sqlite-only`` skips PostgreSQL.
@@ -21,6 +27,7 @@ with 4 clients; ``--sqlite-only`` skips PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -29,20 +36,22 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pandas as pd
+import psutil
 import requests
 
 POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATASET_SECRET = b"bench-uploads-secret-0123456789ab"
 N_IDS = 5_000
 GOALS = {"uploads_per_second": 100, "p99_ms": 250, "errors": 0, "lost": 0}
+DEFAULT_WORKERS = 2
 STARTUP_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 MAX_ERROR_SAMPLES = 5
@@ -155,14 +164,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(home: Home, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``crowdalpha serve --no-tick`` on the home in a separate process; return it and its URL."""
+def start_server(home: Home, log_path: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    """Start ``crowdalpha serve --no-tick --workers N`` on the home; return the process and its URL."""
     port = free_port()
     env = dict(os.environ)
     env["CROWDALPHA_DATABASE_URL"] = home.settings.database_url
     env["CROWDALPHA_STORAGE_URL"] = home.settings.storage_url
     command = [sys.executable, "-m", "crowdalpha", "serve", "--home", str(home.settings.home)]
     command += ["--port", str(port), "--no-tick"]
+    if workers != 1:
+        command += ["--workers", str(workers)]
     log = log_path.open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     log.close()
@@ -201,26 +212,23 @@ class ClientResult:
     error_samples: list[str] = field(default_factory=list)
 
 
-def graphql(session: requests.Session, url: str, query: str, variables: dict) -> dict:
+async def graphql(session: aiohttp.ClientSession, url: str, query: str, variables: dict) -> dict:
     """Return the ``data`` of a GraphQL answer; raise with the first error's message otherwise."""
-    response = session.post(
-        url, json={"query": query, "variables": variables}, timeout=REQUEST_TIMEOUT_SECONDS
-    )
-    response.raise_for_status()
-    body = response.json()
+    async with session.post(url, json={"query": query, "variables": variables}) as response:
+        response.raise_for_status()
+        body = await response.json()
     if body.get("errors"):
         raise RuntimeError(body["errors"][0].get("message"))
     return body["data"]
 
 
-def upload_once(session: requests.Session, url: str, model_id: str, content: bytes) -> str:
+async def upload_once(session: aiohttp.ClientSession, url: str, model_id: str, content: bytes) -> str:
     """Run numerapi's three-step upload once; return the new submission id."""
     variables = {"filename": "predictions.csv", "tournament": 8, "modelId": model_id}
-    auth = graphql(session, url, AUTH_QUERY, variables)["submission_upload_auth"]
-    put = session.put(
-        auth["url"], data=content, headers={"Content-Type": "text/csv"}, timeout=REQUEST_TIMEOUT_SECONDS
-    )
-    put.raise_for_status()
+    auth = (await graphql(session, url, AUTH_QUERY, variables))["submission_upload_auth"]
+    async with session.put(auth["url"], data=content, headers={"Content-Type": "text/csv"}) as put:
+        put.raise_for_status()
+        await put.read()
     variables = {
         "filename": auth["filename"],
         "tournament": 8,
@@ -228,20 +236,21 @@ def upload_once(session: requests.Session, url: str, model_id: str, content: byt
         "triggerId": None,
         "dataDatestamp": None,
     }
-    return graphql(session, url, CREATE_MUTATION, variables)["create_submission"]["id"]
+    return (await graphql(session, url, CREATE_MUTATION, variables))["create_submission"]["id"]
 
 
-def client_loop(
+async def client_loop(
     base_url: str, participant: Participant, content: bytes, deadline: float, result: ClientResult
 ) -> None:
     """Upload ``content`` for the participant's model over and over until ``deadline``."""
     url = f"{base_url}/graphql"
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Token {participant.public_id}${participant.secret_key}"
+    headers = {"Authorization": f"Token {participant.public_id}${participant.secret_key}"}
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         while time.perf_counter() < deadline:
             start = time.perf_counter()
             try:
-                submission_id = upload_once(session, url, participant.model_id, content)
+                submission_id = await upload_once(session, url, participant.model_id, content)
             except Exception as error:  # every failure counts; a few are kept to explain them
                 result.errors += 1
                 if len(result.error_samples) < MAX_ERROR_SAMPLES:
@@ -249,6 +258,22 @@ def client_loop(
                 continue
             result.latencies.append(time.perf_counter() - start)
             result.submission_ids.append(submission_id)
+
+
+async def run_clients(
+    base_url: str, participants: list[Participant], contents: list[bytes], seconds: float
+) -> tuple[list[ClientResult], float]:
+    """Run one client per participant until ``seconds`` have passed; return their results and the time."""
+    results = [ClientResult() for _ in participants]
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(
+        *(
+            client_loop(base_url, participant, content, deadline, result)
+            for participant, content, result in zip(participants, contents, results, strict=True)
+        )
+    )
+    return results, time.perf_counter() - start
 
 
 def server_exceptions(log_path: Path) -> list[str]:
@@ -274,22 +299,27 @@ def stored_submission_ids(database_url: str) -> set[str]:
         engine.dispose()
 
 
-def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path) -> dict:
-    """Serve the home in a separate process, run the clients for ``seconds``, return the figures."""
-    process, base_url = start_server(home, log_path)
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system, seconds) used so far by a process and its live children."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path, workers: int) -> dict:
+    """Serve the home in separate processes, run the clients for ``seconds``, return the figures."""
+    process, base_url = start_server(home, log_path, workers)
     try:
-        results = [ClientResult() for _ in home.participants]
-        start = time.perf_counter()
-        deadline = start + seconds
-        threads = [
-            threading.Thread(target=client_loop, args=(base_url, participant, content, deadline, result))
-            for participant, content, result in zip(home.participants, contents, results, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
+        server_cpu_start, client_cpu_start = cpu_seconds(process.pid), time.process_time()
+        results, elapsed = asyncio.run(run_clients(base_url, home.participants, contents, seconds))
+        server_cpu = cpu_seconds(process.pid) - server_cpu_start
+        client_cpu = time.process_time() - client_cpu_start
     finally:
         stop_server(process)
     latencies = np.array([value for result in results for value in result.latencies])
@@ -299,6 +329,7 @@ def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path) 
     errors = sum(result.errors for result in results)
     return {
         "clients": len(home.participants),
+        "workers": workers,
         "seconds": round(elapsed, 2),
         "uploads": uploads,
         "uploads_per_second": round(uploads / elapsed, 1),
@@ -310,6 +341,9 @@ def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path) 
         ],
         "stored_rows": len(stored),
         "lost": len(acknowledged - stored) + (uploads - len(acknowledged)),
+        # CPU per upload tells a slow run on a busy shared machine from a slow server.
+        "server_cpu_ms_per_upload": round(server_cpu / uploads * 1e3, 2) if uploads else None,
+        "client_cpu_ms_per_upload": round(client_cpu / uploads * 1e3, 2) if uploads else None,
         "server_exceptions": server_exceptions(log_path) if errors else [],
     }
 
@@ -350,7 +384,7 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
     from numerai_tools.submissions import validate_submission_numerai
 
     from crowdalpha.tournament.config import DEFAULT_TOURNAMENTS
-    from crowdalpha.tournament.submissions import validate_submission
+    from crowdalpha.tournament.submissions import prepare_universe, validate_submission
 
     rules = DEFAULT_TOURNAMENTS["classic"].submissions
     universe = {"id": live_ids}
@@ -358,6 +392,9 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
     validated = validate_submission(content, universe, rules)
     assert validated.n_valid == len(live_ids), validated
     ours = median_seconds(lambda: validate_submission(content, universe, rules), repeats)
+    prepared = prepare_universe(universe)  # what the server does: once per round's universe
+    validate_submission(content, prepared, rules)
+    ours_prepared = median_seconds(lambda: validate_submission(content, prepared, rules), repeats)
     parsed = pd.read_csv(io.BytesIO(content))
     validate_submission_numerai(universe_series, parsed)
     theirs = median_seconds(
@@ -368,6 +405,7 @@ def validation_cost(content: bytes, live_ids: pd.Index, repeats: int = 20) -> di
         "rows": len(live_ids),
         "median_of": repeats,
         "crowdalpha_ms": round(ours * 1e3, 2),
+        "crowdalpha_prepared_universe_ms": round(ours_prepared * 1e3, 2),
         "numerai_tools_ms": round(theirs * 1e3, 2),
         "numerai_tools_without_read_csv_ms": round(theirs_parsed * 1e3, 2),
         "ratio": round(theirs / ours, 2),
@@ -385,13 +423,14 @@ def meets_goal(figures: dict) -> bool:
     )
 
 
-def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool) -> dict:
+def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool, workers: int) -> dict:
     """Build the dataset, run the load on each database, measure validation; return the figures."""
     figures: dict = {
         "benchmark": "uploads",
         "quick": quick,
         "ids": N_IDS,
         "clients": n_clients,
+        "workers": workers,
         "seconds_per_database": seconds,
         "goal": GOALS,
     }
@@ -407,7 +446,7 @@ def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool) -> dict:
         sqlite_home = set_up_home(
             root / "sqlite", f"sqlite:///{root / 'sqlite' / 'crowdalpha.db'}", version_dir, n_clients
         )
-        results["sqlite"] = run_load(sqlite_home, contents, seconds, root / "sqlite-server.log")
+        results["sqlite"] = run_load(sqlite_home, contents, seconds, root / "sqlite-server.log", workers)
         if sqlite_only:
             results["postgresql"] = "skipped: --sqlite-only"
         else:
@@ -418,7 +457,9 @@ def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool) -> dict:
                 url, name = created
                 try:
                     home = set_up_home(root / "postgresql", url, version_dir, n_clients)
-                    results["postgresql"] = run_load(home, contents, seconds, root / "postgresql-server.log")
+                    results["postgresql"] = run_load(
+                        home, contents, seconds, root / "postgresql-server.log", workers
+                    )
                 finally:
                     drop_postgres_database(name)
         for result in results.values():
@@ -436,10 +477,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 32)")
     parser.add_argument("--quick", action="store_true", help="5 s and 4 clients for a smoke run")
     parser.add_argument("--sqlite-only", action="store_true", help="skip the PostgreSQL run")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help=f"server processes (default {DEFAULT_WORKERS})"
+    )
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 60.0)
     clients = args.clients if args.clients is not None else (4 if args.quick else 32)
-    print(json.dumps(run(seconds, clients, args.sqlite_only, args.quick)))
+    print(json.dumps(run(seconds, clients, args.sqlite_only, args.quick, args.workers)))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import numerapi
+import numpy as np
+import pandas as pd
+import psutil
 import pytest
 import requests
 from typer.testing import CliRunner
 
 from crowdalpha.cli import app
+from crowdalpha.service import (
+    create_account,
+    create_model,
+    init_home,
+    list_submissions,
+    open_context,
+    open_round,
+    publish_dataset,
+)
+from crowdalpha.settings import Settings
 
 STARTUP_SECONDS = 20.0
 CURRENT_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number openTime } }"
@@ -94,3 +109,51 @@ def test_serve_prints_its_url_answers_graphql_and_ticks_the_round_open(
     assert answer.get("data"), answer
     [current] = answer["data"]["rounds"]
     assert current["openTime"] == "2026-01-06T12:00:00+00:00"
+
+
+def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
+    tmp_path: Path, classic_version_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.resolve(home=tmp_path / "home", environ={})
+    init_home(settings)
+    with open_context(settings) as ctx:
+        publish_dataset(ctx, classic_version_dir, "classic")
+        open_round(ctx, "classic", close_in=timedelta(hours=1))
+        created = create_account(ctx, "alice")
+        model = create_model(ctx, "alice", "classic", "alice_model")
+    port = free_port()
+    command = [sys.executable, "-m", "crowdalpha", "serve", "--home", str(settings.home), "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--no-tick", "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert len(psutil.Process(process.pid).children(recursive=True)) >= 2
+        monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{base_url}/graphql")
+        napi = numerapi.NumerAPI(created.public_id, created.secret_key, show_progress_bars=False)
+        ids = pd.read_parquet(classic_version_dir / "live.parquet").index.astype(str)
+        frame = pd.DataFrame({"id": ids, "prediction": np.linspace(0.1, 0.9, len(ids))})
+        # Each upload is three requests that either worker may answer: the URL one signs, another checks.
+        uploaded = [napi.upload_predictions(df=frame, model_id=model.id) for _ in range(6)]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        process.stdout.close()
+    assert "workers: 2 processes" in output
+    assert len(set(uploaded)) == 6
+    with open_context(settings) as ctx:
+        stored = [item.submission_id for item in list_submissions(ctx, "alice", model.id)]
+    assert sorted(stored) == sorted(uploaded)

@@ -33,10 +33,11 @@ from crowdalpha.api.dependencies import (
     get_upload_limit,
     get_upload_rejected_hook,
     get_url_signer,
+    record_nothing,
 )
 from crowdalpha.api.signing import DOWNLOAD_PREFIX, UPLOAD_PREFIX, UrlSigner, download_path, upload_path
-from crowdalpha.store import BlobStore, BlobTooLarge
-from crowdalpha.store.blobs import validate_key
+from crowdalpha.store import BlobInfo, BlobStore, BlobTooLarge
+from crowdalpha.store.blobs import BlobWriter, validate_key
 
 STREAM_CHUNK_BYTES = 1024 * 1024
 """Bytes read from the blob store per chunk of a download, and buffered before each upload write."""
@@ -206,12 +207,21 @@ async def download_blob(
 
 async def _call_hook(hook: Any, *arguments: object) -> None:
     """Call a plain or async hook; plain hooks run in the thread pool (they may block on the database)."""
+    if hook is record_nothing:
+        return  # the default hook: no thread-pool round trip for nothing
     if inspect.iscoroutinefunction(hook):
         await hook(*arguments)
         return
     result = await run_in_threadpool(hook, *arguments)
     if inspect.isawaitable(result):
         await result
+
+
+def _write_and_commit(writer: BlobWriter, rest: bytes) -> BlobInfo:
+    """Return the stored blob's info after writing the last buffered bytes (one thread-pool call)."""
+    if rest:
+        writer.write(rest)
+    return writer.commit()
 
 
 async def _store_body(request: Request, store: BlobStore, key: str, limit: int) -> UploadReceipt:
@@ -233,9 +243,7 @@ async def _store_body(request: Request, store: BlobStore, key: str, limit: int) 
             if pending_bytes >= STREAM_CHUNK_BYTES:
                 await run_in_threadpool(writer.write, b"".join(pending))
                 pending, pending_bytes = [], 0
-        if pending:
-            await run_in_threadpool(writer.write, b"".join(pending))
-        info = await run_in_threadpool(writer.commit)
+        info = await run_in_threadpool(_write_and_commit, writer, b"".join(pending))
     return UploadReceipt(key=info.key, size=info.size_bytes, sha256=info.sha256)
 
 

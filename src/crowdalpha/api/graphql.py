@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crowdalpha.api.dependencies import get_service, get_upload_rejected_hook
+from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
 from crowdalpha.ledger import AmountError, format_tokens, parse_tokens
 from crowdalpha.service import (
@@ -61,6 +62,7 @@ from crowdalpha.service import (
     user_message,
 )
 from crowdalpha.service._tournaments import load_tournament
+from crowdalpha.service.models import owned_model
 from crowdalpha.service.performance import (
     ScoreRecord,
     Standing,
@@ -72,7 +74,7 @@ from crowdalpha.service.performance import (
     submission_scores,
 )
 from crowdalpha.service.uploads import claim_upload, new_upload_key, record_rejected_upload
-from crowdalpha.store import Account, Model, NotFound, PermissionDenied, RoundState, Scope, run_transaction
+from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
 
 logger = logging.getLogger(__name__)
@@ -138,21 +140,7 @@ def _owned_model(ctx: Context, account: Account, model_id: str | None) -> Model:
     """Return the account's model with this id; ``not_found`` or ``permission_denied`` otherwise."""
     if not model_id:
         raise ServiceError("missing_model_id", "pass the modelId of one of your models")
-    for model in list_models(ctx, account):
-        if model.id == model_id:
-            return model
-    exists = run_transaction(ctx.engine, lambda uow: _model_exists(uow, model_id), read_only=True)
-    if exists:
-        raise PermissionDenied(f"model {model_id!r} does not belong to account {account.username!r}")
-    raise NotFound(f"no model with id {model_id!r}")
-
-
-def _model_exists(uow: Any, model_id: str) -> bool:
-    try:
-        uow.models.get(model_id)
-    except NotFound:
-        return False
-    return True
+    return owned_model(ctx, account, model_id)
 
 
 # -- rounds and datasets -------------------------------------------------------------------------------
@@ -953,8 +941,11 @@ def _context_value(request: Request, _: Any = None) -> dict[str, Any]:
 
 def install_graphql(app: FastAPI) -> None:
     """Mount ``/graphql`` on the app and attach the upload-rejected hook that create_submission reads."""
+    documents = DocumentCache()
     graphql_app = GraphQL(
         build_schema(),
+        query_parser=documents.parse,
+        query_validator=documents.validate,
         context_value=_context_value,
         error_formatter=format_error,
         http_handler=AlwaysOkHandler(),

@@ -3,19 +3,28 @@
 The tick loop runs ``service.tick`` every ``--tick-every`` seconds in a background thread, so rounds
 open and close on the calendar while the server runs; several servers on one home are safe (each
 transition is a job that runs once). ``--no-tick`` leaves the transitions to another process.
+
+``--workers N`` (N > 1) serves with N uvicorn worker processes sharing the port, so requests use
+every core (one process is bound to one core by the GIL). Each worker opens the home itself
+(:func:`worker_app`, from the settings this process puts in the environment); the tick loop stays in
+this, the supervising, process.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from crowdalpha.api import create_app
+from crowdalpha.api.signing import load_signing_key
 from crowdalpha.commands._operator import HOME_OPTION, home_context, operator_errors
-from crowdalpha.service import Context, HomeClock, tick, user_message
+from crowdalpha.service import Context, HomeClock, open_context, tick, user_message
+from crowdalpha.settings import DATABASE_URL_ENV, HOME_ENV, STORAGE_URL_ENV, UPLOAD_LIMIT_ENV, Settings
 
 DEFAULT_TICK_SECONDS = 30.0
 
@@ -35,6 +44,25 @@ def run_tick_loop(ctx: Context, every_seconds: float, stop: threading.Event) -> 
         stop.wait(every_seconds)
 
 
+def serving_app(ctx: Context) -> FastAPI:
+    """Return the app serving the home of ``ctx`` (its engine, blobs and the home's clock)."""
+    return create_app(ctx.settings, engine=ctx.engine, blob_store=ctx.blobs, clock=ctx.clock)
+
+
+def worker_app() -> FastAPI:
+    """Return the app of one worker process: the home named by the environment (``uvicorn --factory``)."""
+    settings = Settings.resolve()
+    return serving_app(open_context(settings, clock=HomeClock(settings)))
+
+
+def _export_settings(settings: Settings) -> None:
+    """Put the settings in this process's environment, where worker processes read them."""
+    os.environ[HOME_ENV] = str(settings.home)
+    os.environ[DATABASE_URL_ENV] = settings.database_url
+    os.environ[STORAGE_URL_ENV] = settings.storage_url
+    os.environ[UPLOAD_LIMIT_ENV] = str(settings.upload_limit_bytes)
+
+
 def serve_command(
     home: Path | None = HOME_OPTION,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
@@ -48,6 +76,9 @@ def serve_command(
         "--no-scheduler",
         help="Do not run the round tick (the scheduler) in this process.",
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes serving requests (use up to one per core)."
+    ),
 ) -> None:
     """Serve the tournament API (numerapi-compatible GraphQL at /graphql) and run the round tick."""
     with operator_errors(), home_context(home) as opened:
@@ -57,7 +88,6 @@ def serve_command(
             clock=HomeClock(opened.settings),
             settings=opened.settings,
         )
-        app = create_app(ctx.settings, engine=ctx.engine, blob_store=ctx.blobs, clock=ctx.clock)
         stop = threading.Event()
         if not no_tick:
             threading.Thread(
@@ -66,7 +96,21 @@ def serve_command(
         url = f"http://{host}:{port}"
         typer.echo(f"crowdalpha serving {ctx.settings.home} at {url} (numerapi: {url}/graphql)")
         typer.echo("round tick: off" if no_tick else f"round tick: every {tick_every:g} s")
+        if workers > 1:
+            typer.echo(f"workers: {workers} processes")
         try:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            if workers == 1:
+                uvicorn.run(serving_app(ctx), host=host, port=port, log_level="info")
+            else:
+                _export_settings(ctx.settings)
+                load_signing_key(ctx.settings)  # create it now, so every worker signs with the same key
+                uvicorn.run(
+                    f"{__name__}:worker_app",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    log_level="info",
+                )
         finally:
             stop.set()

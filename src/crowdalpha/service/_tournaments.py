@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from crowdalpha.store import NotFound, UnitOfWork
 from crowdalpha.tournament.config import TournamentConfig, config_from_dict
@@ -30,4 +32,16 @@ def load_tournament(uow: UnitOfWork, tournament: TournamentRef) -> LoadedTournam
         except NotFound:
             known = ", ".join(row.name for row in uow.tournaments.list())
             raise NotFound(f"no tournament named {tournament!r}; the tournaments are: {known}") from None
-    return LoadedTournament(id=row.id, name=row.name, config=config_from_dict(row.config))
+    return LoadedTournament(
+        id=row.id, name=row.name, config=parsed_config(json.dumps(row.config, sort_keys=True))
+    )
+
+
+@lru_cache(maxsize=64)
+def parsed_config(config_json: str) -> TournamentConfig:
+    """Return the (frozen) TournamentConfig of a stored config's JSON text, parsed once per distinct text.
+
+    Every request loads its tournament; building the dataclasses from the stored document costs more
+    than the rest of a small read, and the document changes only when the operator edits the rules.
+    """
+    return config_from_dict(json.loads(config_json))

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.store import BlobInfo, LiveUniverse
+from crowdalpha.tournament.submissions import PreparedUniverse, prepare_universe
 
 
 def extract_universe(ctx: Context, live_blob_key: str, id_columns: Sequence[str]) -> tuple[str, pa.Table]:
@@ -52,4 +53,13 @@ def read_universe(ctx: Context, universe: LiveUniverse) -> dict[str, np.ndarray]
             name: np.asarray(table.column(name).to_pylist(), dtype=object) for name in table.column_names
         }
         ctx.cache[cache_key] = cached
+    return cached
+
+
+def prepared_universe(ctx: Context, universe: LiveUniverse) -> PreparedUniverse:
+    """Return a stored universe prepared for validating uploads (cached on the context, like its ids)."""
+    cache_key = ("prepared universe", universe.blob_key)
+    cached = ctx.cache.get(cache_key)
+    if cached is None:
+        cached = ctx.cache[cache_key] = prepare_universe(read_universe(ctx, universe))
     return cached

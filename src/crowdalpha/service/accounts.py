@@ -1,8 +1,22 @@
-"""Accounts and API keys: create an account (its secret is shown once), authenticate a request's token."""
+"""Accounts and API keys: create an account (its secret is shown once), authenticate a request's token.
+
+Authentication remembers a verified token for :data:`VERIFIED_KEY_SECONDS` (per process, on the
+Context), because every request of numerapi's upload carries the same token and verifying it costs
+an scrypt hash plus two queries. Why that is safe: the cache is keyed by the SHA-256 of the *whole*
+token (public id and secret; the secret is 64 random characters, ~330 bits, so its digest reveals
+nothing and cannot be matched without the secret), only successful verifications are kept (a wrong
+secret always pays the full check), and the scopes are kept with the entry so every request's scope
+is still checked. The one cost: a key revoked by another process keeps working on this one for at
+most that many seconds; a revocation through this Context clears the cache at once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +35,10 @@ from crowdalpha.store import (
     UnitOfWork,
     run_transaction,
 )
+from crowdalpha.store.repositories.accounts import require_scope
 
+VERIFIED_KEY_SECONDS = 5.0
+MAX_VERIFIED_KEYS = 10_000
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MISSING_KEY_MESSAGE = "missing API key: send the header 'Authorization: Token PUBLIC$SECRET'"
 MALFORMED_KEY_MESSAGE = "malformed API key: expected the header 'Authorization: Token PUBLIC$SECRET'"
@@ -75,9 +92,71 @@ def authenticate(ctx: Context, token_header: str | None, scope: Scope | str | No
     PermissionDenied ("API key lacks the scope 'upload_submission'").
     """
     public_id, secret_key = parse_token(token_header)
-    return run_transaction(
-        ctx.engine, lambda uow: uow.accounts.authenticate(public_id, secret_key, scope=scope), read_only=True
-    )
+    keys = verified_keys(ctx)
+    digest = hashlib.sha256(f"{public_id}${secret_key}".encode()).digest()
+    verified = keys.get(digest)
+    if verified is None:
+        verified = run_transaction(
+            ctx.engine, lambda uow: _verify(uow, public_id, secret_key), read_only=True
+        )
+        keys.put(digest, verified)
+    require_scope(verified.scopes, scope)
+    return verified.account
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """An API key that verified: its account and scopes."""
+
+    account: Account
+    scopes: tuple[str, ...]
+
+
+def _verify(uow: UnitOfWork, public_id: str, secret_key: str) -> VerifiedKey:
+    api_key = uow.accounts.verify_key(public_id, secret_key)
+    return VerifiedKey(uow.accounts.get(api_key.account_id), tuple(api_key.scopes))
+
+
+class VerifiedKeys:
+    """Tokens verified in the last ``seconds`` (by SHA-256 digest), at most ``max_entries``, oldest out."""
+
+    def __init__(self, seconds: float = VERIFIED_KEY_SECONDS, max_entries: int = MAX_VERIFIED_KEYS) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, VerifiedKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> VerifiedKey | None:
+        """Return the key verified under this token digest less than ``seconds`` ago, or None."""
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if time.monotonic() >= entry[0]:
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, digest: bytes, verified: VerifiedKey) -> None:
+        """Remember a verified token for ``seconds``."""
+        with self._lock:
+            self._entries[digest] = (time.monotonic() + self.seconds, verified)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every verified token (after a revocation)."""
+        with self._lock:
+            self._entries.clear()
+
+
+def verified_keys(ctx: Context) -> VerifiedKeys:
+    """Return the Context's cache of verified tokens (created on first use)."""
+    keys = ctx.cache.get("verified API keys")
+    if keys is None:
+        keys = ctx.cache.setdefault("verified API keys", VerifiedKeys())
+    return keys
 
 
 def resolve_account(uow: UnitOfWork, account: AccountRef) -> Account:
@@ -165,6 +244,7 @@ def revoke_api_key(ctx: Context, account: AccountRef, public_id: str) -> None:
         uow.accounts.revoke_api_key(public_id, now=now)
 
     run_transaction(ctx.engine, work)
+    verified_keys(ctx).clear()
 
 
 def is_operator(ctx: Context, account: AccountRef) -> bool:

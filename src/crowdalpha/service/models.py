@@ -9,7 +9,15 @@ from crowdalpha.service._tournaments import TournamentRef, load_tournament
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.store import AlreadyExists, Model, NotFound, PermissionDenied, UnitOfWork, run_transaction
+from crowdalpha.store import (
+    Account,
+    AlreadyExists,
+    Model,
+    NotFound,
+    PermissionDenied,
+    UnitOfWork,
+    run_transaction,
+)
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -46,6 +54,19 @@ def list_models(ctx: Context, account: AccountRef, tournament: TournamentRef | N
     return run_transaction(ctx.engine, work, read_only=True)
 
 
+def model_of_account(uow: UnitOfWork, owner: Account, model_id: str) -> Model:
+    """Return the model with this id if ``owner`` owns it; NotFound or PermissionDenied otherwise."""
+    model = uow.models.get(model_id)
+    if model.account_id != owner.id:
+        raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+    return model
+
+
+def owned_model(ctx: Context, account: Account, model_id: str) -> Model:
+    """Return the (authenticated) account's model with this id; NotFound or PermissionDenied otherwise."""
+    return run_transaction(ctx.engine, lambda uow: model_of_account(uow, account, model_id), read_only=True)
+
+
 MAX_WEBHOOK_CHARS = 2048
 
 
@@ -67,10 +88,7 @@ def set_submission_webhook(ctx: Context, account: AccountRef, model_id: str, url
             )
 
     def work(uow: UnitOfWork) -> Model:
-        owner = resolve_account(uow, account)
-        model = uow.models.get(model_id)
-        if model.account_id != owner.id:
-            raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+        model = model_of_account(uow, resolve_account(uow, account), model_id)
         return uow.models.set_submission_webhook(model.id, cleaned)
 
     return run_transaction(ctx.engine, work)

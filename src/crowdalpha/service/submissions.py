@@ -11,6 +11,11 @@ the open round's window → on time for it; after its close but inside its late 
 it (scored, never staked); otherwise → queued for the next round, validated against the latest
 live universe and made on time when that round opens. A late upload is not also carried to the
 next round yet (Numerai queues it there too).
+
+Concurrency: the write runs at READ COMMITTED on PostgreSQL behind the model's row lock (and the
+tournament's when it must create the round), so concurrent uploads of one model are ordered and
+exactly one — the latest received — stays selected, without serialization failures; on SQLite
+``BEGIN IMMEDIATE`` orders every writer anyway.
 """
 
 from __future__ import annotations
@@ -23,15 +28,15 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from crowdalpha.service._tournaments import LoadedTournament, load_tournament
-from crowdalpha.service._universes import read_universe
+from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
+from crowdalpha.service.models import model_of_account
 from crowdalpha.service.rounds import create_round_row, stored_schedule, upcoming_schedule
 from crowdalpha.store import (
     LiveUniverse,
     Model,
-    PermissionDenied,
     RoundState,
     Submission,
     UnitOfWork,
@@ -47,6 +52,9 @@ from crowdalpha.tournament.submissions import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+UPLOAD_ISOLATION = "READ COMMITTED"
+"""PostgreSQL isolation of an upload's write: SERIALIZABLE aborted most concurrent uploads (their
+predicate reads of ``submissions`` overlap); row locks order exactly the uploads that can conflict."""
 MAX_FILENAME_CHARS = 255
 
 
@@ -118,10 +126,7 @@ def _chunks(content: UploadContent) -> Iterable[bytes]:
 
 
 def _owned_model(uow: UnitOfWork, account: AccountRef, model_id: str) -> tuple[Model, LoadedTournament]:
-    owner = resolve_account(uow, account)
-    model = uow.models.get(model_id)
-    if model.account_id != owner.id:
-        raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+    model = model_of_account(uow, resolve_account(uow, account), model_id)
     return model, load_tournament(uow, model.tournament_id)
 
 
@@ -169,7 +174,9 @@ def submit_predictions(
     target = run_transaction(
         ctx.engine, lambda uow: _target(uow, loaded, receipt.received_at), read_only=True
     )
-    validated = validate_submission(content, read_universe(ctx, target.universe), loaded.config.submissions)
+    validated = validate_submission(
+        content, prepared_universe(ctx, target.universe), loaded.config.submissions
+    )
 
     blob_key = (
         f"submissions/{loaded.name}/{target.timing.round_number}/{model.id}/"
@@ -178,7 +185,13 @@ def submit_predictions(
     ctx.blobs.put_bytes(blob_key, content)
 
     def work(uow: UnitOfWork) -> SubmissionReceipt:
+        # Concurrent uploads of one model queue on its row lock; at READ COMMITTED each then sees the
+        # uploads committed before it, so the selection below is decided on current data.
+        uow.models.lock(model.id)
         row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
+        if row is None:
+            uow.tournaments.lock(loaded.id)  # uploads queued for a round not yet stored create it once
+            row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
         if row is None:
             row = create_round_row(uow, loaded, target.schedule, now=receipt.received_at)
         status = target.timing.kind
@@ -211,7 +224,7 @@ def submit_predictions(
         )
 
     try:
-        return run_transaction(ctx.engine, work)
+        return run_transaction(ctx.engine, work, isolation_level=UPLOAD_ISOLATION)
     except BaseException:
         ctx.blobs.delete(blob_key)
         raise

@@ -4,12 +4,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from crowdalpha.store.schema import SELECTED_SUBMISSION_INDEX
@@ -81,6 +87,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_optio
         read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
+    _WRITER_LOCKS[engine.dialect] = _WriterLock(threading.RLock(), busy_timeout_ms / 1000)
     return engine
 
 
@@ -98,6 +105,39 @@ def engine_view(engine: Engine, *, read_only: bool = False, isolation_level: str
     if isolation_level is not None and engine.dialect.name == "postgresql":
         options["isolation_level"] = isolation_level
     return engine.execution_options(**options) if options else engine
+
+
+@dataclass(frozen=True)
+class _WriterLock:
+    """The writer lock of one SQLite engine, and how long a writer waits for it (the busy timeout)."""
+
+    lock: threading.RLock
+    timeout_seconds: float
+
+
+_WRITER_LOCKS: WeakKeyDictionary[Dialect, _WriterLock] = WeakKeyDictionary()
+
+
+@contextmanager
+def writer_turn(engine: Engine, *, read_only: bool = False) -> Iterator[None]:
+    """Hold this process's writer lock of a SQLite database for a write transaction (else: nothing).
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to 100 ms
+    each), so under load a write could wait seconds behind writers that arrived later. Queueing the
+    process's writers on a lock first hands the database lock over without polling; only writers of
+    other processes still meet SQLite's busy wait. A writer that waits longer than the busy timeout
+    goes on without the lock, so SQLite's own timeout ("database is locked") still bounds the wait.
+    """
+    writer = None if read_only else _WRITER_LOCKS.get(engine.dialect)
+    if writer is None:
+        yield
+        return
+    acquired = writer.lock.acquire(timeout=writer.timeout_seconds)
+    try:
+        yield
+    finally:
+        if acquired:
+            writer.lock.release()
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from crowdalpha.store.engine import engine_view, is_retryable
+from crowdalpha.store.engine import engine_view, is_retryable, writer_turn
 from crowdalpha.store.repositories import (
     AccountRepository,
     DatasetRepository,
@@ -66,7 +66,11 @@ def transaction(
     SQLite); ``isolation_level`` overrides it on PostgreSQL, e.g. ``"READ COMMITTED"`` for job claims.
     """
     bind = engine_view(engine, read_only=read_only, isolation_level=isolation_level)
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    with (
+        writer_turn(engine, read_only=read_only),
+        Session(bind, expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield UnitOfWork(session)
 
 

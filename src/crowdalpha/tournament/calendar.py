@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from crowdalpha.tournament.config import TournamentConfig, Weekday
 
@@ -131,6 +132,11 @@ def scoring_day_after(config: TournamentConfig, day: date, n: int) -> date:
     return _day_in_set_at(_days_in_set_before(day + timedelta(days=1), weekdays) + n - 1, weekdays)
 
 
+SCHEDULE_CACHE_SIZE = 1024
+"""Schedules and score times kept per (config, round): pure functions of frozen data, asked per upload."""
+
+
+@lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
 def score_times(config: TournamentConfig, opened_on: date) -> tuple[datetime, ...]:
     """Return the UTC times of score days 1 … ``config.scoring_days`` of a round opened on ``opened_on``."""
     first = config.first_score_offset
@@ -186,6 +192,7 @@ def _window(config: TournamentConfig, day: date) -> tuple[datetime, datetime]:
     return _at(day, opens), _at(day + timedelta(days=close_days_after), closes)
 
 
+@lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
 def round_schedule(config: TournamentConfig, number: int) -> RoundSchedule:
     """Return the calendar schedule of round ``number``."""
     day = round_date(config, number)

@@ -129,11 +129,10 @@ class AccountRepository:
             api_key.revoked_at = now
             self.session.flush()
 
-    def authenticate(self, public_id: str, secret_key: str, *, scope: Scope | str | None = None) -> Account:
-        """Return the account owning an active key with this secret (and scope); raise otherwise.
+    def verify_key(self, public_id: str, secret_key: str) -> ApiKey:
+        """Return the active API key with this public id and secret; raise AuthenticationError otherwise.
 
-        Raises AuthenticationError with the same message for an unknown id, a revoked key or a wrong
-        secret, and PermissionDenied when the key is valid but lacks ``scope``.
+        The error has the same message for an unknown id, a revoked key or a wrong secret.
         """
         api_key = self.session.scalars(select(ApiKey).where(ApiKey.public_id == public_id)).one_or_none()
         if api_key is None:
@@ -141,9 +140,23 @@ class AccountRepository:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         if not verify_secret(secret_key, api_key.secret_hash) or api_key.revoked_at is not None:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
-        if scope is not None and Scope(scope).value not in api_key.scopes:
-            raise PermissionDenied(f"API key lacks the scope {Scope(scope).value!r}")
+        return api_key
+
+    def authenticate(self, public_id: str, secret_key: str, *, scope: Scope | str | None = None) -> Account:
+        """Return the account owning an active key with this secret (and scope); raise otherwise.
+
+        Raises AuthenticationError with the same message for an unknown id, a revoked key or a wrong
+        secret, and PermissionDenied when the key is valid but lacks ``scope``.
+        """
+        api_key = self.verify_key(public_id, secret_key)
+        require_scope(api_key.scopes, scope)
         return self.get(api_key.account_id)
+
+
+def require_scope(scopes: Iterable[str], scope: Scope | str | None) -> None:
+    """Raise PermissionDenied unless ``scope`` (None: any) is one of a key's ``scopes``."""
+    if scope is not None and Scope(scope).value not in scopes:
+        raise PermissionDenied(f"API key lacks the scope {Scope(scope).value!r}")
 
 
 def _validated_scopes(scopes: Iterable[Scope | str]) -> list[str]:

@@ -37,6 +37,10 @@ class ModelRepository:
             raise NotFound(f"no model with id {model_id!r}")
         return model
 
+    def lock(self, model_id: str) -> None:
+        """Hold the model's row lock until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+        self.session.execute(select(Model.id).where(Model.id == model_id).with_for_update())
+
     def get_by_name(self, tournament_id: int, name: str) -> Model | None:
         """Return the tournament's model with this name, or None."""
         query = select(Model).where(Model.tournament_id == tournament_id, Model.name == name)

@@ -43,6 +43,10 @@ class TournamentRepository:
             raise NotFound(f"no tournament with id {tournament_id}")
         return tournament
 
+    def lock(self, tournament_id: int) -> None:
+        """Hold the tournament's row lock until the transaction ends (PostgreSQL; SQLite: the writer lock)."""
+        self.session.execute(select(Tournament.id).where(Tournament.id == tournament_id).with_for_update())
+
     def get_by_name(self, name: str) -> Tournament:
         """Return the tournament with this name (e.g. ``classic``); raise NotFound otherwise."""
         tournament = self.session.scalars(select(Tournament).where(Tournament.name == name)).one_or_none()
