@@ -23,7 +23,7 @@ import pandas as pd
 
 from crowdalpha.scoring.stability import churn
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
-from crowdalpha.service._universes import read_universe
+from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.ledger import apply_payout_in, at_risk_stake_in, complete_releases_in, payout_key
@@ -113,7 +113,7 @@ def _previous_predictions(
         if universe is None:
             continue
         content = ctx.blobs.read_bytes(uow.submissions.get(stake.submission_id).blob_key)
-        validated = validate_submission(content, read_universe(ctx, universe), loaded.config.submissions)
+        validated = validate_submission(content, prepared_universe(ctx, universe), loaded.config.submissions)
         series.append(validated.to_series())
     return series
 

@@ -57,7 +57,7 @@ from crowdalpha.scoring.frame import require_target_power_correlated
 from crowdalpha.scoring.ranking import transform_rows
 from crowdalpha.scoring.transforms import orthogonalize_rows
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
-from crowdalpha.service._universes import read_universe
+from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
@@ -203,7 +203,7 @@ def round_predictions(
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    universe = read_universe(ctx, universe_row)
+    universe = prepared_universe(ctx, universe_row)
     columns = {}
     for submission in submissions:
         content = ctx.blobs.read_bytes(submission.blob_key)
