@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crowdalpha.api.dependencies import get_service, require_scope
 from crowdalpha.service import (
     Context,
+    RoundStatus,
     clear_clock,
     close_round,
     create_account,
@@ -335,23 +336,8 @@ class RoundOpenIn(BaseModel):
     close_in: str | None = Field(default=None, examples=["1h"], description="e.g. 1h, 30m, 90s or 1h30m")
 
 
-class RoundStatusOut(_Out):
-    """A round as the operator sees it: state, times (UTC), live data, submissions, the server's now."""
-
-    tournament: str
-    number: int
-    state: str
-    open_time: datetime
-    close_staking_time: datetime
-    close_time: datetime
-    score_time: datetime | None
-    resolve_time: datetime | None
-    data_datestamp: int | None
-    dataset_version: str | None
-    live_file: str | None
-    universe_size: int | None
-    selected_submissions: int
-    now: datetime
+RoundStatusOut = RoundStatus
+"""The operator's view of a round is the service's own dataclass: FastAPI documents and serialises it."""
 
 
 @router.post(
@@ -365,7 +351,7 @@ class RoundStatusOut(_Out):
 def post_round_open(tournament: str, service: Service, body: RoundOpenIn | None = None) -> RoundStatusOut:
     """Return the opened round's status."""
     close_in = None if body is None or body.close_in is None else parse_duration(body.close_in)
-    return RoundStatusOut.model_validate(open_round(service, tournament, close_in=close_in))
+    return open_round(service, tournament, close_in=close_in)
 
 
 @router.post(
@@ -377,7 +363,7 @@ def post_round_open(tournament: str, service: Service, body: RoundOpenIn | None 
 )
 def post_round_close(tournament: str, service: Service) -> RoundStatusOut:
     """Return the closed round's status."""
-    return RoundStatusOut.model_validate(close_round(service, tournament))
+    return close_round(service, tournament)
 
 
 @router.get(
@@ -393,7 +379,7 @@ def get_round(
     number: Annotated[int | None, Query(description="A round number (default: the current round).")] = None,
 ) -> RoundStatusOut:
     """Return the round's status."""
-    return RoundStatusOut.model_validate(round_status(service, tournament, number))
+    return round_status(service, tournament, number)
 
 
 class ClockIn(BaseModel):
