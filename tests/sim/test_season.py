@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,15 @@ from crowdalpha.service import (
 from crowdalpha.settings import Settings
 from crowdalpha.sim.participants import Participant
 from crowdalpha.sim.report import SeasonFigures, final_scores, season_figures
-from crowdalpha.sim.season import MARKET_CLOSE, SeasonLog, classic_training, enroll_crowd, run_season
+from crowdalpha.sim.season import (
+    MARKET_CLOSE,
+    SeasonLog,
+    classic_training,
+    enroll_crowd,
+    round_of_data,
+    run_season,
+    run_season_day,
+)
 from crowdalpha.store import BlobStore, create_engine, run_transaction, upgrade_to_head
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import CLASSIC
@@ -235,3 +243,31 @@ def test_noise_scores_about_zero_and_the_informed_model_scores_positive(
     assert abs(noise) < 0.05, noise
     assert informed > 0.0, informed
     assert final_scores(figures, CLASSIC, "corr20v2", "classic_gbm")  # resolved rounds have final scores
+
+
+@pytest.mark.parametrize(
+    ("market_date", "opens", "closes"),
+    [
+        ("2020-06-01", "2020-06-02T12:00", "2020-06-02T13:00"),  # Monday's data → Tuesday's round
+        ("2020-06-05", "2020-06-06T12:00", "2020-06-07T14:00"),  # Friday's → Saturday's, closing Sunday
+    ],
+)
+def test_a_market_date_feeds_the_round_opening_the_next_day_at_the_calendar_time(
+    market_date: str, opens: str, closes: str
+) -> None:
+    schedule = round_of_data(CLASSIC, date.fromisoformat(market_date))
+    assert schedule is not None
+    assert schedule.data_date == date.fromisoformat(market_date)
+    assert schedule.open_time == datetime.fromisoformat(opens).replace(tzinfo=UTC)
+    assert schedule.close_staking_time == datetime.fromisoformat(closes).replace(tzinfo=UTC)
+
+
+def test_a_saturday_market_date_feeds_no_round() -> None:
+    assert round_of_data(CLASSIC, date(2020, 6, 6)) is None  # Sunday opens no round
+
+
+def test_a_season_day_refuses_rows_of_several_dates(market: SeasonMarket) -> None:
+    rows = market.season[market.season["date"].isin(market.season["date"].unique()[:2])]
+    clock = SettableClock(datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match="one market date; got 2 dates"):
+        run_season_day(None, clock, rows, [], {}, {"classic": CLASSIC})  # type: ignore[arg-type]

@@ -246,7 +246,10 @@ def run_season_day(
     ``rows`` are the market store's rows of that one date; ``prices`` the panels Signals and Crypto
     participants compute their signals from; ``close=False`` leaves the day's rounds open.
     """
-    market_date = pd.Timestamp(rows["date"].iloc[0]).date()
+    dates = pd.DatetimeIndex(rows["date"].drop_duplicates()) if len(rows) else pd.DatetimeIndex([])
+    if len(dates) != 1:
+        raise ValueError(f"a season day ingests the rows of one market date; got {len(dates)} dates")
+    market_date = dates[0].date()
     day = SeasonDay(market_date)
     clock.set(max(clock.now(), datetime.combine(market_date, MARKET_CLOSE, tzinfo=UTC)))
     ingest_market(ctx, rows)
