@@ -77,6 +77,11 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
         f" burned {_tokens(totals.burned)}, treasury {_tokens(totals.treasury)},"
         f" circulating {_tokens(totals.circulating)} of the cap {_tokens(totals.cap)}"
     )
+    classic_failed = {
+        key: message for key, message in result.season.failed.items() if key.startswith("classic/")
+    }
+    for key, message in sorted(classic_failed.items())[:5]:
+        console.print(f"classic job {key} failed: {message}")
     for tournament in TOURNAMENTS[1:]:
         if tournament in result.skipped:
             continue
