@@ -1,4 +1,4 @@
-"""``crowdalpha demo``: three open rounds, the crowd's submissions, numerapi lines that work."""
+"""``crowdalpha demo``: a short season, the crowd's uploads every round, numerapi lines that work."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from typer.testing import CliRunner
 
 from crowdalpha.api import create_app
 from crowdalpha.cli import app
-from crowdalpha.service import list_models, list_submissions, open_context, round_status
+from crowdalpha.service import check_ledger, list_models, list_submissions, open_context, round_status
 from crowdalpha.settings import Settings
 from crowdalpha.sim.demo import MARKER, DemoError, prepare_home
-from crowdalpha.sim.participants import DEFAULT_CROWD
+from crowdalpha.sim.participants import DEFAULT_CROWD, default_crowd
 
-SMALL = ["--assets", "150", "--days", "400", "--no-serve"]
+ROUNDS = 3
+SMALL = ["--assets", "150", "--days", "400", "--rounds", str(ROUNDS), "--no-serve"]
 
 
 @pytest.fixture(scope="module")
@@ -29,24 +30,27 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return home, result.output
 
 
-def test_demo_opens_a_round_per_tournament_and_every_crowd_model_submits(demo_run: tuple[Path, str]) -> None:
-    home, _ = demo_run
+def test_demo_runs_a_round_per_trading_day_and_every_crowd_model_uploads_to_each(
+    demo_run: tuple[Path, str],
+) -> None:
+    home, output = demo_run
+    crowd = default_crowd()
     with open_context(Settings.resolve(home=home)) as ctx:
-        for tournament, members in DEFAULT_CROWD.items():
-            status = round_status(ctx, tournament)
-            assert status.state == "open"
-            models = {
-                model.name: model
-                for owner in {f"{strategy}_team" for _, strategy, _ in members}
-                for model in list_models(ctx, owner, tournament)
-            }
-            assert sorted(models) == sorted(f"{tournament}_{suffix}" for suffix, _, _ in members)
-            for model in models.values():
-                owner = next(
-                    f"{s}_team" for suffix, s, _ in members if model.name == f"{tournament}_{suffix}"
-                )
-                submitted = list_submissions(ctx, owner, model.id)
-                assert [item.round_number for item in submitted] == [status.number]
+        for tournament in DEFAULT_CROWD:
+            current = round_status(ctx, tournament)
+            assert current.state == "open"  # the last season day's round stays open for the server
+            numbers = list(range(current.number - ROUNDS + 1, current.number + 1))
+            assert [round_status(ctx, tournament, n).state for n in numbers[:-1]] == ["closed"] * (ROUNDS - 1)
+            members = [p for p in crowd if p.tournament == tournament]
+            for participant in members:
+                owner = f"{participant.strategy}_team"
+                model = next(m for m in list_models(ctx, owner, tournament) if m.name == participant.model)
+                rounds = sorted(item.round_number for item in list_submissions(ctx, owner, model.id))
+                # late models upload after the close, so the round left open has none of theirs
+                assert rounds == (numbers[:-1] if participant.late else numbers), participant.model
+        assert check_ledger(ctx).ok
+    assert "rounds per state" in output and "Classic leaderboard" in output
+    assert "ledger check: ok" in output and "classic job" not in output  # no Classic job failed
 
 
 def test_demo_prints_numerapi_lines_that_talk_to_the_served_home(

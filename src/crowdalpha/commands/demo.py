@@ -1,4 +1,4 @@
-"""``crowdalpha demo``: build a demo tournament with a simulated crowd, print it, then serve it."""
+"""``crowdalpha demo``: run a demo season with a simulated crowd, print its results, then serve it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,21 @@ from rich.console import Console
 from rich.table import Table
 
 from crowdalpha.commands._progress import stage_bars
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.service import ServiceError, user_message
-from crowdalpha.sim.demo import DEMO_ACCOUNT, DemoError, DemoOptions, DemoResult, run_demo
+from crowdalpha.sim.demo import (
+    DEFAULT_ROUNDS,
+    DEMO_ACCOUNT,
+    TOURNAMENTS,
+    DemoError,
+    DemoOptions,
+    DemoResult,
+    run_demo,
+)
 from crowdalpha.tournament.submissions import SubmissionError
 
 DEFAULT_DEMO_HOME = Path(".crowdalpha-demo")
+ROUND_STATES = ("upcoming", "open", "closed", "scoring", "resolved")
 
 
 def numerapi_lines(url: str, public_id: str, secret_key: str) -> str:
@@ -26,20 +36,60 @@ def numerapi_lines(url: str, public_id: str, secret_key: str) -> str:
     )
 
 
+def _tokens(nano: int) -> str:
+    return f"{nano / NANO_PER_TOKEN:,.2f}"
+
+
 def _render(console: Console, result: DemoResult, seconds: float) -> None:
-    table = Table(title=f"demo home {result.settings.home} — built in {seconds:.0f} s")
-    for column in ("tournament", "round", "model", "strategy", "rows", "receipt sha256"):
-        table.add_column(column)
-    for item in result.submissions:
-        table.add_row(
-            item.tournament,
-            str(result.rounds[item.tournament]),
-            item.model,
-            item.strategy,
-            f"{item.rows:,}",
-            item.sha256[:16] + "…",
+    figures = result.figures
+    days = result.season.days
+    console.print(
+        f"demo home {result.settings.home} — {len(days)} trading days simulated"
+        f" ({days[0].market_date} … {days[-1].market_date}) in {seconds:.0f} s"
+        if days
+        else f"demo home {result.settings.home} — no trading day simulated, built in {seconds:.0f} s"
+    )
+    states = Table(title="rounds per state")
+    states.add_column("tournament")
+    for state in ROUND_STATES:
+        states.add_column(state, justify="right")
+    for tournament in TOURNAMENTS:
+        counts = figures.states_count(tournament)
+        states.add_row(tournament, *(str(counts.get(state, 0)) for state in ROUND_STATES))
+    console.print(states)
+    board = Table(title="Classic leaderboard (final CORR20v2 and MMC over resolved rounds)")
+    for column in ("model", "resolved", "mean CORR", "mean MMC", "stake now", "total payout"):
+        board.add_column(column, justify="left" if column == "model" else "right")
+    for row in result.leaderboards["classic"]:
+        board.add_row(
+            row.model,
+            str(row.resolved_rounds),
+            f"{row.mean_corr:+.4f}",
+            f"{row.mean_mmc:+.4f}",
+            _tokens(row.stake_nano),
+            f"{row.payout_nano / NANO_PER_TOKEN:+,.2f}",
         )
-    console.print(table)
+    console.print(board)
+    ledger, totals = result.ledger, result.ledger.totals
+    console.print(
+        f"ledger check: {'ok' if ledger.ok else f'{len(ledger.breaks)} breaks'} —"
+        f" {ledger.transactions:,} transactions; minted {_tokens(totals.minted)},"
+        f" burned {_tokens(totals.burned)}, treasury {_tokens(totals.treasury)},"
+        f" circulating {_tokens(totals.circulating)} of the cap {_tokens(totals.cap)}"
+    )
+    classic_failed = {
+        key: message for key, message in result.season.failed.items() if key.startswith("classic/")
+    }
+    for key, message in sorted(classic_failed.items())[:5]:
+        console.print(f"classic job {key} failed: {message}")
+    for tournament in TOURNAMENTS[1:]:
+        if tournament in result.skipped:
+            continue
+        failed = sum(1 for key in result.season.failed if key.startswith(f"{tournament}/"))
+        console.print(
+            f"{tournament}: rounds open and take uploads, but are not scored yet"
+            f" (no id → asset map; {failed} score jobs recorded as failed)"
+        )
     for tournament, reason in result.skipped.items():
         console.print(f"{tournament}: published, no round run — {reason}")
 
@@ -54,15 +104,18 @@ def demo_command(
     market: str = typer.Option(
         "synthetic", "--market", help="synthetic, or pse for the shipped real sample."
     ),
+    rounds: int = typer.Option(
+        DEFAULT_ROUNDS, "--rounds", min=1, help="Trading days of the season simulated after the history."
+    ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and print, then exit without serving."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to serve on."),
     port: int = typer.Option(8000, "--port", help="TCP port to serve on."),
 ) -> None:
-    """Run a demo tournament: markets, datasets, a simulated crowd submitting, then the server."""
+    """Run a demo season: markets, datasets, a crowd through rounds that score and resolve, then serve."""
     console = Console()
     errors = Console(stderr=True)
     started = time.monotonic()
-    options = DemoOptions(home=home, assets=assets, days=days, seed=seed, market=market)
+    options = DemoOptions(home=home, assets=assets, days=days, seed=seed, market=market, rounds=rounds)
     try:
         with stage_bars(errors) as bars:
             result = run_demo(options, bars)

@@ -1,26 +1,28 @@
 """``crowdalpha demo``: a living tournament in one command, on the production code path.
 
 Stages: synthesise markets (or load the shipped PSE sample) → build the Classic, Signals and
-Crypto datasets → create a home and publish them → create the simulated crowd's accounts and
-models → open a round per tournament → every participant computes and submits its predictions
-through ``service.submit_predictions`` (the same validation as an HTTP upload). The command then
-serves the home, so numerapi can talk to it.
+Crypto datasets from the history (all but the last ``rounds`` trading dates) → create a home,
+publish them (Classic with its private pieces and the operator secret, so every round gets a
+fresh live file) and ingest the history into the market store → create the simulated crowd's
+accounts, models and stakes, and fit each Classic participant's model once on the published
+training data → run the season (:mod:`crowdalpha.sim.season`): a simulated clock steps through
+the remaining dates; ``tick`` opens, closes, scores and resolves the rounds, and the crowd
+uploads through ``service.submit_predictions`` every round. The last round is left open and the
+home's clock is set to the season's last moment, so the served home shows the season as it
+ended. Signals and Crypto rounds open and take uploads but are not scored yet (no id → asset map).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from crowdalpha.datasets.benchmark_models import FILES as BENCHMARK_FILES
 from crowdalpha.datasets.benchmark_models import LightGBMParams, train_benchmark_models
 from crowdalpha.datasets.classic import build_classic
 from crowdalpha.datasets.crypto import build_crypto
@@ -28,32 +30,31 @@ from crowdalpha.datasets.signals import build_signals
 from crowdalpha.market.samples import load_sample
 from crowdalpha.market.synthetic import generate_market
 from crowdalpha.service import (
-    Context,
+    LedgerReport,
+    check_ledger,
     create_account,
     create_model,
+    ingest_market,
     init_home,
     open_context,
-    open_round,
     publish_dataset,
-    submit_predictions,
+    set_clock,
 )
 from crowdalpha.settings import Settings
-from crowdalpha.sim.participants import (
-    ClassicView,
-    Participant,
-    PriceView,
-    classic_submission,
-    default_crowd,
-    price_history,
-    price_submission,
-)
-from crowdalpha.tournament.config import CRYPTO, SIGNALS
+from crowdalpha.sim.participants import Participant, default_crowd
+from crowdalpha.sim.report import LeaderboardRow, SeasonFigures, leaderboard, season_figures
+from crowdalpha.sim.season import MARKET_CLOSE, SeasonLog, classic_training, enroll_crowd, run_season
+from crowdalpha.tournament.clock import SettableClock
+from crowdalpha.tournament.config import CLASSIC, CRYPTO, SIGNALS
 
 MARKER = ".crowdalpha-demo"
 TOURNAMENTS = ("classic", "signals", "crypto")
 VERSION = "v1.0"
 DEMO_ACCOUNT = "demo"
-ROUND_OPEN_FOR = timedelta(hours=24)
+DEFAULT_ROUNDS = 28
+"""Season length in trading days: enough for several rounds to resolve (horizon 20 + lag + delay)."""
+CONFIGS = {"classic": CLASSIC, "signals": SIGNALS, "crypto": CRYPTO}
+CORR_SCORE, MMC_SCORE = "corr20v2", "mmc"
 BENCHMARK_CHUNK_ERAS = 26  # half a year of weekly eras: a short demo history still gets walk-forward chunks
 BENCHMARK_PARAMS = LightGBMParams(n_estimators=150, learning_rate=0.05, colsample_bytree=0.3)
 
@@ -71,26 +72,20 @@ class DemoOptions:
     crypto_assets: int = 500
     seed: int = 7
     market: str = "synthetic"
-
-
-@dataclass
-class SubmittedModel:
-    """One participant model's outcome in the demo round."""
-
-    tournament: str
-    model: str
-    strategy: str
-    rows: int
-    sha256: str
+    rounds: int = DEFAULT_ROUNDS
+    """Trading days of the season, after the history the datasets are built from."""
 
 
 @dataclass
 class DemoResult:
-    """What the demo built: the settings of its home, rounds opened and the crowd's submissions."""
+    """What the demo built and ran: its home's settings, the season, its figures, ledger and leaderboard."""
 
     settings: Settings
-    rounds: dict[str, int]
-    submissions: list[SubmittedModel] = field(default_factory=list)
+    season: SeasonLog
+    figures: SeasonFigures
+    ledger: LedgerReport
+    leaderboards: dict[str, list[LeaderboardRow]]
+    crowd: list[Participant] = field(default_factory=list)
     demo_public_id: str = ""
     demo_secret_key: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
@@ -115,15 +110,14 @@ def prepare_home(home: Path) -> None:
 
 
 def _markets(options: DemoOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    total = options.days + options.rounds  # the history, then the season's trading days
     if options.market == "pse":
         equity = load_sample("pse")
     elif options.market == "synthetic":
-        equity = generate_market(options.assets, options.days, options.seed, "equity", "2019-01-01", 40).panel
+        equity = generate_market(options.assets, total, options.seed, "equity", "2019-01-01", 40).panel
     else:
         raise DemoError(f"--market is synthetic or pse; got {options.market!r}")
-    crypto = generate_market(
-        options.crypto_assets, options.days, options.seed + 1, "crypto", "2019-01-01", 20
-    )
+    crypto = generate_market(options.crypto_assets, total, options.seed + 1, "crypto", "2019-01-01", 20)
     return equity, crypto.panel
 
 
@@ -148,29 +142,6 @@ def _build(tournament: str, panel: pd.DataFrame, datasets: Path, private: Path, 
     return out / VERSION
 
 
-def _classic_view(directory: Path) -> ClassicView:
-    features = json.loads((directory / "features.json").read_text())["feature_sets"]["medium"]
-    train = pd.read_parquet(directory / "train.parquet", columns=["era", *features, "target"])
-    live = pd.read_parquet(directory / "live.parquet", columns=features)
-    example = pd.read_parquet(directory / "live_example_preds.parquet")["prediction"]
-    benchmarks = pd.read_parquet(directory / BENCHMARK_FILES["live"]).drop(columns="era")
-    return ClassicView(
-        train=train,
-        live=live,
-        features=tuple(features),
-        example_predictions=example,
-        benchmark_predictions=benchmarks,
-    )
-
-
-def _price_view(tournament: str, directory: Path, panel: pd.DataFrame) -> PriceView:
-    live = pd.read_parquet(directory / "live.parquet")
-    key_column = "numerai_ticker" if tournament == "signals" else "symbol"
-    keys = panel["ticker"] + " " + panel["country"] if tournament == "signals" else panel["ticker"]
-    prices = price_history(panel, live["date"].max(), keys)
-    return PriceView(prices=prices, universe=tuple(live[key_column].astype(str)), key_column=key_column)
-
-
 def _too_small(built: dict[str, Path]) -> dict[str, str]:
     """Return the universe tournaments whose live universe is below their submission minimum, and why."""
     skipped = {}
@@ -184,76 +155,68 @@ def _too_small(built: dict[str, Path]) -> dict[str, str]:
     return skipped
 
 
-def _submit(ctx: Context, owner: str, model_id: str, frame: pd.DataFrame) -> tuple[int, str]:
-    body = io.BytesIO()
-    frame.to_csv(body, index=False)
-    receipt = submit_predictions(ctx, owner, model_id, "predictions.csv", body.getvalue())
-    return len(frame), receipt.sha256
+def _history_and_season(panel: pd.DataFrame, rounds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a panel into its history (published) and its last ``rounds`` trading dates (the season)."""
+    dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()
+    if rounds >= len(dates):
+        raise DemoError(f"--rounds {rounds} leaves no history: the market has {len(dates)} trading dates")
+    start = dates[len(dates) - rounds] if rounds else dates[-1] + pd.Timedelta(days=1)
+    history = panel[panel["date"] < start].reset_index(drop=True)
+    return history, panel[panel["date"] >= start].reset_index(drop=True)
 
 
 def run_demo(options: DemoOptions, progress: Stage | None = None) -> DemoResult:
-    """Build and populate a demo tournament home; return what it holds (see the module doc)."""
+    """Build a demo tournament home and run a season in it; return what it holds (see the module doc)."""
     report = progress or (lambda stage, done, total: None)
     home = options.home.expanduser().resolve()
     prepare_home(home)
     datasets, private = home / "datasets", home / "private"
     private.mkdir(parents=True)
-    (private / "operator.key").write_bytes(bytes(range(32)))  # a demo secret; real operators use urandom
+    secret = bytes(range(32))  # a demo secret; real operators use urandom
+    (private / "operator.key").write_bytes(secret)
 
     report("synthesising markets", 0, 1)
     equity, crypto = _markets(options)
     report("synthesising markets", 1, 1)
-    panels = {"classic": equity, "signals": equity, "crypto": crypto}
+    equity_history, season = _history_and_season(equity, options.rounds)
+    crypto_history, _ = _history_and_season(crypto, options.rounds)
+    histories = {"classic": equity_history, "signals": equity_history, "crypto": crypto_history}
     built: dict[str, Path] = {}
     for done, tournament in enumerate(TOURNAMENTS):
         report("building datasets", done, len(TOURNAMENTS))
-        built[tournament] = _build(tournament, panels[tournament], datasets, private, report)
+        built[tournament] = _build(tournament, histories[tournament], datasets, private, report)
     report("building datasets", len(TOURNAMENTS), len(TOURNAMENTS))
 
     skipped = _too_small(built)
     running = tuple(tournament for tournament in TOURNAMENTS if tournament not in skipped)
     settings = Settings.resolve(home=home)
-    init_home(settings)
+    history_end = pd.Timestamp(equity_history["date"].max()).date()
+    clock = SettableClock(datetime.combine(history_end, MARKET_CLOSE, tzinfo=UTC))
+    init_home(settings, clock=clock)
     crowd = default_crowd(running)
-    with open_context(settings) as ctx:
-        for tournament in TOURNAMENTS:
+    with open_context(settings, clock=clock) as ctx:
+        publish_dataset(ctx, built["classic"], "classic", private_dir=private / "classic", secret=secret)
+        for tournament in TOURNAMENTS[1:]:
             publish_dataset(ctx, built[tournament], tournament)
+        ingest_market(ctx, equity_history)
         demo = create_account(ctx, DEMO_ACCOUNT)
         create_model(ctx, DEMO_ACCOUNT, "classic", "demo_model")
-        owners = _create_crowd(ctx, crowd)
-        rounds = {
-            tournament: open_round(ctx, tournament, close_in=ROUND_OPEN_FOR).number for tournament in running
-        }
-        result = DemoResult(
-            settings, rounds, demo_public_id=demo.public_id, demo_secret_key=demo.secret_key, skipped=skipped
-        )
-        classic_view = _classic_view(built["classic"])
-        price_views = {t: _price_view(t, built[t], panels[t]) for t in running if t != "classic"}
-        for done, participant in enumerate(crowd):
-            report("the crowd submits", done, len(crowd))
-            owner, model_id = owners[participant.model]
-            seed = options.seed + done
-            if participant.tournament == "classic":
-                frame = classic_submission(participant.strategy, classic_view, seed)
-            else:
-                frame = price_submission(participant.strategy, price_views[participant.tournament], seed)
-            rows, sha256 = _submit(ctx, owner, model_id, frame)
-            result.submissions.append(
-                SubmittedModel(participant.tournament, participant.model, participant.strategy, rows, sha256)
-            )
-        report("the crowd submits", len(crowd), len(crowd))
-    return result
-
-
-def _create_crowd(ctx: Context, crowd: list[Participant]) -> dict[str, tuple[str, str]]:
-    """Return model name → (owner username, model id); one account per strategy family."""
-    owners: dict[str, tuple[str, str]] = {}
-    accounts: set[str] = set()
-    for participant in crowd:
-        owner = f"{participant.strategy}_team"
-        if owner not in accounts:
-            create_account(ctx, owner)
-            accounts.add(owner)
-        model = create_model(ctx, owner, participant.tournament, participant.model)
-        owners[participant.model] = (owner, model.id)
-    return owners
+        members = enroll_crowd(ctx, crowd, classic_training(built["classic"]), options.seed, report)
+        configs = {tournament: CONFIGS[tournament] for tournament in running}
+        prices = {"signals": equity, "crypto": crypto}
+        log = run_season(ctx, clock, season, members, prices, configs, report)
+        figures = season_figures(ctx)
+        ledger = check_ledger(ctx)
+        boards = {"classic": leaderboard(ctx, figures, CLASSIC, corr=CORR_SCORE, mmc=MMC_SCORE)}
+    set_clock(settings, clock.now())  # the served home stands at the season's last moment
+    return DemoResult(
+        settings,
+        log,
+        figures,
+        ledger,
+        boards,
+        crowd=crowd,
+        demo_public_id=demo.public_id,
+        demo_secret_key=demo.secret_key,
+        skipped=skipped,
+    )

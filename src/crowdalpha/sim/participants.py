@@ -1,9 +1,10 @@
 """A simulated crowd: participants whose models compute predictions the way real ones would.
 
-Each strategy sees only what a real participant sees — the published dataset and live file for
-Classic; its own price history (the market panel up to the live date) and the published live
-universe for Signals and Crypto — and returns a frame in the tournament's submission format.
-Strategies are plain functions, so the simulator, the demo and tests share them.
+Each strategy sees only what a real participant sees — the published training data and each
+round's live file for Classic (a model is fitted once, then applied to every live file); its own
+price history (the market panel up to the live date) and the published live universe for Signals
+and Crypto — and returns a frame in the tournament's submission format. Strategies are plain
+functions, so the season simulator, the demo and tests share them.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crowdalpha.datasets.example_model import RidgeExampleModel
 from crowdalpha.scoring.transforms import neutralize
 
 PREDICTION = "prediction"
 
 
 @dataclass(frozen=True)
-class ClassicView:
-    """What a Classic participant downloads: training eras, the live file and the example predictions."""
+class ClassicTraining:
+    """What a Classic participant downloads once: the training eras and the feature sets it uses."""
 
     train: pd.DataFrame
-    live: pd.DataFrame
+    """``era``, the ``features`` and ``target`` of the published train split."""
     features: tuple[str, ...]
-    example_predictions: pd.Series
-    benchmark_predictions: pd.DataFrame | None = None
-    """The published live benchmark models (one column each), when the operator trained them."""
+    example_features: tuple[str, ...]
+    """The ``small`` feature set, on which the published example model is fitted."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,17 @@ class PriceView:
 
 @dataclass(frozen=True)
 class Participant:
-    """One simulated model: its name, tournament, strategy and the tokens it means to stake."""
+    """One simulated model: name, tournament, strategy, tokens it stakes, and whether it submits late."""
 
     model: str
     tournament: str
     strategy: str
     stake: int = 0
+    late: bool = False
+
+
+ClassicModel = Callable[[pd.DataFrame], np.ndarray]
+"""A fitted Classic model: a live frame (feature columns) → one raw prediction per row."""
 
 
 def _percentile(values: np.ndarray) -> np.ndarray:
@@ -56,29 +62,31 @@ def _percentile(values: np.ndarray) -> np.ndarray:
     return pd.Series(values).rank(method="average", pct=True).to_numpy()
 
 
-def _train_sample(view: ClassicView, max_rows: int, seed: int) -> pd.DataFrame:
-    train = view.train.dropna(subset=["target"])
+def _train_sample(training: ClassicTraining, max_rows: int, seed: int) -> pd.DataFrame:
+    train = training.train.dropna(subset=["target"])
     if len(train) > max_rows:
         train = train.sample(max_rows, random_state=seed)
     return train
 
 
-def ridge_predictions(view: ClassicView, seed: int) -> np.ndarray:
-    """Return live predictions of a ridge regression of the target on the features."""
+def _features(frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    return frame[list(features)].to_numpy(np.float32)
+
+
+def fit_ridge(training: ClassicTraining, seed: int) -> ClassicModel:
+    """Return a ridge regression of the target on the features, fitted once on the train split."""
     from sklearn.linear_model import Ridge
 
-    train = _train_sample(view, 200_000, seed)
-    features = list(view.features)
-    model = Ridge(alpha=float(len(train)) * 0.01).fit(train[features].to_numpy(np.float32), train["target"])
-    return model.predict(view.live[features].to_numpy(np.float32))
+    train = _train_sample(training, 200_000, seed)
+    model = Ridge(alpha=float(len(train)) * 0.01).fit(_features(train, training.features), train["target"])
+    return lambda live: model.predict(_features(live, training.features))
 
 
-def lightgbm_predictions(view: ClassicView, seed: int) -> np.ndarray:
-    """Return live predictions of a small LightGBM model (Numerai's benchmark recipe, scaled down)."""
+def fit_lightgbm(training: ClassicTraining, seed: int) -> ClassicModel:
+    """Return a small LightGBM model (Numerai's benchmark recipe, scaled down), fitted once."""
     import lightgbm
 
-    train = _train_sample(view, 200_000, seed)
-    features = list(view.features)
+    train = _train_sample(training, 200_000, seed)
     model = lightgbm.LGBMRegressor(
         n_estimators=120,
         learning_rate=0.05,
@@ -89,39 +97,45 @@ def lightgbm_predictions(view: ClassicView, seed: int) -> np.ndarray:
         random_state=seed,
         n_jobs=1,
         verbose=-1,
-    ).fit(train[features].to_numpy(np.float32), train["target"])
-    return model.predict(view.live[features].to_numpy(np.float32))
+    ).fit(_features(train, training.features), train["target"])
+    return lambda live: model.predict(_features(live, training.features))
 
 
-def _classic_strategies() -> dict[str, Callable[[ClassicView, int], np.ndarray]]:
-    def neutral_ridge(view: ClassicView, seed: int) -> np.ndarray:
-        exposures = view.live[list(view.features)].to_numpy(np.float64)
-        return neutralize(_percentile(ridge_predictions(view, seed)), exposures, proportion=0.5)
+def fit_example(training: ClassicTraining, seed: int) -> ClassicModel:
+    """Return the published example model's recipe (ridge on the ``small`` set), fitted by the participant."""
+    features = list(training.example_features)
+    model = RidgeExampleModel(len(features))
+    for _, era in training.train.groupby("era", sort=True):
+        model.add_era(era[features].to_numpy().T, era["target"].to_numpy())
+    model.fit()
+    return lambda live: model.predict_era(live[features].to_numpy().T)
 
-    def ensemble(view: ClassicView, seed: int) -> np.ndarray:
-        return _percentile(ridge_predictions(view, seed)) + _percentile(lightgbm_predictions(view, seed))
 
-    def example(view: ClassicView, seed: int) -> np.ndarray:
-        return view.example_predictions.reindex(view.live.index).to_numpy()
+def _classic_strategies() -> dict[str, Callable[[ClassicTraining, int], ClassicModel]]:
+    def neutral_ridge(training: ClassicTraining, seed: int) -> ClassicModel:
+        ridge = fit_ridge(training, seed)
 
-    def noise(view: ClassicView, seed: int) -> np.ndarray:
-        return np.random.default_rng(seed).random(len(view.live))
+        def predict(live: pd.DataFrame) -> np.ndarray:
+            exposures = live[list(training.features)].to_numpy(np.float64)
+            return neutralize(_percentile(ridge(live)), exposures, proportion=0.5)
 
-    def benchmark(view: ClassicView, seed: int) -> np.ndarray:
-        if view.benchmark_predictions is None:
-            raise ValueError(
-                "the benchmark strategy needs live_benchmark_models.parquet; train benchmarks first"
-            )
-        return view.benchmark_predictions.reindex(view.live.index).iloc[:, -1].to_numpy()
+        return predict
+
+    def ensemble(training: ClassicTraining, seed: int) -> ClassicModel:
+        ridge, gbm = fit_ridge(training, seed), fit_lightgbm(training, seed)
+        return lambda live: _percentile(ridge(live)) + _percentile(gbm(live))
+
+    def noise(training: ClassicTraining, seed: int) -> ClassicModel:
+        rng = np.random.default_rng(seed)  # fresh draws every round, reproducible from the seed
+        return lambda live: rng.random(len(live))
 
     return {
-        "ridge": ridge_predictions,
-        "lightgbm": lightgbm_predictions,
+        "ridge": fit_ridge,
+        "lightgbm": fit_lightgbm,
         "neutral_ridge": neutral_ridge,
         "ensemble": ensemble,
-        "example": example,
+        "example": fit_example,
         "noise": noise,
-        "benchmark": benchmark,
     }
 
 
@@ -150,12 +164,17 @@ CLASSIC_STRATEGIES = _classic_strategies()
 PRICE_STRATEGIES = _price_strategies()
 
 
-def classic_submission(strategy: str, view: ClassicView, seed: int) -> pd.DataFrame:
-    """Return a Classic submission (``id, prediction`` in (0, 1]) from one of CLASSIC_STRATEGIES."""
+def fit_classic(strategy: str, training: ClassicTraining, seed: int) -> ClassicModel:
+    """Return the model of one of CLASSIC_STRATEGIES, fitted once on the published training data."""
     if strategy not in CLASSIC_STRATEGIES:
         raise ValueError(f"unknown Classic strategy {strategy!r}; one of {sorted(CLASSIC_STRATEGIES)}")
-    values = np.asarray(CLASSIC_STRATEGIES[strategy](view, seed), dtype=np.float64)
-    return pd.DataFrame({"id": view.live.index.to_numpy(), PREDICTION: _percentile(values)})
+    return CLASSIC_STRATEGIES[strategy](training, seed)
+
+
+def classic_submission(model: ClassicModel, live: pd.DataFrame) -> pd.DataFrame:
+    """Return a Classic submission (``id, prediction`` in (0, 1]) of a fitted model on a live file."""
+    values = np.asarray(model(live), dtype=np.float64)
+    return pd.DataFrame({"id": live.index.to_numpy(), PREDICTION: _percentile(values)})
 
 
 def price_submission(strategy: str, view: PriceView, seed: int) -> pd.DataFrame:
@@ -188,7 +207,6 @@ DEFAULT_CROWD: Mapping[str, tuple[tuple[str, str, int], ...]] = {
         ("blend", "ensemble", 1200),
         ("example", "example", 300),
         ("noise", "noise", 100),
-        ("benchmark", "benchmark", 1000),
     ),
     "signals": (
         ("momentum", "momentum", 600),
@@ -200,11 +218,20 @@ DEFAULT_CROWD: Mapping[str, tuple[tuple[str, str, int], ...]] = {
 }
 """tournament → (model suffix, strategy, stake in whole tokens) of the demo crowd."""
 
+LATE_CROWD: Mapping[str, tuple[tuple[str, str], ...]] = {"classic": (("late", "ridge"),)}
+"""tournament → (model suffix, strategy) of models that upload after the close (never staked)."""
+
 
 def default_crowd(tournaments: tuple[str, ...] = ("classic", "signals", "crypto")) -> list[Participant]:
-    """Return the demo crowd: one participant model per (tournament, strategy) of DEFAULT_CROWD."""
-    return [
+    """Return the demo crowd: one model per (tournament, strategy) of DEFAULT_CROWD, then the late ones."""
+    on_time = [
         Participant(f"{tournament}_{suffix}", tournament, strategy, stake)
         for tournament in tournaments
         for suffix, strategy, stake in DEFAULT_CROWD[tournament]
     ]
+    late = [
+        Participant(f"{tournament}_{suffix}", tournament, strategy, late=True)
+        for tournament in tournaments
+        for suffix, strategy in LATE_CROWD.get(tournament, ())
+    ]
+    return on_time + late

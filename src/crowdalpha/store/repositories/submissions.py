@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crowdalpha.store.errors import NotFound
-from crowdalpha.store.schema import Submission, SubmissionStatus
+from crowdalpha.store.schema import Model, Submission, SubmissionStatus
 
 
 class SubmissionRepository:
@@ -147,7 +147,10 @@ class SubmissionRepository:
             query = query.where(
                 Submission.status.in_([SubmissionStatus(status).value for status in statuses])
             )
-        return list(self.session.scalars(query.order_by(Submission.model_id)))
+        # by model name, not id: ids are random, and a stable order makes every sum over models
+        # (meta model, Gram matrices) come out bit for bit the same when a season is replayed
+        query = query.join(Model, Model.id == Submission.model_id).order_by(Model.name)
+        return list(self.session.scalars(query))
 
     def promote_queued(self, round_id: str) -> int:
         """Mark the round's queued submissions on time (the round opened); return how many changed."""

@@ -1,0 +1,300 @@
+"""A season on a simulated clock: the market revealed day by day, rounds run by ``tick``, a crowd submitting.
+
+For each market date D after the published history, :func:`run_season_day` does what the
+operator's daily routine and the participants do in production, in order:
+
+1. at D's market close the clock stands at D 22:00 UTC and D's rows are ingested
+   (:func:`crowdalpha.service.ingest_market`, as ``crowdalpha market ingest``);
+2. the clock moves to the calendar's open time of the round whose data is D (the round of D + 1)
+   and :func:`crowdalpha.service.tick` runs every due job — open (a fresh Classic live file from
+   D), and the score and resolve jobs that fall due;
+3. every on-time participant reads the round's published live file through the service (the
+   file numerapi downloads) and uploads through :func:`crowdalpha.service.submit_predictions`;
+4. the clock moves to the close, ``tick`` closes the round (at-risk stakes, meta model), and the
+   late participants upload in the late window.
+
+Nothing here changes a rule: the season only moves the clock and calls the use cases. Stakes are
+set once, before the first round (:func:`stake_crowd`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
+from crowdalpha.service import (
+    Context,
+    TickReport,
+    create_account,
+    create_model,
+    grant,
+    increase_stake,
+    ingest_market,
+    mint_genesis,
+    open_dataset_file,
+    round_status,
+    submit_predictions,
+    tick,
+)
+from crowdalpha.sim.participants import (
+    ClassicModel,
+    ClassicTraining,
+    Participant,
+    PriceView,
+    classic_submission,
+    fit_classic,
+    price_history,
+    price_submission,
+)
+from crowdalpha.tournament.calendar import RoundSchedule, is_round_day, round_number_on, round_schedule
+from crowdalpha.tournament.clock import SettableClock
+from crowdalpha.tournament.config import TournamentConfig
+
+MARKET_CLOSE = time(22, 0)
+"""When a market date's close is known and ingested (UTC)."""
+GRANT_MARGIN = 1000
+"""Whole tokens granted to each crowd account on top of what its models stake."""
+LIVE_FILE = "live.parquet"
+PRICE_KEYS = {"signals": "numerai_ticker", "crypto": "symbol"}
+
+Stage = Callable[[str, int, int], None]
+"""Progress callback: (stage description, done, total)."""
+
+
+@dataclass(frozen=True)
+class CrowdMember:
+    """A participant as the season runs it: its account, its model id and (Classic) its fitted model."""
+
+    participant: Participant
+    owner: str
+    model_id: str
+    seed: int
+    classic_model: ClassicModel | None = None
+
+
+@dataclass
+class SeasonDay:
+    """What one market date did: the rounds it opened, the uploads, and the jobs' outcomes."""
+
+    market_date: date
+    opened: dict[str, int] = field(default_factory=dict)
+    uploads: int = 0
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SeasonLog:
+    """Every day of a season, in order."""
+
+    days: list[SeasonDay] = field(default_factory=list)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Return every job that failed during the season (job key → message)."""
+        return {key: message for day in self.days for key, message in day.failed.items()}
+
+
+def classic_training(directory: Path) -> ClassicTraining:
+    """Return the published training data of a Classic version a participant downloads once."""
+    feature_sets = json.loads((directory / "features.json").read_text())["feature_sets"]
+    features, small = feature_sets["medium"], feature_sets["small"]
+    columns = list(dict.fromkeys(["era", *features, *small, "target"]))
+    train = pd.read_parquet(directory / "train.parquet", columns=columns)
+    return ClassicTraining(train=train, features=tuple(features), example_features=tuple(small))
+
+
+def create_crowd(ctx: Context, crowd: list[Participant]) -> dict[str, tuple[str, str]]:
+    """Create the crowd's accounts (one per strategy) and models; return model name → (owner, model id)."""
+    owners: dict[str, tuple[str, str]] = {}
+    accounts: set[str] = set()
+    for participant in crowd:
+        owner = f"{participant.strategy}_team"
+        if owner not in accounts:
+            create_account(ctx, owner)
+            accounts.add(owner)
+        model = create_model(ctx, owner, participant.tournament, participant.model)
+        owners[participant.model] = (owner, model.id)
+    return owners
+
+
+def enroll_crowd(
+    ctx: Context,
+    crowd: list[Participant],
+    training: ClassicTraining,
+    seed: int,
+    progress: Stage | None = None,
+) -> list[CrowdMember]:
+    """Create the crowd's accounts and models, fit each Classic model once, stake (:func:`stake_crowd`)."""
+    report = progress or (lambda stage, done, total: None)
+    owners = create_crowd(ctx, crowd)
+    members = []
+    for done, participant in enumerate(crowd):
+        report("fitting the crowd's models", done, len(crowd))
+        owner, model_id = owners[participant.model]
+        model = (
+            fit_classic(participant.strategy, training, seed + done)
+            if participant.tournament == "classic"
+            else None
+        )
+        members.append(CrowdMember(participant, owner, model_id, seed + done, model))
+    report("fitting the crowd's models", len(crowd), len(crowd))
+    stake_crowd(ctx, members)
+    return members
+
+
+def stake_crowd(ctx: Context, crowd: list[CrowdMember]) -> None:
+    """Mint the genesis supply, grant every crowd account tokens and stake each model its ``stake``."""
+    mint_genesis(ctx)
+    needed: dict[str, int] = {}
+    for member in crowd:
+        needed[member.owner] = needed.get(member.owner, 0) + member.participant.stake
+    for owner, tokens in needed.items():
+        grant(ctx, owner, (tokens + GRANT_MARGIN) * NANO_PER_TOKEN, idempotency_key=f"season/grant/{owner}")
+    for member in crowd:
+        if member.participant.stake:
+            increase_stake(
+                ctx,
+                member.owner,
+                member.model_id,
+                member.participant.stake * NANO_PER_TOKEN,
+                idempotency_key=f"season/stake/{member.participant.model}",
+            )
+
+
+def round_of_data(config: TournamentConfig, market_date: date) -> RoundSchedule | None:
+    """Return the calendar round whose live data is ``market_date`` (it opens the next day), if any."""
+    day = market_date + timedelta(days=1)
+    return round_schedule(config, round_number_on(config, day)) if is_round_day(config, day) else None
+
+
+def _read_live(ctx: Context, tournament: str, number: int) -> pd.DataFrame:
+    """Return the round's live file as a participant downloads it (``live.parquet`` of the round)."""
+    opened = open_dataset_file(ctx, tournament, LIVE_FILE, number)
+    with opened.open() as handle:
+        return pd.read_parquet(io.BytesIO(handle.read()))
+
+
+def _price_view(tournament: str, live: pd.DataFrame, panel: pd.DataFrame, market_date: date) -> PriceView:
+    """Return what a Signals/Crypto participant works from: its prices through the date, the live keys."""
+    key = PRICE_KEYS[tournament]
+    keys = panel["ticker"] + " " + panel["country"] if tournament == "signals" else panel["ticker"]
+    return PriceView(price_history(panel, market_date, keys), tuple(live[key].astype(str)), key)
+
+
+def _upload(ctx: Context, member: CrowdMember, frame: pd.DataFrame) -> None:
+    body = io.BytesIO()
+    frame.to_csv(body, index=False)
+    submit_predictions(ctx, member.owner, member.model_id, "predictions.csv", body.getvalue())
+
+
+def _record(day: SeasonDay, report: TickReport) -> None:
+    day.ran.extend(report.ran)
+    day.failed.update(report.failed)
+    day.waiting.update(report.waiting)
+
+
+def _submit_all(
+    ctx: Context,
+    members: list[CrowdMember],
+    opened: Mapping[str, int],
+    prices: Mapping[str, pd.DataFrame],
+    market_date: date,
+) -> int:
+    lives: dict[str, pd.DataFrame] = {}
+    views: dict[str, PriceView] = {}
+    uploads = 0
+    for member in members:
+        tournament = member.participant.tournament
+        if tournament not in opened:
+            continue
+        if tournament not in lives:
+            lives[tournament] = _read_live(ctx, tournament, opened[tournament])
+        if member.classic_model is not None:
+            frame = classic_submission(member.classic_model, lives[tournament])
+        else:
+            if tournament not in views:
+                views[tournament] = _price_view(
+                    tournament, lives[tournament], prices[tournament], market_date
+                )
+            frame = price_submission(member.participant.strategy, views[tournament], member.seed)
+        _upload(ctx, member, frame)
+        uploads += 1
+    return uploads
+
+
+def run_season_day(
+    ctx: Context,
+    clock: SettableClock,
+    rows: pd.DataFrame,
+    crowd: list[CrowdMember],
+    prices: Mapping[str, pd.DataFrame],
+    configs: Mapping[str, TournamentConfig],
+    *,
+    close: bool = True,
+) -> SeasonDay:
+    """Run one market date: ingest it, open its rounds (tick), the crowd uploads, close (tick), late uploads.
+
+    ``rows`` are the market store's rows of that one date; ``prices`` the panels Signals and Crypto
+    participants compute their signals from; ``close=False`` leaves the day's rounds open.
+    """
+    dates = pd.DatetimeIndex(rows["date"].drop_duplicates()) if len(rows) else pd.DatetimeIndex([])
+    if len(dates) != 1:
+        raise ValueError(f"a season day ingests the rows of one market date; got {len(dates)} dates")
+    market_date = dates[0].date()
+    day = SeasonDay(market_date)
+    clock.set(max(clock.now(), datetime.combine(market_date, MARKET_CLOSE, tzinfo=UTC)))
+    ingest_market(ctx, rows)
+    schedules = {name: round_of_data(config, market_date) for name, config in configs.items()}
+    schedules = {name: schedule for name, schedule in schedules.items() if schedule is not None}
+    if not schedules:
+        return day
+    clock.set(max(clock.now(), min(schedule.open_time for schedule in schedules.values())))
+    _record(day, tick(ctx))
+    for name, schedule in schedules.items():
+        status = round_status(ctx, name)
+        if status.number == schedule.number and status.state == "open":
+            day.opened[name] = status.number
+    on_time = [member for member in crowd if not member.participant.late]
+    day.uploads += _submit_all(ctx, on_time, day.opened, prices, market_date)
+    if not close:
+        return day
+    clock.set(max(clock.now(), max(schedule.close_staking_time for schedule in schedules.values())))
+    _record(day, tick(ctx))
+    late = [member for member in crowd if member.participant.late]
+    day.uploads += _submit_all(ctx, late, day.opened, prices, market_date)
+    return day
+
+
+def run_season(
+    ctx: Context,
+    clock: SettableClock,
+    season: pd.DataFrame,
+    crowd: list[CrowdMember],
+    prices: Mapping[str, pd.DataFrame],
+    configs: Mapping[str, TournamentConfig],
+    progress: Stage | None = None,
+    *,
+    leave_open: bool = True,
+) -> SeasonLog:
+    """Run every market date of ``season`` in order; with ``leave_open`` the last day's rounds stay open."""
+    report = progress or (lambda stage, done, total: None)
+    dates = list(pd.DatetimeIndex(season["date"].drop_duplicates()).sort_values())
+    log = SeasonLog()
+    for done, market_date in enumerate(dates):
+        report("simulating the season", done, len(dates))
+        rows = season[season["date"] == market_date].reset_index(drop=True)
+        last = done == len(dates) - 1
+        log.days.append(
+            run_season_day(ctx, clock, rows, crowd, prices, configs, close=not (leave_open and last))
+        )
+    report("simulating the season", len(dates), len(dates))
+    return log
