@@ -65,7 +65,7 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
-from crowdalpha.store.schema import RoundLiveData
+from crowdalpha.store.schema import LiveUniverse, RoundLiveData
 from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
 from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, benchmark_meta_model
 from crowdalpha.tournament.submissions import SubmissionError, UploadKind, validate_submission
@@ -191,11 +191,72 @@ class _RoundPredictions:
     on_time: pd.Series
 
 
+@dataclass(frozen=True)
+class _PredictionMatrix:
+    """Validated submission files of a round: ``values[k]`` is submission ``submissions[k]`` over ``ids``.
+
+    NaN where a submission has no prediction for an id; ``unscored`` names the files that did not
+    validate, with the reason.
+    """
+
+    ids: np.ndarray
+    submissions: np.ndarray
+    values: np.ndarray
+    unscored: dict[str, str]
+
+
+def _prediction_matrix_key(row: Round, universe_row: LiveUniverse) -> str:
+    universe = hashlib.sha256(universe_row.blob_key.encode()).hexdigest()[:16]
+    return f"private/rounds/{row.tournament_id}/{row.id}/predictions-{universe}.npy"
+
+
+def _read_prediction_matrix(ctx: Context, key: str) -> _PredictionMatrix | None:
+    """Return the round's stored prediction matrix, or None if none is stored yet."""
+    if not ctx.blobs.exists(key):
+        return None
+    with ctx.blobs.open(key) as handle:
+        arrays = [np.lib.format.read_array(handle, allow_pickle=False) for _ in range(5)]
+    ids, submissions, values, unscored_ids, reasons = arrays
+    return _PredictionMatrix(
+        ids, submissions, values, dict(zip(unscored_ids.tolist(), reasons.tolist(), strict=True))
+    )
+
+
+def _write_prediction_matrix(ctx: Context, key: str, matrix: _PredictionMatrix) -> None:
+    """Store the matrix as five ``.npy`` arrays in one blob (streamed; no pickles)."""
+    unscored_ids = np.array(list(matrix.unscored), dtype=str)
+    reasons = np.array(list(matrix.unscored.values()), dtype=str)
+    with ctx.blobs.writer(key) as writer:
+        for array in (matrix.ids, matrix.submissions, matrix.values, unscored_ids, reasons):
+            np.lib.format.write_array(writer, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _extend_prediction_matrix(
+    matrix: _PredictionMatrix | None, columns: dict[str, pd.Series], unscored: dict[str, str]
+) -> _PredictionMatrix:
+    """Return the matrix with newly validated ``columns`` (over the union of the ids) and failed files."""
+    old_count = 0 if matrix is None else len(matrix.submissions)
+    id_parts = ([] if matrix is None else [matrix.ids]) + [np.asarray(c.index, str) for c in columns.values()]
+    ids = np.unique(np.concatenate(id_parts)) if id_parts else np.zeros(0, str)
+    values = np.full((old_count + len(columns), len(ids)), np.nan)
+    if matrix is not None and old_count:
+        values[:old_count, np.searchsorted(ids, matrix.ids)] = matrix.values
+    for k, column in enumerate(columns.values(), start=old_count):
+        values[k, np.searchsorted(ids, np.asarray(column.index, str))] = column.to_numpy(np.float64)
+    submissions = ([] if matrix is None else matrix.submissions.tolist()) + list(columns)
+    return _PredictionMatrix(
+        ids, np.array(submissions, str), values, {**({} if matrix is None else matrix.unscored), **unscored}
+    )
+
+
 def round_predictions(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
 ) -> _RoundPredictions:
-    """Return the round's selected on-time and late submissions, read back from their blobs.
+    """Return the round's selected on-time and late submissions, from the round's prediction matrix.
 
+    Every stored file is read and validated once: the first call (the round's close) stores the
+    validated values as the round's private prediction matrix, and later calls (each score day,
+    the resolution) load it, reading only files submitted since (late ones), which are then added.
     A stored file that does not fit the round's live universe (a queued upload made for the
     previous live ids that could not be carried over) is left out and named in ``unscored``.
     """
@@ -203,23 +264,42 @@ def round_predictions(
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    universe = prepared_universe(ctx, universe_row)
-    columns = {}
-    for submission in submissions:
-        content = ctx.blobs.read_bytes(submission.blob_key)
-        try:
-            validated = validate_submission(content, universe, loaded.config.submissions)
-        except SubmissionError as error:
-            unscored[submission.id] = f"round {row.number}: {error}"
-            continue
-        columns[submission.id] = validated.to_series()
-    submissions = [s for s in submissions if s.id in columns]
+    key = _prediction_matrix_key(row, universe_row)
+    matrix = _read_prediction_matrix(ctx, key)
+    known = set() if matrix is None else {*matrix.submissions.tolist(), *matrix.unscored}
+    unread = [submission for submission in submissions if submission.id not in known]
+    if unread:
+        universe = prepared_universe(ctx, universe_row)
+        columns, failed = {}, {}
+        for submission in unread:
+            content = ctx.blobs.read_bytes(submission.blob_key)
+            try:
+                validated = validate_submission(content, universe, loaded.config.submissions)
+            except SubmissionError as error:
+                failed[submission.id] = f"round {row.number}: {error}"
+                continue
+            columns[submission.id] = validated.to_series()
+        matrix = _extend_prediction_matrix(matrix, columns, failed)
+        _write_prediction_matrix(ctx, key, matrix)
+    assert matrix is not None  # read, or built from the files just now
+    unscored.update({s.id: matrix.unscored[s.id] for s in submissions if s.id in matrix.unscored})
+    positions = {submission_id: k for k, submission_id in enumerate(matrix.submissions.tolist())}
+    submissions = [s for s in submissions if s.id in positions]
     if not submissions:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    values = pd.DataFrame(columns)
-    values.index = values.index.astype(str)
+    chosen = [positions[s.id] for s in submissions]
+    values = matrix.values if chosen == list(range(len(matrix.submissions))) else matrix.values[chosen]
+    held = ~np.isnan(values).all(axis=0)  # the ids some chosen submission predicts
+    if not held.all():
+        values = values[:, held]
+    frame = pd.DataFrame(
+        values.T,
+        index=pd.Index(matrix.ids[held], dtype=object, name="id").astype(str),
+        columns=pd.Index([s.id for s in submissions], dtype=object),
+        copy=False,
+    )
     on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
-    return _RoundPredictions(values.sort_index(), on_time)
+    return _RoundPredictions(frame, on_time)
 
 
 def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> dict[str, pd.Series]:

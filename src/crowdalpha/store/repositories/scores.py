@@ -116,6 +116,13 @@ class ScoreRepository:
         order = (SubmissionScore.day, SubmissionScore.score, SubmissionScore.submission_id)
         return list(self.session.scalars(query.order_by(*order)))
 
+    def score_values(self, round_id: str, *, score: str, day: int) -> dict[str, float]:
+        """Return one score's values on one day of the round, by submission id."""
+        query = select(SubmissionScore.submission_id, SubmissionScore.value).where(
+            SubmissionScore.round_id == round_id, SubmissionScore.score == score, SubmissionScore.day == day
+        )
+        return {submission_id: value for submission_id, value in self.session.execute(query)}
+
     def model_scores(self, model_id: str) -> list[tuple[SubmissionScore, date]]:
         """Return every stored score of the model's submissions with its day's market date, by round, day."""
         query = (
