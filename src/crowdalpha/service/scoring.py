@@ -54,7 +54,7 @@ from crowdalpha.market.targets import (
 from crowdalpha.scoring.contribution import contribution_scores_rows
 from crowdalpha.scoring.correlations import corr_of_transformed
 from crowdalpha.scoring.frame import require_target_power_correlated
-from crowdalpha.scoring.ranking import transform_rows
+from crowdalpha.scoring.ranking import transform_rows, transform_rows_many
 from crowdalpha.scoring.transforms import orthogonalize_rows
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import prepared_universe
@@ -77,6 +77,7 @@ BENCHMARK_MODELS_FILE = "live_benchmark_models.parquet"
 NON_MODEL_COLUMNS = frozenset({"id", "era", "data_type"})
 DAILY_METRICS = frozenset({"numerai_corr", "correlation_contribution"})
 _INPUTS_CACHE_KEY = "score_target_inputs"
+SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
 
 
 class ScoresPending(ServiceError):
@@ -411,7 +412,9 @@ class _RoundScorer:
             self._ids, self._cache = ids, {}
         if kind not in self._cache:
             rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
-            self._cache[kind] = transform_rows(rows, to=kind)
+            # one sort per set of ids serves both CORR's and MMC's transforms
+            kinds = (kind, *(other for other in SHARED_RANK_KINDS if other not in (kind, *self._cache)))
+            self._cache.update(zip(kinds, transform_rows_many(rows, kinds), strict=True))
         return self._cache[kind]
 
     def corr(self, target: pd.Series) -> pd.Series:
