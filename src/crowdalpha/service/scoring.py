@@ -232,21 +232,50 @@ def _write_prediction_matrix(ctx: Context, key: str, matrix: _PredictionMatrix) 
             np.lib.format.write_array(writer, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _extend_prediction_matrix(
-    matrix: _PredictionMatrix | None, columns: dict[str, pd.Series], unscored: dict[str, str]
+def _validated_rows(
+    ctx: Context, loaded: LoadedTournament, row: Round, universe_row: LiveUniverse, submissions: list
 ) -> _PredictionMatrix:
-    """Return the matrix with newly validated ``columns`` (over the union of the ids) and failed files."""
-    old_count = 0 if matrix is None else len(matrix.submissions)
-    id_parts = ([] if matrix is None else [matrix.ids]) + [np.asarray(c.index, str) for c in columns.values()]
-    ids = np.unique(np.concatenate(id_parts)) if id_parts else np.zeros(0, str)
-    values = np.full((old_count + len(columns), len(ids)), np.nan)
-    if matrix is not None and old_count:
-        values[:old_count, np.searchsorted(ids, matrix.ids)] = matrix.values
-    for k, column in enumerate(columns.values(), start=old_count):
-        values[k, np.searchsorted(ids, np.asarray(column.index, str))] = column.to_numpy(np.float64)
-    submissions = ([] if matrix is None else matrix.submissions.tolist()) + list(columns)
+    """Return the submissions' files read and validated, one row each, filled in place (no per-file frame)."""
+    universe = prepared_universe(ctx, universe_row)
+    index = pd.Index([], dtype=object)  # ids in order of first appearance
+    values = np.full((len(submissions), 0), np.nan)
+    kept: list[str] = []
+    failed: dict[str, str] = {}
+    for submission in submissions:
+        content = ctx.blobs.read_bytes(submission.blob_key)
+        try:
+            validated = validate_submission(content, universe, loaded.config.submissions)
+        except SubmissionError as error:
+            failed[submission.id] = f"round {row.number}: {error}"
+            continue
+        file_ids = np.asarray(validated.ids, dtype=object)
+        positions = index.get_indexer(file_ids)
+        if (positions < 0).any():  # the first file, or one predicting ids no earlier file did
+            index = index.append(pd.Index(file_ids[positions < 0], dtype=object))
+            grown = np.full((len(submissions), len(index)), np.nan)
+            grown[:, : values.shape[1]] = values
+            values, positions = grown, index.get_indexer(file_ids)
+        values[len(kept), positions] = validated.values
+        kept.append(submission.id)
     return _PredictionMatrix(
-        ids, np.array(submissions, str), values, {**({} if matrix is None else matrix.unscored), **unscored}
+        np.asarray(index, dtype=str), np.array(kept, dtype=str), values[: len(kept)], failed
+    )
+
+
+def _merged_prediction_matrix(old: _PredictionMatrix | None, new: _PredictionMatrix) -> _PredictionMatrix:
+    """Return the stored matrix with the newly read rows added, over the sorted union of their ids."""
+    parts = [new] if old is None else [old, new]
+    ids = np.unique(np.concatenate([part.ids for part in parts]))
+    values = np.full((sum(len(part.submissions) for part in parts), len(ids)), np.nan)
+    start = 0
+    for part in parts:
+        values[start : start + len(part.submissions), np.searchsorted(ids, part.ids)] = part.values
+        start += len(part.submissions)
+    return _PredictionMatrix(
+        ids,
+        np.concatenate([part.submissions for part in parts]).astype(str),
+        values,
+        {key: reason for part in parts for key, reason in part.unscored.items()},
     )
 
 
@@ -270,17 +299,7 @@ def round_predictions(
     known = set() if matrix is None else {*matrix.submissions.tolist(), *matrix.unscored}
     unread = [submission for submission in submissions if submission.id not in known]
     if unread:
-        universe = prepared_universe(ctx, universe_row)
-        columns, failed = {}, {}
-        for submission in unread:
-            content = ctx.blobs.read_bytes(submission.blob_key)
-            try:
-                validated = validate_submission(content, universe, loaded.config.submissions)
-            except SubmissionError as error:
-                failed[submission.id] = f"round {row.number}: {error}"
-                continue
-            columns[submission.id] = validated.to_series()
-        matrix = _extend_prediction_matrix(matrix, columns, failed)
+        matrix = _merged_prediction_matrix(matrix, _validated_rows(ctx, loaded, row, universe_row, unread))
         _write_prediction_matrix(ctx, key, matrix)
     assert matrix is not None  # read, or built from the files just now
     unscored.update({s.id: matrix.unscored[s.id] for s in submissions if s.id in matrix.unscored})
