@@ -322,3 +322,31 @@ def test_a_stored_file_that_no_longer_fits_the_round_is_reported_and_the_rest_sc
     assert list(report.unscored_submissions) == [late_id]
     assert report.unscored_submissions[late_id].startswith(f"round {ROUND}: ")
     assert set(_stored(ctx)["submission"]) == set(closed_round.on_time)
+
+
+def test_score_days_read_the_files_once_into_the_rounds_prediction_matrix(
+    ctx: Context, closed_round: Round, market: Market
+) -> None:
+    def blob_key(submission_id: str) -> str:
+        with transaction(ctx.engine) as uow:
+            return uow.submissions.get(submission_id).blob_key
+
+    # Read and validated at close: a file changed in the store afterwards is not read again.
+    for submission_id in closed_round.on_time:
+        ctx.blobs.put_bytes(blob_key(submission_id), b"not a predictions file")
+    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 3))
+    report = score_day(ctx, "classic")
+    assert [(day.day, day.submissions) for day in report.scored] == [(1, 3)]
+    assert report.unscored_submissions == {}
+    # The late file, uploaded after the close, was read by the first score day and added.
+    (late_id,) = closed_round.late
+    ctx.blobs.put_bytes(blob_key(late_id), b"not a predictions file")
+    ingest_market(ctx, market.days(HISTORY_DAYS + 3, HISTORY_DAYS + 4))
+    assert [(day.day, day.submissions) for day in score_day(ctx, "classic").scored] == [(2, 3)]
+
+    predictions = pd.DataFrame({**closed_round.on_time, **closed_round.late})
+    stored = _stored(ctx)
+    for day in (1, 2):
+        expected = oracle_corr(predictions, _expected_target(market, HISTORY_DAYS + 4, day)).sort_index()
+        values = stored[(stored["score"] == "corr20v2") & (stored["day"] == day)].set_index("submission")
+        assert values["value"].sort_index().to_numpy() == pytest.approx(expected.to_numpy(), abs=EXACT)

@@ -54,7 +54,7 @@ from crowdalpha.market.targets import (
 from crowdalpha.scoring.contribution import contribution_scores_rows
 from crowdalpha.scoring.correlations import corr_of_transformed
 from crowdalpha.scoring.frame import require_target_power_correlated
-from crowdalpha.scoring.ranking import transform_rows
+from crowdalpha.scoring.ranking import transform_rows, transform_rows_many
 from crowdalpha.scoring.transforms import orthogonalize_rows
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import prepared_universe
@@ -65,7 +65,7 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
-from crowdalpha.store.schema import RoundLiveData
+from crowdalpha.store.schema import LiveUniverse, RoundLiveData
 from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
 from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, benchmark_meta_model
 from crowdalpha.tournament.submissions import SubmissionError, UploadKind, validate_submission
@@ -77,6 +77,7 @@ BENCHMARK_MODELS_FILE = "live_benchmark_models.parquet"
 NON_MODEL_COLUMNS = frozenset({"id", "era", "data_type"})
 DAILY_METRICS = frozenset({"numerai_corr", "correlation_contribution"})
 _INPUTS_CACHE_KEY = "score_target_inputs"
+SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
 
 
 class ScoresPending(ServiceError):
@@ -191,11 +192,101 @@ class _RoundPredictions:
     on_time: pd.Series
 
 
+@dataclass(frozen=True)
+class _PredictionMatrix:
+    """Validated submission files of a round: ``values[k]`` is submission ``submissions[k]`` over ``ids``.
+
+    NaN where a submission has no prediction for an id; ``unscored`` names the files that did not
+    validate, with the reason.
+    """
+
+    ids: np.ndarray
+    submissions: np.ndarray
+    values: np.ndarray
+    unscored: dict[str, str]
+
+
+def _prediction_matrix_key(row: Round, universe_row: LiveUniverse) -> str:
+    universe = hashlib.sha256(universe_row.blob_key.encode()).hexdigest()[:16]
+    return f"private/rounds/{row.tournament_id}/{row.id}/predictions-{universe}.npy"
+
+
+def _read_prediction_matrix(ctx: Context, key: str) -> _PredictionMatrix | None:
+    """Return the round's stored prediction matrix, or None if none is stored yet."""
+    if not ctx.blobs.exists(key):
+        return None
+    with ctx.blobs.open(key) as handle:
+        arrays = [np.lib.format.read_array(handle, allow_pickle=False) for _ in range(5)]
+    ids, submissions, values, unscored_ids, reasons = arrays
+    return _PredictionMatrix(
+        ids, submissions, values, dict(zip(unscored_ids.tolist(), reasons.tolist(), strict=True))
+    )
+
+
+def _write_prediction_matrix(ctx: Context, key: str, matrix: _PredictionMatrix) -> None:
+    """Store the matrix as five ``.npy`` arrays in one blob (streamed; no pickles)."""
+    unscored_ids = np.array(list(matrix.unscored), dtype=str)
+    reasons = np.array(list(matrix.unscored.values()), dtype=str)
+    with ctx.blobs.writer(key) as writer:
+        for array in (matrix.ids, matrix.submissions, matrix.values, unscored_ids, reasons):
+            np.lib.format.write_array(writer, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _validated_rows(
+    ctx: Context, loaded: LoadedTournament, row: Round, universe_row: LiveUniverse, submissions: list
+) -> _PredictionMatrix:
+    """Return the submissions' files read and validated, one row each, filled in place (no per-file frame)."""
+    universe = prepared_universe(ctx, universe_row)
+    index = pd.Index([], dtype=object)  # ids in order of first appearance
+    values = np.full((len(submissions), 0), np.nan)
+    kept: list[str] = []
+    failed: dict[str, str] = {}
+    for submission in submissions:
+        content = ctx.blobs.read_bytes(submission.blob_key)
+        try:
+            validated = validate_submission(content, universe, loaded.config.submissions)
+        except SubmissionError as error:
+            failed[submission.id] = f"round {row.number}: {error}"
+            continue
+        file_ids = np.asarray(validated.ids, dtype=object)
+        positions = index.get_indexer(file_ids)
+        if (positions < 0).any():  # the first file, or one predicting ids no earlier file did
+            index = index.append(pd.Index(file_ids[positions < 0], dtype=object))
+            grown = np.full((len(submissions), len(index)), np.nan)
+            grown[:, : values.shape[1]] = values
+            values, positions = grown, index.get_indexer(file_ids)
+        values[len(kept), positions] = validated.values
+        kept.append(submission.id)
+    return _PredictionMatrix(
+        np.asarray(index, dtype=str), np.array(kept, dtype=str), values[: len(kept)], failed
+    )
+
+
+def _merged_prediction_matrix(old: _PredictionMatrix | None, new: _PredictionMatrix) -> _PredictionMatrix:
+    """Return the stored matrix with the newly read rows added, over the sorted union of their ids."""
+    parts = [new] if old is None else [old, new]
+    ids = np.unique(np.concatenate([part.ids for part in parts]))
+    values = np.full((sum(len(part.submissions) for part in parts), len(ids)), np.nan)
+    start = 0
+    for part in parts:
+        values[start : start + len(part.submissions), np.searchsorted(ids, part.ids)] = part.values
+        start += len(part.submissions)
+    return _PredictionMatrix(
+        ids,
+        np.concatenate([part.submissions for part in parts]).astype(str),
+        values,
+        {key: reason for part in parts for key, reason in part.unscored.items()},
+    )
+
+
 def round_predictions(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
 ) -> _RoundPredictions:
-    """Return the round's selected on-time and late submissions, read back from their blobs.
+    """Return the round's selected on-time and late submissions, from the round's prediction matrix.
 
+    Every stored file is read and validated once: the first call (the round's close) stores the
+    validated values as the round's private prediction matrix, and later calls (each score day,
+    the resolution) load it, reading only files submitted since (late ones), which are then added.
     A stored file that does not fit the round's live universe (a queued upload made for the
     previous live ids that could not be carried over) is left out and named in ``unscored``.
     """
@@ -203,23 +294,32 @@ def round_predictions(
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    universe = prepared_universe(ctx, universe_row)
-    columns = {}
-    for submission in submissions:
-        content = ctx.blobs.read_bytes(submission.blob_key)
-        try:
-            validated = validate_submission(content, universe, loaded.config.submissions)
-        except SubmissionError as error:
-            unscored[submission.id] = f"round {row.number}: {error}"
-            continue
-        columns[submission.id] = validated.to_series()
-    submissions = [s for s in submissions if s.id in columns]
+    key = _prediction_matrix_key(row, universe_row)
+    matrix = _read_prediction_matrix(ctx, key)
+    known = set() if matrix is None else {*matrix.submissions.tolist(), *matrix.unscored}
+    unread = [submission for submission in submissions if submission.id not in known]
+    if unread:
+        matrix = _merged_prediction_matrix(matrix, _validated_rows(ctx, loaded, row, universe_row, unread))
+        _write_prediction_matrix(ctx, key, matrix)
+    assert matrix is not None  # read, or built from the files just now
+    unscored.update({s.id: matrix.unscored[s.id] for s in submissions if s.id in matrix.unscored})
+    positions = {submission_id: k for k, submission_id in enumerate(matrix.submissions.tolist())}
+    submissions = [s for s in submissions if s.id in positions]
     if not submissions:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    values = pd.DataFrame(columns)
-    values.index = values.index.astype(str)
+    chosen = [positions[s.id] for s in submissions]
+    values = matrix.values if chosen == list(range(len(matrix.submissions))) else matrix.values[chosen]
+    held = ~np.isnan(values).all(axis=0)  # the ids some chosen submission predicts
+    if not held.all():
+        values = values[:, held]
+    frame = pd.DataFrame(
+        values.T,
+        index=pd.Index(matrix.ids[held], dtype=object, name="id").astype(str),
+        columns=pd.Index([s.id for s in submissions], dtype=object),
+        copy=False,
+    )
     on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
-    return _RoundPredictions(values.sort_index(), on_time)
+    return _RoundPredictions(frame, on_time)
 
 
 def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> dict[str, pd.Series]:
@@ -331,7 +431,9 @@ class _RoundScorer:
             self._ids, self._cache = ids, {}
         if kind not in self._cache:
             rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
-            self._cache[kind] = transform_rows(rows, to=kind)
+            # one sort per set of ids serves both CORR's and MMC's transforms
+            kinds = (kind, *(other for other in SHARED_RANK_KINDS if other not in (kind, *self._cache)))
+            self._cache.update(zip(kinds, transform_rows_many(rows, kinds), strict=True))
         return self._cache[kind]
 
     def corr(self, target: pd.Series) -> pd.Series:
