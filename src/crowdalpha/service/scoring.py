@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
+from sqlalchemy import func, select
 
 from crowdalpha import scoring
 from crowdalpha.datasets.classic import PRIVATE_IDS
@@ -73,7 +74,7 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
-from crowdalpha.store.schema import RoundLiveData
+from crowdalpha.store.schema import RoundLiveData, RoundScoreDay
 from crowdalpha.tournament.config import (
     ROUND_NEUTRALIZERS,
     TARGET_FREE_METRICS,
@@ -824,9 +825,35 @@ def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> Targ
     return inputs
 
 
+def rounds_scored_after_resolution(uow: UnitOfWork, loaded: LoadedTournament) -> list[Round]:
+    """Return the resolved rounds whose longer scores (Classic CORR60) have score days left.
+
+    A round resolves at score day ``horizon``; scores with a longer horizon keep being scored
+    until ``scoring_days``, without touching the payouts (the round stays resolved).
+    """
+    scoring_days = loaded.config.scoring_days
+    if scoring_days <= loaded.config.horizon:
+        return []
+    days = (
+        select(func.count(RoundScoreDay.id))
+        .where(RoundScoreDay.round_id == Round.id)
+        .correlate(Round)
+        .scalar_subquery()
+    )
+    query = (
+        select(Round)
+        .where(
+            Round.tournament_id == loaded.id, Round.state == RoundState.RESOLVED.value, days < scoring_days
+        )
+        .order_by(Round.number.desc())
+    )
+    return list(uow.session.scalars(query))
+
+
 def _scorable_rounds(uow: UnitOfWork, tournament: TournamentRef) -> tuple[LoadedTournament, list[str]]:
     loaded = load_tournament(uow, tournament)
-    return loaded, [row.id for row in uow.rounds.list(loaded.id, states=SCORED_STATES)]
+    rows = [*uow.rounds.list(loaded.id, states=SCORED_STATES), *rounds_scored_after_resolution(uow, loaded)]
+    return loaded, [row.id for row in rows]
 
 
 def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = None) -> ScoreDayReport:
