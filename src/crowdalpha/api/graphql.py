@@ -64,11 +64,13 @@ from crowdalpha.service import (
 from crowdalpha.service._tournaments import load_tournament
 from crowdalpha.service.models import owned_model
 from crowdalpha.service.performance import (
+    ModelPayout,
     ScoreRecord,
     Standing,
     account_leaderboard,
     daily_performances,
     model_leaderboard,
+    model_payouts,
     model_profile,
     round_performances,
     submission_scores,
@@ -955,3 +957,36 @@ def install_graphql(app: FastAPI) -> None:
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])
     recorder = make_rejection_recorder(app)
     app.dependency_overrides[get_upload_rejected_hook] = lambda: recorder
+
+
+# -- payouts -------------------------------------------------------------------------------------------
+
+TOKEN_SYMBOL = "NMR"
+"""The currency numerapi's payout queries name; payouts are in the server's own token, NMR-like."""
+
+
+def _payout_fields(payout: ModelPayout) -> dict[str, Any]:
+    amount = format_tokens(payout.payout_nano)
+    return {
+        "roundId": payout.round_id,
+        "roundNumber": payout.round_number,
+        "roundResolveTime": _iso(payout.round_resolve_time),
+        "modelId": payout.model_id,
+        "modelName": payout.model_name,
+        "modelDisplayName": payout.model_name,
+        "payoutNmr": amount,
+        "payoutValue": amount,
+        "currencySymbol": TOKEN_SYMBOL,
+    }
+
+
+@query.field("pendingModelPayouts")
+@threaded
+def resolve_pending_model_payouts(_: Any, info: GraphQLResolveInfo, tournament: int) -> dict[str, Any]:
+    """Return the key's account's settled and projected payouts in the tournament."""
+    ctx = _service(info)
+    found = model_payouts(ctx, _account(info, Scope.READ_USER_INFO), tournament)
+    return {
+        "actual": [_payout_fields(item) for item in found.actual],
+        "pending": [_payout_fields(item) for item in found.pending],
+    }
