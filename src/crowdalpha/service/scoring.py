@@ -594,7 +594,7 @@ def universe_predictions(
     matrix = np.full((len(values.columns), len(canonical)), np.nan)
     for k, column in enumerate(values.columns):
         submitted = values[column].dropna()
-        for lookup in lookups.values():
+        for lookup in lookups:
             positions = lookup.get_indexer(submitted.index.astype(str))
             if len(positions) and (positions >= 0).all():
                 matrix[k, positions] = submitted.to_numpy(np.float64)
@@ -602,6 +602,24 @@ def universe_predictions(
     ranked = transform_rows(matrix, to="percentile")
     ranked[np.isnan(ranked)] = 0.5
     return pd.DataFrame(ranked.T, index=canonical, columns=values.columns).sort_index()
+
+
+def scored_predictions(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
+) -> _RoundPredictions:
+    """Return the round's selected submissions as scores and meta models see them.
+
+    Classic: as stored (every live id). A tournament whose submissions cover part of the universe
+    (Signals, Crypto: ``min_tickers``) gets them cleaned over the universe first
+    (:func:`universe_predictions`).
+    """
+    predictions = round_predictions(ctx, uow, loaded, row, unscored)
+    universe_row = uow.rounds.get_live_universe(row.id)
+    if loaded.config.submissions.min_tickers is None or universe_row is None or predictions.values.empty:
+        return predictions
+    universe = read_universe(ctx, universe_row)
+    values = universe_predictions(predictions.values, universe, universe_row.id_column)
+    return _RoundPredictions(values, predictions.on_time)
 
 
 def _feature_set_frame(
@@ -757,11 +775,8 @@ def score_round(
     if not days:
         return []
     unscored: dict[str, str] = {} if report is None else report.unscored_submissions
-    predictions = round_predictions(ctx, uow, loaded, row, unscored)
+    predictions = scored_predictions(ctx, uow, loaded, row, unscored)
     values = predictions.values
-    universe_row = uow.rounds.get_live_universe(row.id)
-    if config.submissions.min_tickers is not None and universe_row is not None and values.shape[1]:
-        values = universe_predictions(values, read_universe(ctx, universe_row), universe_row.id_column)
     count = values.shape[1]
     meta_models = _meta_models(ctx, uow, row, values.index)
     id_assets = round_id_assets(ctx, live)
