@@ -93,9 +93,12 @@ def pairwise_crowd_correlations(
     usable = ~np.isnan(unit).any(axis=1)
     unit = np.where(usable[:, None], unit, 0.0)
     n_models = unit.shape[0]
-    peer = usable.copy() if peers is None else usable & np.asarray(peers, dtype=bool).reshape(-1)
-    if peer.shape[0] != n_models:
-        raise ScoringError(f"peers has {peer.shape[0]} entries but there are {n_models} models")
+    peer = usable.copy()
+    if peers is not None:
+        mask = np.asarray(peers, dtype=bool).reshape(-1)
+        if mask.shape[0] != n_models:
+            raise ScoringError(f"peers has {mask.shape[0]} entries but there are {n_models} models")
+        peer &= mask
     peer_index = np.flatnonzero(peer)
     peer_position = np.full(n_models, -1)
     peer_position[peer_index] = np.arange(peer_index.size)
