@@ -58,7 +58,14 @@ def test_pending_payouts_project_what_the_resolution_then_pays(
     projected = _by_model(before["pending"])["alice_model"]
     assert projected != 0 and abs(projected) <= Decimal(STAKES["alice"]) * Decimal("0.05")
 
+    (performance,) = alice.round_model_performances_v2(staked.on_time["alice"][1])
+    assert {score["payoutPending"] for score in performance["submissionScores"]} == {projected}
+    assert {score["payoutSettled"] for score in performance["submissionScores"]} == {None}
+
     resolved = resolve_round(ctx, "classic", ROUND)
+    (performance,) = alice.round_model_performances_v2(staked.on_time["alice"][1])
+    assert {score["payoutPending"] for score in performance["submissionScores"]} == {None}
+    assert {score["payoutSettled"] for score in performance["submissionScores"]} == {projected}
     after = alice.pending_model_payouts()
     assert after["pending"] == []
     assert _by_model(after["actual"]) == {"alice_model": projected}

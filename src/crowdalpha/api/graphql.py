@@ -843,7 +843,11 @@ def resolve_round_model_performances(
             "roundResolved": item.resolved,
             "roundTarget": None,
             "submissionScores": [
-                {**_round_score_fields(record), "payoutSettled": _tokens_or_none(item.payout_nano)}
+                {
+                    **_round_score_fields(record),
+                    "payoutPending": _tokens_or_none(item.projected_payout_nano),
+                    "payoutSettled": _tokens_or_none(item.payout_nano),
+                }
                 for record in item.final_scores
             ],
             "intraRoundSubmissionScores": [_round_score_fields(record) for record in item.daily_scores],

@@ -95,6 +95,8 @@ class RoundPerformance:
     at_risk_nano: int | None = None
     payout_nano: int | None = None
     payout_factor: float | None = None
+    projected_payout_nano: int | None = None
+    """Before resolution, what the payout rule gives on the latest scores (staked rounds only)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,14 @@ def round_performances(
         rows = sorted((uow.rounds.get(round_id) for round_id in round_ids), key=lambda r: -r.number)
         stakes = {stake.round_id: stake for stake in uow.resolution.model_stakes(model.id)}
         summaries = {row.id: uow.resolution.resolution(row.id) for row in rows}
+        loaded = load_tournament(uow, model.tournament_id)
+        projected = {
+            row.id: _projected_payouts(uow, loaded, row).get(stakes[row.id].submission_id, 0)
+            for row in rows
+            if row.id in stakes
+            and stakes[row.id].at_risk_nano > 0
+            and row.state in (RoundState.CLOSED.value, RoundState.SCORING.value)
+        }
         return [
             RoundPerformance(
                 round_id=row.id,
@@ -267,6 +277,7 @@ def round_performances(
                 at_risk_nano=stakes[row.id].at_risk_nano if row.id in stakes else None,
                 payout_nano=stakes[row.id].payout_nano if row.id in stakes else None,
                 payout_factor=summary.payout_factor if (summary := summaries[row.id]) else None,
+                projected_payout_nano=projected.get(row.id),
             )
             for row in rows
         ]
