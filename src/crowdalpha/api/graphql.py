@@ -634,11 +634,11 @@ DAILY_REPUTATION_FIELDS = {"corr": "corr20v2", "mmc": "mmc", "fnc": "fnc", "fncV
 """Classic dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
 
 SIGNALS_DAILY_REPUTATION_FIELDS = {
-    "corr": "corr20",
+    "corr": "corr_v4",
     "mmc": "mmc",
-    "corr20d": "corr20",
+    "corr20d": "corr_v4",
     "corr60": "corr60",
-    "ic": "ic",
+    "ic": "ic_v2",
     "tc": "tc",
     "mmc20d": "mmc",
 }
@@ -659,8 +659,8 @@ LEADERBOARD_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {},
     ),
     "signalsLeaderboard": (
-        {"mmc": "mmc", "icRep": "ic", "tcRep": "tc"},
-        {"mmcRank": "mmc", "icRank": "ic", "tcRank": "tc"},
+        {"mmc": "mmc", "icRep": "ic_v2", "tcRep": "tc"},
+        {"mmcRank": "mmc", "icRank": "ic_v2", "tcRank": "tc"},
     ),
     "cryptosignalsLeaderboard": ({"corrRep": "corr20", "mmcRep": "mmc"}, {}),
     "accountLeaderboard": (
