@@ -37,45 +37,107 @@ SCREEN_DTYPE = np.float32
 """Precision of the Gram screen that finds each model's most correlated peers (refined in float64)."""
 _SCREEN_EPSILON = float(np.finfo(SCREEN_DTYPE).eps)
 _MAX_REFINED_PER_ROW = 64
-"""Above this many candidates per row on average, a block falls back to an exact float64 Gram."""
+"""Above this many candidate pairs per row on average, the maximum comes from an exact float64 Gram."""
+
+
+SCREEN_CONFIDENCE = 10.0
+"""λ of the probabilistic rounding-error bound: a product escapes it with probability < 2·e^(−λ²/2)."""
 
 
 def screen_margin(n_ids: int) -> float:
     """Return a bound δ on the error of a float32 dot product of two unit vectors of ``n_ids`` values.
 
-    Rounding the inputs (≤ ε relative per product) and accumulating ``n_ids`` products in any
-    order (≤ n·ε/2 relative to Σ|xᵢyᵢ| ≤ 1, by Cauchy–Schwarz) errs by at most ``(n + 2)·ε/2``.
-    The screen keeps every peer within 2δ of the row's best screened value — the true maximum is
-    always among them — and doubles that again for safety.
+    Rounding the inputs errs by at most 2u·Σ|xᵢyᵢ| ≤ 2u (u = ε/2, Σ|xᵢyᵢ| ≤ 1 by Cauchy–Schwarz);
+    accumulating ``n`` products by at most λ·√n·u·Σ|xᵢyᵢ| except with probability
+    2·exp(−λ²/2) (Higham & Mary's probabilistic bound for rounding errors; the worst case n·u is
+    a thousand times looser and would leave nothing to screen). The screen keeps every peer
+    within 2δ of the row's best screened value — the true maximum is among them — and doubles it.
     """
-    return (n_ids + 2) * _SCREEN_EPSILON / 2
+    unit_roundoff = _SCREEN_EPSILON / 2
+    return (SCREEN_CONFIDENCE * float(np.sqrt(n_ids)) + 2) * unit_roundoff
 
 
-def _block_maxima(
-    unit_block: np.ndarray, peer_unit: np.ndarray, screen: np.ndarray, self_positions: np.ndarray
+class _Screen:
+    """The float32 Gram screen of every row against the peers, kept as the pairs it cannot rule out.
+
+    For each row it tracks the best screened value so far and keeps every pair within the margin
+    of it; the best only grows, so a pair dropped early is also below the final best − margin.
+    """
+
+    def __init__(self, n_models: int, n_ids: int, limit: int) -> None:
+        self.best = np.full(n_models, -np.inf, dtype=SCREEN_DTYPE)
+        self.margin = SCREEN_DTYPE(4 * screen_margin(n_ids))
+        self.rows: list[np.ndarray] = []
+        self.peers: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.kept = 0
+        self.limit = limit
+
+    def add(self, rows: np.ndarray, block: np.ndarray, first_peer: int) -> None:
+        """Screen ``block`` (rows × peers ``first_peer …``) of screened dot products."""
+        self.best[rows] = np.maximum(self.best[rows], block.max(axis=1, initial=-np.inf))
+        if self.kept > self.limit:
+            return  # too many near-ties: the exact Gram decides (see maxima)
+        near = block >= (self.best[rows] - self.margin)[:, None]
+        local, peer = np.nonzero(near & (block > -np.inf))  # never a model with itself
+        self.rows.append(rows[local])
+        self.peers.append(peer + first_peer)
+        self.values.append(block[local, peer])
+        self.kept += local.size
+
+    def maxima(self, unit: np.ndarray, peer_index: np.ndarray, block_size: int) -> np.ndarray:
+        """Return each row's exact largest dot product with another peer (``-inf`` with none)."""
+        everyone = peer_index.size == unit.shape[0]  # peer_index is then 0 … n-1: no copy needed
+        peer_unit = unit if everyone else unit[peer_index]
+        maxima = np.full(unit.shape[0], -np.inf)
+        if self.kept > self.limit:  # a crowd of near copies: an exact float64 Gram, block by block
+            own = np.full(unit.shape[0], -1)
+            own[peer_index] = np.arange(peer_index.size)
+            for start in range(0, unit.shape[0], block_size):
+                stop = min(start + block_size, unit.shape[0])
+                exact = unit[start:stop] @ peer_unit.T
+                mine = np.flatnonzero(own[start:stop] >= 0)
+                exact[mine, own[start:stop][mine]] = -np.inf
+                maxima[start:stop] = exact.max(axis=1, initial=-np.inf)
+            return maxima
+        if not self.rows:
+            return maxima
+        rows, peers, values = (np.concatenate(found) for found in (self.rows, self.peers, self.values))
+        near = values >= self.best[rows] - self.margin  # against each row's final best
+        rows, peers = rows[near], peers[near]
+        exact = np.einsum("ij,ij->i", unit[rows], peer_unit[peers])
+        np.maximum.at(maxima, rows, exact)
+        return maxima
+
+
+def _screened_maxima(
+    unit: np.ndarray, peer_index: np.ndarray, scored: np.ndarray, block_size: int
 ) -> np.ndarray:
-    """Return each block row's largest exact dot product with a peer row (``-inf`` with none).
+    """Return the largest exact dot product of each row with another peer row (``-inf`` with none).
 
-    ``self_positions[r]`` is the peer position of block row r itself (-1 if it is no peer), left
-    out. A float32 Gram finds every peer within the screen's error bound of the row's maximum;
-    only those are recomputed in float64, so the result equals a float64 Gram's maximum.
+    A float32 Gram of the peers with themselves is computed once per pair of blocks (it is
+    symmetric: each product serves both rows), then non-peer rows in ``scored`` against the
+    peers; only the pairs within the screen's error bound of a row's best are recomputed in
+    float64, so the result equals a float64 Gram's maximum at a fraction of its cost.
     """
-    rows = np.arange(unit_block.shape[0])
-    approx = unit_block.astype(SCREEN_DTYPE) @ screen.T
-    is_self = self_positions >= 0
-    approx[rows[is_self], self_positions[is_self]] = -np.inf
-    best = approx.max(axis=1, initial=-np.inf)
-    cut = best - SCREEN_DTYPE(4 * screen_margin(unit_block.shape[1]))
-    candidate_rows, candidate_peers = np.nonzero(approx >= cut[:, None])
-    maxima = np.full(unit_block.shape[0], -np.inf)
-    if candidate_rows.size > _MAX_REFINED_PER_ROW * max(1, unit_block.shape[0]):
-        exact = unit_block @ peer_unit.T  # near-duplicate crowds: refine everything at once
-        exact[rows[is_self], self_positions[is_self]] = -np.inf
-        return exact.max(axis=1, initial=-np.inf)
-    if candidate_rows.size:
-        exact = np.einsum("ij,ij->i", unit_block[candidate_rows], peer_unit[candidate_peers])
-        np.maximum.at(maxima, candidate_rows, exact)
-    return maxima
+    n_models, n_ids = unit.shape
+    screen = _Screen(n_models, n_ids, limit=_MAX_REFINED_PER_ROW * max(1, n_models))
+    peers = unit[peer_index].astype(SCREEN_DTYPE)
+    for start in range(0, peer_index.size, block_size):
+        stop = min(start + block_size, peer_index.size)
+        for other in range(start, peer_index.size, block_size):
+            other_stop = min(other + block_size, peer_index.size)
+            block = peers[start:stop] @ peers[other:other_stop].T
+            if other == start:
+                np.fill_diagonal(block, -np.inf)  # a model is not its own peer
+            screen.add(peer_index[start:stop], block, other)
+            if other != start:
+                screen.add(peer_index[other:other_stop], block.T, start)
+    outsiders = np.setdiff1d(scored, peer_index)
+    for start in range(0, outsiders.size, block_size):
+        rows = outsiders[start : start + block_size]
+        screen.add(rows, unit[rows].astype(SCREEN_DTYPE) @ peers.T, 0)
+    return screen.maxima(unit, peer_index, block_size)
 
 
 def pairwise_crowd_correlations(
@@ -100,8 +162,6 @@ def pairwise_crowd_correlations(
             raise ScoringError(f"peers has {mask.shape[0]} entries but there are {n_models} models")
         peer &= mask
     peer_index = np.flatnonzero(peer)
-    peer_position = np.full(n_models, -1)
-    peer_position[peer_index] = np.arange(peer_index.size)
     peer_unit = np.ascontiguousarray(unit[peer_index])
     n_others = peer_index.size - peer.astype(np.int64)
     self_products = np.where(peer, np.einsum("ij,ij->i", unit, unit), 0.0)
@@ -109,10 +169,7 @@ def pairwise_crowd_correlations(
         means = (unit @ peer_unit.sum(axis=0) - self_products) / n_others
     maxima = np.full(n_models, np.nan)
     if peer_index.size:
-        screen = peer_unit.astype(SCREEN_DTYPE)
-        for start in range(0, n_models, block_size):
-            stop = min(start + block_size, n_models)
-            maxima[start:stop] = _block_maxima(unit[start:stop], peer_unit, screen, peer_position[start:stop])
+        maxima = _screened_maxima(unit, peer_index, np.flatnonzero(usable), block_size)
     no_peer = (n_others == 0) | ~usable
     maxima[no_peer] = np.nan
     means[no_peer] = np.nan
