@@ -508,9 +508,12 @@ class _RoundScorer:
             neutral = self._round.get(("neutral", neutral_to))
             if neutral is None:
                 full = self.values.index
-                gaussianized = transform_rows(
-                    np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
-                )
+                if self._ids is not None and self._ids.equals(full) and "gaussian" in self._cache:
+                    gaussianized = self._cache["gaussian"]  # MMC / BMC ranked every live id already
+                else:
+                    gaussianized = transform_rows(
+                        np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
+                    )
                 neutral = Neutralizer(features.loc[full].to_numpy(np.float64)).residual_rows(gaussianized)
                 del gaussianized
             positions = self.values.index.get_indexer(aligned.index)
@@ -520,12 +523,15 @@ class _RoundScorer:
             else:
                 self._round[("neutral", neutral_to)] = neutral  # ids differ by day: keep the neutral rows
                 day_rows = neutral[:, positions]
-            scorable = ~np.isnan(day_rows).any(axis=1)
-            transformed = np.full(day_rows.shape, np.nan)
-            if scorable.any():
-                transformed[scorable] = transform_rows(
-                    np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
-                )
+            scorable = ~np.isnan(day_rows[:, 0])  # a constant model's neutral row is all NaN
+            if scorable.all():
+                transformed = transform_rows(np.ascontiguousarray(day_rows), to="gaussian_pow15")
+            else:
+                transformed = np.full(day_rows.shape, np.nan)
+                if scorable.any():
+                    transformed[scorable] = transform_rows(
+                        np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
+                    )
             self._cache[key] = transformed
         transformed = self._cache[key]
         scores = np.full(transformed.shape[0], np.nan)
