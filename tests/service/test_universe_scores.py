@@ -233,3 +233,17 @@ def test_a_crypto_round_is_scored_on_raw_returns_binned_over_its_universe(
         assert target.value_counts().sort_index().index.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
         _assert_equal(_stored(ctx, "corr20", day), numerai_corr(cleaned, target))
         _assert_equal(_stored(ctx, "mmc", day), correlation_contribution(cleaned, meta_model, target))
+
+
+def test_a_universe_round_opened_before_the_market_reaches_its_live_date_waits_and_says_why(
+    ctx: Context, universes: Universes
+) -> None:
+    publish_dataset(ctx, universes.crypto, "crypto")
+    ingest_market(ctx, universes.days(0, HISTORY - 5))  # the store stops before the live file's date
+    status = open_round(ctx, "crypto", close_in=timedelta(hours=1))
+    close_round(ctx, "crypto")
+    ingest_market(ctx, universes.days(HISTORY - 5, HISTORY + 5))
+    report = score_day(ctx, "crypto")
+    assert report.scored == [] and list(report.waiting) == [status.number]
+    assert report.waiting[status.number].startswith("no_private_live_data: crypto round")
+    assert "ingest the market data of that date" in report.waiting[status.number]
