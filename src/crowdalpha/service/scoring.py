@@ -9,12 +9,22 @@ main factor-neutral residual, ``target_<name>_<h>`` the ``<name>`` residual, bot
 the round's live assets, mapped to the round's live ids through its private id map.
 
 Each score of the config whose horizon reaches day k is computed for all selected submissions in
-one vectorised call of :mod:`crowdalpha.scoring`: ``numerai_corr`` (CORR), and
-``correlation_contribution`` against the meta model the score names. The benchmark meta model
-(BMC) is :func:`crowdalpha.tournament.meta_model.benchmark_meta_model` of the version's
-``live_benchmark_models.parquet`` (equal weights: benchmarks hold no stake); a score whose meta
-model the round does not have — the stake-weighted meta model needs stakes at close, which no
-store records yet — is skipped and reported.
+one vectorised call of :mod:`crowdalpha.scoring`: ``numerai_corr`` (CORR, CORRv4, ICv2, RIC),
+``correlation_contribution`` against the meta model the score names (MMC, BMC),
+``feature_neutral_corr`` against the live file's feature set or the round's risk neutralisers
+(FNC, FNCv4), ``alpha`` and ``meta_portfolio_contribution`` with the round's neutralisers, sample
+weights and at-risk stakes (Signals ALPHA, MPC), and — once per round, on day 1, over every live
+id — ``cwmm``, ``mcwnm`` and ``apcwnm`` (the crowd is the on-time submissions). The benchmark meta
+model (BMC) is :func:`crowdalpha.tournament.meta_model.benchmark_meta_model` of the version's
+``live_benchmark_models.parquet`` (equal weights: benchmarks hold no stake). A score the round
+cannot have — no meta model (nobody staked), no stakes, no feature set, or inputs breaking a
+scoring rule — is skipped and reported; the others are stored.
+
+Signals and Crypto submissions cover part of a universe of real tickers or symbols: they are
+cleaned as Numerai does before scoring and before the meta model at close
+(:func:`scored_predictions`), and their targets are binned over the round's own assets.
+Resolved rounds keep being scored on their longer scores' days (Classic CORR60) until
+``scoring_days`` (:func:`rounds_scored_after_resolution`); payouts are never touched again.
 
 Stored per (submission, score, day): the value and the percentile among the round's **on-time**
 submissions (average rank / count, in (0, 1]; None for late ones, which are scored but not
@@ -23,8 +33,9 @@ adds and replaces nothing. The first scored day moves the round closed → scori
 ``horizon`` tells the resolve step the round is resolvable.
 
 Private data: opening a round records (``record_round_live_data``) the live date and the live id →
-asset map from the version's private ``ids.parquet`` (published with ``dataset publish --private``);
-neither is ever served.
+asset map — Classic from the version's private ``ids.parquet`` (published with ``dataset publish
+--private``), Signals and Crypto from the market store on the live file's date; neither is ever
+served.
 """
 
 from __future__ import annotations
