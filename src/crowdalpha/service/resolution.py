@@ -35,7 +35,7 @@ from crowdalpha.service.ledger import (
     payout_key,
 )
 from crowdalpha.service.meta_models import publish_meta_model
-from crowdalpha.service.scoring import ScoresPending, round_predictions
+from crowdalpha.service.scoring import ScoresPending, round_predictions, scored_predictions
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories import NewStake
@@ -58,7 +58,7 @@ def close_round_in(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row:
     stakes = [NewStake(item.id, item.model_id, at_risk_now[item.model_id]) for item in on_time]
     uow.resolution.add_stakes(row.id, stakes)
     at_risk = {stake.submission_id: stake.at_risk_nano for stake in stakes}
-    predictions = round_predictions(ctx, uow, loaded, row, {})
+    predictions = scored_predictions(ctx, uow, loaded, row, {})
     columns = [column for column in predictions.values.columns if column in at_risk]
     if columns:
         stake_array = np.array([at_risk[column] for column in columns], dtype=np.int64)
