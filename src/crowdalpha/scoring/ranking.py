@@ -132,3 +132,86 @@ def rank_gaussianize(predictions: np.ndarray) -> np.ndarray:
 def rank_gaussianize_pow15(predictions: np.ndarray) -> np.ndarray:
     """Return ``sign(g) * |g| ** 1.5`` of the Gaussianised tie-kept ranks, per column."""
     return same_shape_as(transform_rows(as_rows(predictions), to="gaussian_pow15"), predictions)
+
+
+_ORDER_BLOCK_ROWS = 256
+
+
+def _tie_codes(differs: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Return each sorted position's code (first + last position of its tie group) per row.
+
+    ``differs[r, i]`` says sorted values ``i`` and ``i + 1`` of row ``r`` differ.
+    """
+    n = positions.shape[0]
+    starts = np.empty((differs.shape[0], n), dtype=np.int64)
+    starts[:, 0] = 0
+    starts[:, 1:] = np.where(differs, positions[1:], 0)
+    np.maximum.accumulate(starts, axis=1, out=starts)
+    ends = np.empty_like(starts)
+    ends[:, -1] = n - 1
+    ends[:, :-1] = np.where(differs, positions[:-1], n - 1)
+    ends = np.minimum.accumulate(ends[:, ::-1], axis=1)[:, ::-1]
+    return starts + ends
+
+
+class RowOrder:
+    """Every row's sort order over a full set of columns, found once, from which the tie-kept
+    transforms of any subset of those columns follow without sorting again.
+
+    Daily scoring ranks the same predictions over a slightly different set of ids most days (the
+    ids whose target has arrived). Restricting a row's sorted order to a subset keeps it sorted,
+    so each day needs only a gather, the tie groups of the kept values and a scatter — linear work
+    instead of a sort per row. The results equal ``transform_rows_many`` on the subset exactly.
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        """Sort each row of a NaN-free ``(models, ids)`` array (a view is fine; it is not copied)."""
+        if np.isnan(rows).any():
+            raise ValueError("RowOrder needs NaN-free rows (rule: rank complete predictions only)")
+        self.rows = rows
+        self.order = np.empty(rows.shape, dtype=np.int32 if rows.shape[1] < 2**31 else np.int64)
+
+        def work(start: int, stop: int) -> None:
+            for low in range(start, stop, _ORDER_BLOCK_ROWS):
+                high = min(stop, low + _ORDER_BLOCK_ROWS)
+                self.order[low:high] = np.argsort(np.ascontiguousarray(rows[low:high]), axis=1)
+
+        for_row_chunks(rows.shape[0], work)
+
+    def transform_columns(self, columns: np.ndarray, to: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        """Return, per requested mapping, the ``(models, len(columns))`` transforms of those columns.
+
+        ``columns`` are distinct positions into the full set, in the order the output keeps.
+        """
+        n_full = self.rows.shape[1]
+        n = int(columns.shape[0])
+        if n == 0:
+            return tuple(np.empty((self.rows.shape[0], 0)) for _ in to)
+        output_position = np.full(n_full, -1, dtype=np.int64)
+        output_position[columns] = np.arange(n)
+        tables = [_code_tables(n)[_TABLE[name]] for name in to]
+        outs = [np.empty((self.rows.shape[0], n), dtype=np.float64) for _ in to]
+        positions = np.arange(n)
+
+        def work(start: int, stop: int) -> None:
+            for low in range(start, stop, _ORDER_BLOCK_ROWS):
+                high = min(stop, low + _ORDER_BLOCK_ROWS)
+                order = self.order[low:high]
+                kept = output_position[order]
+                mask = kept >= 0
+                block = high - low
+                # flat indices: each row keeps exactly n columns, still in sorted order
+                sources = order[mask].reshape(block, n) + (np.arange(block) * n_full)[:, None]
+                targets = kept[mask].reshape(block, n) + (np.arange(block) * n)[:, None]
+                ordered = np.ascontiguousarray(self.rows[low:high]).ravel()[sources]
+                differs = ordered[:, 1:] != ordered[:, :-1]
+                codes = np.broadcast_to(2 * positions, (block, n)).copy()
+                tied = np.flatnonzero(~differs.all(axis=1))
+                if tied.shape[0]:
+                    codes[tied] = _tie_codes(differs[tied], positions)
+                flat_targets = targets.ravel()
+                for out, table in zip(outs, tables, strict=True):
+                    out[low:high].reshape(-1)[flat_targets] = table[codes.ravel()]
+
+        for_row_chunks(self.rows.shape[0], work)
+        return tuple(outs)

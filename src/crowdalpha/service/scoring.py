@@ -74,7 +74,7 @@ from crowdalpha.scoring.correlations import corr_of_transformed, pearson_rows
 from crowdalpha.scoring.crowd import pairwise_crowd_correlations
 from crowdalpha.scoring.errors import ScoringError
 from crowdalpha.scoring.frame import require_target_power_correlated
-from crowdalpha.scoring.ranking import transform_rows, transform_rows_many
+from crowdalpha.scoring.ranking import RowOrder, transform_rows, transform_rows_many
 from crowdalpha.scoring.transforms import Neutralizer
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import prepared_universe, read_universe
@@ -558,10 +558,19 @@ class _RoundScorer:
         if self._ids is None or not self._ids.equals(ids):
             self._ids, self._cache = ids, {}
         if kind not in self._cache:
-            rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
-            # one sort per set of ids serves both CORR's and MMC's transforms
+            # one pass per set of ids serves both CORR's and MMC's transforms
             kinds = (kind, *(other for other in SHARED_RANK_KINDS if other not in (kind, *self._cache)))
-            self._cache.update(zip(kinds, transform_rows_many(rows, kinds), strict=True))
+            if self.complete:
+                # the rows are sorted once per round; each day's ids only restrict that order
+                order = self._round.get("order")
+                if order is None:
+                    order = self._round["order"] = RowOrder(self.values.to_numpy(np.float64).T)
+                assert isinstance(order, RowOrder)
+                transformed = order.transform_columns(self.values.index.get_indexer(ids), kinds)
+            else:
+                rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
+                transformed = transform_rows_many(rows, kinds)
+            self._cache.update(zip(kinds, transformed, strict=True))
         return self._cache[kind]
 
     def _aligned_target(self, target: pd.Series) -> tuple[pd.Series, float]:
