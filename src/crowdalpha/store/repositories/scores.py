@@ -87,6 +87,13 @@ class ScoreRepository:
             round_id=round_id, day=day, market_date=market_date, submissions=submissions, scored_at=now
         )
         self.session.add(record)
+        self.session.flush()
+        # one executemany, not an ORM object per score: a day of 10,000 models is 40,000 rows
+        self.add_scores(round_id, scores, now=now)
+        return record
+
+    def add_scores(self, round_id: str, scores: Iterable[NewScore], *, now: datetime) -> int:
+        """Store scores in one executemany (also those computed after their day: TC); return how many."""
         rows = [
             {
                 "submission_id": score.submission_id,
@@ -99,10 +106,10 @@ class ScoreRepository:
             }
             for score in scores
         ]
-        if rows:  # one executemany, not an ORM object per score: a day of 10,000 models is 40,000 rows
+        if rows:
             self.session.execute(insert(SubmissionScore), rows)
-        self.session.flush()
-        return record
+            self.session.flush()
+        return len(rows)
 
     def list_scores(
         self, round_id: str, *, score: str | None = None, day: int | None = None
