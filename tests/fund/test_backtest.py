@@ -69,24 +69,51 @@ def test_net_return_is_the_realised_return_of_the_solved_portfolio_minus_turnove
     assert np.all(steady_path.turnover[1:] < 1e-6)  # the same alpha every day: no trading after day one
 
 
-def test_a_portfolio_sells_names_that_leave_the_universe_and_skips_days_without_alpha() -> None:
+def test_a_day_without_alpha_sells_the_expiring_tranche_and_names_outside_the_universe_earn_nothing() -> None:
     rng = np.random.default_rng(2)
     first = synthetic_universe(rng, 40, factors=2, sectors=2, countries=2)
     second = synthetic_universe(rng, 30, factors=2, sectors=2, countries=2)
     alpha = ALPHA_SCALE * rng.normal(size=40)
+    returns = rng.normal(0, 0.02, 40)
     days = [
-        BacktestDay("d0", np.array([f"N{i}" for i in range(40)]), first, {"a": alpha}, np.zeros(40)),
-        BacktestDay("d1", np.array([f"N{i}" for i in range(30)]), second, {}, np.zeros(30)),
-        BacktestDay("d2", np.array([f"N{i}" for i in range(30)]), second, {"a": alpha[:30]}, np.zeros(30)),
+        BacktestDay("d0", np.array([f"N{i}" for i in range(40)]), first, {"a": alpha}, returns),
+        BacktestDay("d1", np.array([f"N{i}" for i in range(30)]), second, {}, returns[:30]),
+        BacktestDay("d2", np.array([f"N{i}" for i in range(30)]), second, {"a": alpha[:30]}, returns[:30]),
     ]
     path = run_backtest(days, LIMITS, risk_aversion=RISK_AVERSION)["a"]
-    assert np.isnan(path.net_returns[1]) and portfolio_statistics(path).days == 2
     before = PortfolioOptimizer(first, LIMITS, risk_aversion=RISK_AVERSION).solve(alpha).weights
-    after = (
-        PortfolioOptimizer(second, LIMITS, risk_aversion=RISK_AVERSION).solve(alpha[:30], before[:30]).weights
-    )
-    expected = np.abs(after - before[:30]).sum() + np.abs(before[30:]).sum()
-    assert math.isclose(path.turnover[2], expected, rel_tol=1e-5)
+    after = PortfolioOptimizer(second, LIMITS, risk_aversion=RISK_AVERSION).solve(alpha[:30], before[:30])
+    assert math.isclose(path.turnover[1], np.abs(before).sum(), rel_tol=1e-6)  # flat: everything sold
+    assert path.gross_returns[1] == 0.0 and portfolio_statistics(path).days == 3
+    assert math.isclose(path.turnover[2], np.abs(after.weights).sum(), rel_tol=1e-5)
+
+    held = [
+        BacktestDay("d0", np.array([f"N{i}" for i in range(40)]), first, {"a": alpha}, returns),
+        BacktestDay("d1", np.array([f"N{i}" for i in range(30)]), second, {"a": alpha[:30]}, returns[:30]),
+    ]
+    two_day = run_backtest(held, LIMITS, risk_aversion=RISK_AVERSION, holding_days=2)["a"]
+    position = before / 2
+    position[:30] += after.weights / 2
+    # N30…N39 are still held from day 0 but are outside day 1's universe: they earn 0
+    assert math.isclose(two_day.gross_returns[1], returns[:30] @ position[:30], rel_tol=1e-6)
+    assert math.isclose(two_day.gross_exposure[1], np.abs(position).sum(), rel_tol=1e-6)
+
+
+def test_tranches_build_the_position_over_the_holding_days() -> None:
+    rng = np.random.default_rng(3)
+    universe = synthetic_universe(rng, 30, factors=2, sectors=2, countries=2)
+    names = np.array([f"N{i}" for i in range(30)])
+    alpha = ALPHA_SCALE * rng.normal(size=30)
+    days = [BacktestDay(f"d{i}", names, universe, {"a": alpha}, rng.normal(0, 0.02, 30)) for i in range(5)]
+    path = run_backtest(days, LIMITS, risk_aversion=RISK_AVERSION, holding_days=3, cost_per_turnover=0.001)[
+        "a"
+    ]
+    full = np.abs(
+        PortfolioOptimizer(universe, LIMITS, risk_aversion=RISK_AVERSION).solve(alpha).weights
+    ).sum()
+    np.testing.assert_allclose(path.gross_exposure, full * np.array([1, 2, 3, 3, 3]) / 3, rtol=1e-5)
+    np.testing.assert_allclose(path.turnover, full * np.array([1, 1, 1, 0, 0]) / 3, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(path.costs, 0.001 * path.turnover)
 
 
 def test_statistics_pin_worked_values() -> None:

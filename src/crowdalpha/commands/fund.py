@@ -32,7 +32,8 @@ OUT_OPTION: Any = typer.Option(
 
 def _text(result: SeasonBacktest, files: BacktestFiles, console: Console) -> None:
     table = Table(
-        title=f"fund backtest — {result.tournament}, {len(result.rounds)} rounds, {result.cost_bps:g} bp"
+        title=f"fund backtest — {result.tournament}, {len(result.rounds)} rounds held"
+        f" {result.holding_days} days, {result.cost_bps:g} bp per unit of turnover"
     )
     for column in (
         "portfolio",
@@ -73,13 +74,18 @@ def fund_backtest(
     cost_bps: float = typer.Option(
         DEFAULT_COST_BPS, "--cost-bps", min=0.0, help="Trading cost per unit of turnover, in basis points."
     ),
+    holding_days: int | None = typer.Option(
+        None, "--holding-days", min=1, help="Days each round's portfolio is held (default: the horizon)."
+    ),
     home: Path | None = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Backtest the fund over a home's season: the SWMM portfolio vs the best model's and the BMM's."""
     with operator_errors(), home_context(home) as ctx:
         with stage_bars(Console(stderr=True)) as bars:
-            result = backtest_season(ctx, tournament, cost_bps=cost_bps, progress=bars)
+            result = backtest_season(
+                ctx, tournament, cost_bps=cost_bps, holding_days=holding_days, progress=bars
+            )
         files = write_backtest(result, out)
     if as_json:
         data = {
@@ -87,6 +93,7 @@ def fund_backtest(
             "rounds": list(result.rounds),
             "best_model": result.best_model,
             "median_model_sharpe": result.median_model_sharpe,
+            "holding_days": result.holding_days,
             "statistics": statistics_table(result).to_dict(orient="records"),
             "files": files,
             "skipped_rounds": result.skipped_rounds,

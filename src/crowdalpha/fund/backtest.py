@@ -1,11 +1,14 @@
 """The fund backtest: each day's portfolio from each signal's alpha, P&L from realised returns, costs.
 
 A backtest is a sequence of holding days. On each day every portfolio (the SWMM, the benchmark
-meta model, each single model, …) is the optimizer's solution for that portfolio's alpha over the
-day's universe; it earns ``rᵀw`` (``r`` the names' realised simple returns over the day, an unknown
-return counting 0) and pays ``cost_per_turnover × ‖w − w_prev‖₁`` (``w_prev`` the portfolio's
-previous weights, matched by name; a name that left the universe is sold). A portfolio without
-an alpha on a day does not trade that day: its figures are NaN and its weights carry over.
+meta model, each single model, …) solves the optimizer for that day's alpha over the day's
+universe and holds that solution as one of ``holding_days`` tranches: its position is the mean
+of its last ``holding_days`` solutions (each tranche 1 / ``holding_days`` of the capital, so a
+signal meant for a 20-day horizon is held for 20 days; a day without an alpha adds an empty
+tranche). The position earns ``rᵀw`` (``r`` the names' realised simple returns over the day; an
+unknown return, or a name outside the day's universe, earns 0) and pays
+``cost_per_turnover × ‖w − w_prev‖₁`` (positions matched by name). Beta and factor exposures are
+the position's over the day's universe. Figures are NaN before a portfolio's first alpha.
 
 Statistics (:func:`portfolio_statistics`) are over the days a portfolio traded: mean and
 annualised return (× ``periods_per_year``), annualised volatility, Sharpe (mean / std × √periods,
@@ -16,6 +19,7 @@ exposure. Everything is numpy in, numpy out; no I/O.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -81,13 +85,18 @@ class PortfolioStatistics:
 
 @dataclass
 class _Running:
-    """A portfolio while the backtest runs: its last weights by name and the arrays being filled."""
+    """A portfolio while the backtest runs: its tranches (weights by name), last position, arrays."""
 
     days: int
     factors: int
-    previous: dict[object, float] = field(default_factory=dict)
+    holding_days: int
+    tranches: deque = field(init=False)
+    position: dict[object, float] = field(default_factory=dict)
+    last_solution: dict[object, float] = field(default_factory=dict)
+    started: bool = False
 
     def __post_init__(self) -> None:
+        self.tranches = deque(maxlen=self.holding_days)
         self.arrays = {
             name: np.full(self.days, np.nan)
             for name in ("gross", "costs", "net", "turnover", "gross_exposure", "beta")
@@ -101,6 +110,7 @@ def run_backtest(
     *,
     risk_aversion: float,
     cost_per_turnover: float = 0.0,
+    holding_days: int = 1,
     solver_settings: dict[str, float | int] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, PortfolioPath]:
@@ -109,9 +119,11 @@ def run_backtest(
         raise FundError("a backtest needs at least one day")
     if not (math.isfinite(cost_per_turnover) and cost_per_turnover >= 0):
         raise FundError(f"cost_per_turnover must be a finite fraction ≥ 0; got {cost_per_turnover}")
+    if holding_days < 1:
+        raise FundError(f"holding_days must be ≥ 1; got {holding_days}")
     factors = days[0].universe.factor_count
     portfolios = sorted({name for day in days for name in day.alphas})
-    running = {name: _Running(len(days), factors) for name in portfolios}
+    running = {name: _Running(len(days), factors, holding_days) for name in portfolios}
     report = progress or (lambda stage, done, total: None)
     optimizer: PortfolioOptimizer | None = None
     for index, day in enumerate(days):
@@ -125,8 +137,15 @@ def run_backtest(
                 day.universe, constraints, risk_aversion=risk_aversion, solver_settings=solver_settings
             )
         returns = np.nan_to_num(checked_returns(day.returns, day.universe.size, day.label), nan=0.0)
-        for name, alpha in day.alphas.items():
-            _trade(running[name], index, day, optimizer, alpha, returns, cost_per_turnover)
+        for name, state in running.items():
+            alpha = day.alphas.get(name)
+            if alpha is not None:
+                state.started = True
+                state.tranches.append(_solved(state, day, optimizer, alpha))
+            elif state.started:
+                state.tranches.append({})  # no new portfolio today; the oldest tranche still expires
+            if state.started:
+                _hold(state, index, day, returns, cost_per_turnover)
     report("backtesting the fund", len(days), len(days))
     labels = tuple(day.label for day in days)
     return {
@@ -157,32 +176,38 @@ def checked_returns(returns: np.ndarray, n: int, label: str) -> np.ndarray:
     return values
 
 
-def _trade(
-    state: _Running,
-    index: int,
-    day: BacktestDay,
-    optimizer: PortfolioOptimizer,
-    alpha: np.ndarray,
-    returns: np.ndarray,
-    cost_per_turnover: float,
-) -> None:
+def _solved(
+    state: _Running, day: BacktestDay, optimizer: PortfolioOptimizer, alpha: np.ndarray
+) -> dict[object, float]:
+    """Return the day's optimal portfolio for ``alpha`` as weights by name (from the last one: turnover)."""
     names = list(day.names)
-    previous = np.array([state.previous.get(name, 0.0) for name in names])
+    previous = np.array([state.last_solution.get(name, 0.0) for name in names])
     solution = optimizer.solve(checked_vector(alpha, day.universe.size, f"alpha on {day.label}"), previous)
-    weights = solution.weights
-    kept = set(names)
-    sold = sum(abs(weight) for name, weight in state.previous.items() if name not in kept)
-    turnover = float(np.abs(weights - previous).sum() + sold)
-    gross = float(returns @ weights)
+    state.last_solution = dict(zip(names, solution.weights.tolist(), strict=True))
+    return state.last_solution
+
+
+def _hold(
+    state: _Running, index: int, day: BacktestDay, returns: np.ndarray, cost_per_turnover: float
+) -> None:
+    """Record the day of the position held: the mean of the live tranches (each 1 / holding_days)."""
+    position: dict[object, float] = {}
+    for tranche in state.tranches:
+        for name, weight in tranche.items():
+            position[name] = position.get(name, 0.0) + weight / state.holding_days
+    names = set(position) | set(state.position)
+    turnover = float(sum(abs(position.get(name, 0.0) - state.position.get(name, 0.0)) for name in names))
+    weights = np.array([position.get(name, 0.0) for name in day.names])
+    gross = float(returns @ weights)  # names held but outside the day's universe earn 0
     cost = cost_per_turnover * turnover
     state.arrays["gross"][index] = gross
     state.arrays["costs"][index] = cost
     state.arrays["net"][index] = gross - cost
     state.arrays["turnover"][index] = turnover
-    state.arrays["gross_exposure"][index] = float(np.abs(weights).sum())
+    state.arrays["gross_exposure"][index] = float(sum(abs(weight) for weight in position.values()))
     state.arrays["beta"][index] = float(day.universe.betas @ weights)
-    state.factor_exposures[index] = solution.factor_exposures
-    state.previous = dict(zip(names, weights.tolist(), strict=True))
+    state.factor_exposures[index] = day.universe.factor_exposures.T @ weights
+    state.position = position
 
 
 def max_drawdown(net_returns: np.ndarray) -> float:

@@ -81,7 +81,12 @@ def write_backtest_charts(
 
 
 def backtest_html(
-    table: pd.DataFrame, chart_files: Sequence[str], *, median_model_sharpe: float, cost_bps: float
+    table: pd.DataFrame,
+    chart_files: Sequence[str],
+    *,
+    median_model_sharpe: float,
+    cost_bps: float,
+    holding_days: int,
 ) -> str:
     """Return the backtest's HTML section body: a statistics table and the charts (by relative file name)."""
     shown = table.copy()
@@ -94,7 +99,8 @@ def backtest_html(
         for name in chart_files
     )
     return (
-        f"<p>Daily portfolios from each round's signal, net of {cost_bps:g} bp per unit of turnover;"
+        f"<p>Each round's portfolio held {holding_days} days in equal tranches, net of {cost_bps:g} bp"
+        " per unit of turnover;"
         f" median single-model Sharpe {median_model_sharpe:.2f}.</p>\n"
         f"{shown.to_html(index=False, escape=True, border=0)}\n{images}\n"
     )

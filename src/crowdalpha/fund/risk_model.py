@@ -79,9 +79,10 @@ def estimate_universe(
 
 def specific_variance(residuals: np.ndarray, min_observations: int = MIN_OBSERVATIONS) -> np.ndarray:
     """Return each name's mean squared residual, shrunk toward the median (names × squared daily fraction)."""
-    observed = np.isfinite(residuals).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        own = np.nanmean(np.where(np.isfinite(residuals), residuals**2, np.nan), axis=0)
+    known = np.isfinite(residuals)
+    observed = known.sum(axis=0)
+    squares = np.where(known, residuals, 0.0) ** 2
+    own = squares.sum(axis=0) / np.maximum(observed, 1)
     enough = observed >= min_observations
     median = float(np.median(own[enough])) if enough.any() else VARIANCE_FLOOR
     shrunk = np.where(enough, (1 - SPECIFIC_SHRINKAGE) * own + SPECIFIC_SHRINKAGE * median, median)

@@ -10,10 +10,12 @@ round's data date *t* (:func:`crowdalpha.service.fund_universe.universe_at`), fo
 * ``model:<name>`` — each model's selected submission on its own.
 
 Each signal's alpha is ``alpha_scale ×`` its cleaned Gaussianised ranks, so every portfolio sees
-the same alpha distribution and differs only in ordering. The portfolio is held over the first
-day of the round's target window — from the close of t + L to the close of t + L + 1, the raw
-simple return (L the config's lag) — and pays ``cost_bps`` per unit of turnover. A round whose
-holding day is not in the market store yet is left out. The figures are
+the same alpha distribution and differs only in ordering. The round's portfolio starts on the
+first day of its target window — earning from the close of t + L to the close of t + L + 1 the
+raw simple return (L the config's lag) — and is held as one of ``holding_days`` tranches (by
+default the tournament's horizon: a round's portfolio is kept for the days its target covers),
+paying ``cost_bps`` per unit of turnover. A round whose first holding day is not in the market
+store yet is left out. The figures are
 :func:`crowdalpha.fund.backtest.run_backtest`'s; "best model" is the single model with the
 highest Sharpe over the season (in hindsight; the highest total return when the season is too
 short for a Sharpe), beside the median single model's Sharpe.
@@ -82,6 +84,7 @@ class SeasonBacktest:
     rounds: tuple[int, ...]
     factor_names: tuple[str, ...]
     cost_bps: float
+    holding_days: int
     paths: dict[str, PortfolioPath]
     statistics: dict[str, PortfolioStatistics]
     best_model: str | None
@@ -152,6 +155,7 @@ def backtest_season(
     *,
     rule: FundRule | None = None,
     cost_bps: float = DEFAULT_COST_BPS,
+    holding_days: int | None = None,
     progress: Progress | None = None,
 ) -> SeasonBacktest:
     """Return the fund backtest of every backtestable round of ``tournament`` in the home (module doc)."""
@@ -159,6 +163,9 @@ def backtest_season(
         raise ServiceError("invalid_cost", f"cost_bps must be a finite number ≥ 0; got {cost_bps}")
     loaded, rounds, skipped = read_season_signals(ctx, tournament, progress)
     rule = rule or loaded.config.fund or DEFAULT_FUND
+    holding_days = loaded.config.horizon if holding_days is None else holding_days
+    if holding_days < 1:
+        raise ServiceError("invalid_holding_days", f"holding_days must be ≥ 1; got {holding_days}")
     through = market_through(ctx)
     if through is None:
         raise ServiceError("no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`")
@@ -203,6 +210,7 @@ def backtest_season(
             constraint_set(rule),
             risk_aversion=rule.risk_aversion,
             cost_per_turnover=cost_bps / 10_000,
+            holding_days=holding_days,
             progress=progress,
         )
     except FundError as error:
@@ -215,6 +223,7 @@ def backtest_season(
         rounds=tuple(numbers),
         factor_names=factor_names,
         cost_bps=cost_bps,
+        holding_days=holding_days,
         paths=paths,
         statistics=statistics,
         best_model=max(models, key=lambda name: _merit(models[name])) if models else None,
@@ -320,5 +329,6 @@ def backtest_section(result: SeasonBacktest, directory: Path) -> tuple[str, str,
         [path.name for path in files.charts],
         median_model_sharpe=result.median_model_sharpe,
         cost_bps=result.cost_bps,
+        holding_days=result.holding_days,
     )
     return title, html, list(files.charts)
