@@ -61,7 +61,8 @@ def _expected_return(ctx: Context, market: Market, signal: pd.Series, cost_bps: 
 def test_the_backtest_trades_the_round_meta_model_and_each_model_on_its_holding_day(
     ctx: Context, market: Market, staked: Staked
 ) -> None:
-    result = backtest_season(ctx, "classic", cost_bps=5.0)
+    result = backtest_season(ctx, "classic", cost_bps=5.0, holding_days=1)
+    tranched = backtest_season(ctx, "classic", cost_bps=5.0)  # held the horizon: 1/20 of it on day one
     frame = pd.DataFrame({name: series for name, (_, _, series) in staked.on_time.items()})
     stakes = pd.Series({name: float(STAKES[name]) for name in frame.columns})
     swmm = stake_weight(gaussian(tie_kept_rank(frame)), stakes)  # numerai-tools' SWMM
@@ -78,6 +79,7 @@ def test_the_backtest_trades_the_round_meta_model_and_each_model_on_its_holding_
     for name, signal in signals.items():
         expected = _expected_return(ctx, market, signal, 5.0)
         assert math.isclose(result.paths[name].net_returns[0], expected, rel_tol=1e-4, abs_tol=1e-9), name
+        assert math.isclose(tranched.paths[name].net_returns[0], expected / 20, rel_tol=1e-4, abs_tol=1e-10)
     assert result.best_model is not None and result.best_model.startswith("model:")
     table = statistics_table(result)
     assert table["portfolio"].iloc[0] == "meta_model" and table["role"].iloc[0] == "meta model"

@@ -69,9 +69,9 @@ def write_backtest_charts(
         path = paths[first]
         figure = Figure(figsize=CHART_SIZE)
         axes = figure.subplots()
-        axes.plot(_dates(path), path.beta_exposure, label="beta", linewidth=1.5, color="black")
+        axes.plot(_dates(path), path.beta_exposure, label="market beta (βᵀw)", linewidth=1.5, color="black")
         for index, factor in enumerate(factor_names):
-            axes.plot(_dates(path), path.factor_exposures[:, index], label=factor, linewidth=1.0)
+            axes.plot(_dates(path), path.factor_exposures[:, index], label=f"style {factor}", linewidth=1.0)
         axes.set_title(f"exposures of the {labels[first]} portfolio")
         axes.grid(alpha=0.3)
         axes.legend(loc="best", fontsize=8, ncol=3)
