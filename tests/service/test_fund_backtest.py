@@ -19,7 +19,7 @@ from crowdalpha.fund import ConstraintSet
 from crowdalpha.fund.optimizer import PortfolioOptimizer
 from crowdalpha.scoring.ranking import rank_gaussianize
 from crowdalpha.service import Context, ServiceError, round_status
-from crowdalpha.service.fund_backtest import backtest_season, backtest_section, statistics_table
+from crowdalpha.service.fund_backtest import backtest_season, season_report_section, statistics_table
 from crowdalpha.service.fund_universe import DEFAULT_FUND, market_universe
 from crowdalpha.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 
@@ -95,7 +95,7 @@ def test_a_home_without_a_traded_round_says_what_is_missing(ctx: Context, market
 def test_the_report_section_and_the_command_write_the_charts_and_tables(
     ctx: Context, market: Market, staked: Staked, tmp_path: Path
 ) -> None:
-    title, html, charts = backtest_section(backtest_season(ctx, "classic"), tmp_path / "report")
+    title, html, charts = season_report_section(ctx, tmp_path / "report")
     assert title.startswith("Fund backtest (classic, 1 rounds")
     assert len(charts) == 4 and all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in charts)
     assert all(path.name in html for path in charts) and "<table" in html and "meta_model" in html

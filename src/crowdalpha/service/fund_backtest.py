@@ -332,3 +332,14 @@ def backtest_section(result: SeasonBacktest, directory: Path) -> tuple[str, str,
         holding_days=result.holding_days,
     )
     return title, html, list(files.charts)
+
+
+def season_report_section(
+    ctx: Context,
+    directory: Path,
+    tournament: TournamentRef = "classic",
+    *,
+    cost_bps: float = DEFAULT_COST_BPS,
+) -> tuple[str, str, list[Path]]:
+    """Return the fund backtest of the home's season as a report section: (title, HTML, PNG paths)."""
+    return backtest_section(backtest_season(ctx, tournament, cost_bps=cost_bps), directory)
