@@ -20,7 +20,8 @@ score of horizon ``h`` and a round whose score day ``h`` is scored, :func:`store
    independent of the stake unit), with its percentile among on-time submissions.
 
 It stores a score once: a score already stored for the round is left as it is, so re-running the
-resolution computes nothing twice.
+resolution computes nothing twice. A score whose day is not scored yet is skipped (named in the
+result), never an error, so it cannot hold up a resolution.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def tc_scores(config_scores: tuple[ScoreConfig, ...]) -> list[ScoreConfig]:
 def store_tc_scores_in(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, *, now: datetime
 ) -> StoredContributions:
-    """Store every TC score of the round not stored yet (module doc); ScoresPending before its day."""
+    """Store every TC score of the round not stored yet whose day is scored (module doc); report the rest."""
     result = StoredContributions(row.number)
     scores = tc_scores(loaded.config.scores)
     rule = loaded.config.fund
@@ -85,11 +86,9 @@ def store_tc_scores_in(
     for score in scores:
         if uow.scores.list_scores(row.id, score=score.name, day=score.horizon):
             continue
-        if score.horizon not in scored_days:
-            raise ScoresPending(
-                "scores_pending",
-                f"{loaded.name} round {row.number}: TC score {score.name!r} needs score day {score.horizon}",
-            )
+        if score.horizon not in scored_days:  # never blocks a resolution: a later call stores it
+            result.skipped[score.name] = f"score day {score.horizon} is not scored yet"
+            continue
         found = _round_contributions(ctx, uow, loaded, row, score, rule, live.live_date, result)
         if found is None:
             continue
