@@ -27,7 +27,7 @@ result), never an error, so it cannot hold up a resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ from crowdalpha.service.scoring import (
     target_inputs,
 )
 from crowdalpha.store import Round, UnitOfWork
+from crowdalpha.store.schema import RoundLiveData
 from crowdalpha.tournament.config import TRUE_CONTRIBUTION, FundRule, ScoreConfig
 from crowdalpha.tournament.meta_model import cleaned_gaussian_ranks
 from crowdalpha.tournament.payouts import tokens_to_nano
@@ -89,7 +90,7 @@ def store_tc_scores_in(
         if score.horizon not in scored_days:  # never blocks a resolution: a later call stores it
             result.skipped[score.name] = f"score day {score.horizon} is not scored yet"
             continue
-        found = _round_contributions(ctx, uow, loaded, row, score, rule, live.live_date, result)
+        found = _round_contributions(ctx, uow, loaded, row, score, rule, live, result)
         if found is None:
             continue
         values, on_time = found
@@ -106,7 +107,7 @@ def _round_contributions(
     row: Round,
     score: ScoreConfig,
     rule: FundRule,
-    live_date: date,
+    live: RoundLiveData,
     result: StoredContributions,
 ) -> tuple[pd.Series, pd.Series] | None:
     """Return TC and on-time flags per submission id for one score of the round, or None (why: ``result``)."""
@@ -133,10 +134,10 @@ def _round_contributions(
             "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`"
         )
     inputs = target_inputs(ctx, loaded.config, through)
-    assets = round_id_assets(ctx, uow.scores.live_data(row.id)).reindex(predictions.index)
-    universe = universe_at(inputs, live_date, list(assets), risk_window=rule.risk_window)
+    assets = round_id_assets(ctx, live).reindex(predictions.index)
+    universe = universe_at(inputs, live.live_date, list(assets), risk_window=rule.risk_window)
     realised = residual_returns(
-        inputs, [pd.Timestamp(live_date)], score.horizon, neutral_to=_neutralization(score.target)
+        inputs, [pd.Timestamp(live.live_date)], score.horizon, neutral_to=_neutralization(score.target)
     ).iloc[0]
     returns = np.nan_to_num(realised.reindex(universe.assets).to_numpy(), nan=0.0)
     signals = rule.alpha_scale * cleaned_gaussian_ranks(predictions.to_numpy(np.float64))
