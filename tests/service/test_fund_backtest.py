@@ -19,7 +19,12 @@ from crowdalpha.fund import ConstraintSet
 from crowdalpha.fund.optimizer import PortfolioOptimizer
 from crowdalpha.scoring.ranking import rank_gaussianize
 from crowdalpha.service import Context, ServiceError, round_status
-from crowdalpha.service.fund_backtest import backtest_season, season_report_section, statistics_table
+from crowdalpha.service.fund_backtest import (
+    DEFAULT_COST_BPS,
+    backtest_season,
+    season_report_section,
+    statistics_table,
+)
 from crowdalpha.service.fund_universe import DEFAULT_FUND, market_universe
 from crowdalpha.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 
@@ -111,6 +116,7 @@ def test_the_report_section_and_the_command_write_the_charts_and_tables(
     result = CliRunner().invoke(app, base, env=env)
     assert result.exit_code == 0, result.output
     assert "meta_model" in result.output and "best single model" in result.output
+    assert f"held 20 days, {DEFAULT_COST_BPS:g} bp per unit of turnover" in result.output  # the defaults
     assert (out / "fund_backtest.csv").exists() and (out / "fund_backtest_cumulative.png").exists()
     as_json = CliRunner().invoke(app, [*base, "--json", "--cost-bps", "0"], env=env)
     assert as_json.exit_code == 0, as_json.output

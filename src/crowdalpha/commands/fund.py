@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -11,14 +11,11 @@ from rich.table import Table
 
 from crowdalpha.commands._operator import HOME_OPTION, JSON_OPTION, emit, home_context, operator_errors
 from crowdalpha.commands._progress import stage_bars
-from crowdalpha.service.fund_backtest import (
-    DEFAULT_COST_BPS,
-    BacktestFiles,
-    SeasonBacktest,
-    backtest_season,
-    statistics_table,
-    write_backtest,
-)
+
+if TYPE_CHECKING:
+    from crowdalpha.service.fund_backtest import BacktestFiles, SeasonBacktest
+
+# the fund pulls in cvxpy: imported when the command runs, so other commands start no slower
 
 fund_app = typer.Typer(
     help="The fund over the meta model: backtest the portfolio a season's rounds would have traded.",
@@ -31,6 +28,8 @@ OUT_OPTION: Any = typer.Option(
 
 
 def _text(result: SeasonBacktest, files: BacktestFiles, console: Console) -> None:
+    from crowdalpha.service.fund_backtest import statistics_table
+
     table = Table(
         title=f"fund backtest — {result.tournament}, {len(result.rounds)} rounds held"
         f" {result.holding_days} days, {result.cost_bps:g} bp per unit of turnover"
@@ -72,7 +71,7 @@ def fund_backtest(
     tournament: str = typer.Option("classic", "--tournament", help="Tournament name or numerapi id."),
     out: Path = OUT_OPTION,
     cost_bps: float = typer.Option(
-        DEFAULT_COST_BPS, "--cost-bps", min=0.0, help="Trading cost per unit of turnover, in basis points."
+        10.0, "--cost-bps", min=0.0, help="Trading cost per unit of turnover, in basis points."
     ),
     holding_days: int | None = typer.Option(
         None, "--holding-days", min=1, help="Days each round's portfolio is held (default: the horizon)."
@@ -81,6 +80,8 @@ def fund_backtest(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Backtest the fund over a home's season: the SWMM portfolio vs the best model's and the BMM's."""
+    from crowdalpha.service.fund_backtest import backtest_season, statistics_table, write_backtest
+
     with operator_errors(), home_context(home) as ctx:
         with stage_bars(Console(stderr=True)) as bars:
             result = backtest_season(
