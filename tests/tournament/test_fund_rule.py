@@ -35,9 +35,8 @@ def test_a_config_with_a_tc_score_and_fund_rules_round_trips() -> None:
 
 
 def test_a_tc_score_without_fund_rules_is_refused() -> None:
-    with pytest.raises(
-        ConfigError, match=r"scores\[4\]\.metric: 'tc' is a true_contribution score; it needs"
-    ):
+    index = len(CLASSIC.scores)
+    with pytest.raises(ConfigError, match=rf"scores\[{index}\]\.metric: 'tc' is a true_contribution score"):
         dataclasses.replace(CLASSIC, scores=(*CLASSIC.scores, TC_SCORE))
 
 
