@@ -10,6 +10,7 @@ from crowdalpha.commands.accounts import account_app
 from crowdalpha.commands.benchmarks import benchmarks_app
 from crowdalpha.commands.dataset import dataset_app
 from crowdalpha.commands.demo import demo_command
+from crowdalpha.commands.fund import fund_app
 from crowdalpha.commands.home import clock_app, init_command
 from crowdalpha.commands.ledger import ledger_app
 from crowdalpha.commands.market import market_app
@@ -61,3 +62,4 @@ app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL
 
 
 app.command("demo", help="Run a demo tournament with a simulated crowd, then serve it.")(demo_command)
+app.add_typer(fund_app, name="fund")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import crowdalpha.fund as fund
 import crowdalpha.scoring as scoring
 from crowdalpha.tournament import (
     CLASSIC,
@@ -29,7 +30,7 @@ from crowdalpha.tournament import (
     to_dict,
     tournament_by_id,
 )
-from crowdalpha.tournament.config import CONTRIBUTION_METRICS, METRICS
+from crowdalpha.tournament.config import CONTRIBUTION_METRICS, METRICS, TRUE_CONTRIBUTION
 
 
 def test_defaults_carry_numerapi_ids_and_payout_rules():
@@ -315,5 +316,7 @@ def test_weekdays_are_stored_in_week_order():
 
 
 def test_every_metric_name_is_a_score_of_the_scoring_engine():
-    assert all(callable(getattr(scoring, metric, None)) for metric in METRICS)
+    # TC is differentiated through the fund's portfolio, so it lives in crowdalpha.fund
+    assert callable(getattr(fund, TRUE_CONTRIBUTION))
+    assert all(callable(getattr(scoring, metric, None)) for metric in METRICS - {TRUE_CONTRIBUTION})
     assert CONTRIBUTION_METRICS <= METRICS

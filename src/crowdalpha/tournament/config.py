@@ -70,6 +70,7 @@ METRICS = frozenset(
         "cwmm",
         "mcwnm",
         "apcwnm",
+        "true_contribution",
     }
 )
 CONTRIBUTION_METRICS = frozenset({"correlation_contribution", "neutral_contribution", "cwmm"})
@@ -80,6 +81,8 @@ PORTFOLIO_METRICS = frozenset({"alpha", "meta_portfolio_contribution"})
 """Signals portfolio metrics: they need the round's neutralisers and sample weights."""
 ROUND_NEUTRALIZERS = "neutralizers"
 """``neutral_to`` naming the round's risk neutralisers (Signals), not a feature set of the dataset."""
+TRUE_CONTRIBUTION = "true_contribution"
+"""The metric of a TC score: computed through the fund's portfolio (``TournamentConfig.fund``)."""
 
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
@@ -309,6 +312,44 @@ class GateRule:
         _require(self.lookback_rounds >= 1, "lookback_rounds", f"must be ≥ 1, got {self.lookback_rounds}")
 
 
+@dataclass(frozen=True)
+class FundRule:
+    """The fund's portfolio, as data: risk model window, risk aversion, alpha scale and absolute limits.
+
+    The fund trades the meta model as an expected residual return ``alpha_scale × gaussianised
+    rank`` per name, maximising ``αᵀw − ½·risk_aversion·wᵀΣw`` under the limits (the fields of
+    :class:`crowdalpha.fund.ConstraintSet` they mirror: |βᵀw|, each sector's and country's |Σw|,
+    each style factor's |Xᵀw|, each |wᵢ| and ‖w‖₁); ``Σ`` is a factor model estimated from the
+    ``risk_window`` trading days up to the round's data date (daily variances, so γ = 1000 puts a
+    400-name portfolio near unit gross exposure before the limits). A limit of ``gross_leverage`` or more
+    never binds for sectors, countries and names. ``bags`` > 0 averages TC over that many random
+    halves of the staked models.
+    """
+
+    alpha_scale: float = 0.001
+    risk_aversion: float = 1000.0
+    risk_window: int = 120
+    dollar_neutral: bool = True
+    beta_limit: float = 0.0
+    sector_limit: float = 0.05
+    country_limit: float = 0.05
+    factor_limit: float = 0.05
+    name_cap: float = 0.05
+    gross_leverage: float = 1.0
+    bags: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("alpha_scale", "risk_aversion", "gross_leverage"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value > 0, name, f"must be > 0, got {value}")
+        for name in ("beta_limit", "sector_limit", "country_limit", "factor_limit", "name_cap"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0, name, f"must be ≥ 0, got {value}")
+        _require(self.name_cap > 0, "name_cap", "must be > 0: a cap of 0 leaves no portfolio")
+        _require(self.risk_window >= 20, "risk_window", f"must be ≥ 20 trading days, got {self.risk_window}")
+        _require(self.bags >= 0, "bags", f"must be ≥ 0, got {self.bags}")
+
+
 # -- submissions -----------------------------------------------------------------------------------
 
 
@@ -383,6 +424,8 @@ class TournamentConfig:
     data_delay_days: int = 2
     horizon: int = 20
     gates: tuple[GateRule, ...] = ()
+    fund: FundRule | None = None
+    """The fund's portfolio; off (None) by default. A ``true_contribution`` score needs it."""
 
     def __post_init__(self) -> None:
         _check_name(self.name, "name")
@@ -411,6 +454,12 @@ class TournamentConfig:
                 where,
                 f"{term.score!r} is final after {by_name[term.score].horizon} scoring days, after the round"
                 f" resolves (horizon {self.horizon})",
+            )
+        for index, score in enumerate(self.scores):
+            _require(
+                score.metric != TRUE_CONTRIBUTION or self.fund is not None,
+                f"scores[{index}].metric",
+                f"{score.name!r} is a true_contribution score; it needs the fund's rules (set fund)",
             )
         gate_metrics = [gate.metric for gate in self.gates]
         _require(
@@ -721,7 +770,14 @@ def _to_weekday(value: Any) -> Weekday:
     raise ValueError(f"must be a weekday {[d.label for d in Weekday]}, got {value!r}")
 
 
+def _to_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"must be true or false, got {_describe(value)}")
+    return value
+
+
 _CONVERTERS: dict[Any, Any] = {
+    bool: _to_bool,
     str: _to_str,
     int: _to_int,
     float: _to_float,

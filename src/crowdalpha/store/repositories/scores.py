@@ -101,14 +101,20 @@ class ScoreRepository:
             round_id=round_id, day=day, market_date=market_date, submissions=submissions, scored_at=now
         )
         self.session.add(record)
+        self.add_scores(round_id, scores, now=now)
+        self.session.flush()
+        return record
+
+    def add_scores(self, round_id: str, scores: Iterable[NewScore], *, now: datetime) -> int:
+        """Store scores through the bulk path (also ones computed after their day: TC); return how many."""
         rows = [
             (score.submission_id, round_id, score.score, score.day, score.value, score.percentile)
             for score in scores
         ]
         if rows:
             self._insert_scores(rows, now=now)
-        self.session.flush()
-        return record
+            self.session.flush()
+        return len(rows)
 
     def _insert_scores(self, rows: Sequence[tuple], *, now: datetime) -> None:
         """Insert score rows ``(submission, round, score, day, value, percentile)`` through the bulk path."""
