@@ -156,3 +156,22 @@ def test_a_payout_config_pays_on_the_stored_tc(ctx: Context, market: Market, sta
         expected = int(exact.to_integral_value(rounding=ROUND_DOWN))
         assert math.isclose(resolved.payouts.get(f"{name}_model", 0), expected, abs_tol=2)
     assert check_ledger(ctx).ok
+
+
+def test_resolving_the_round_stores_tc_itself_before_paying_on_it(
+    ctx: Context, market: Market, staked: Staked
+) -> None:
+    score_everything(ctx, market)
+    assert _stored(ctx) == {}
+    resolved = resolve_round(ctx, "classic", ROUND)
+    stored = _stored(ctx)
+    assert {s for s, _, _ in staked.on_time.values()} <= set(stored)
+    for name in ("alice", "bob"):
+        fraction = max(-0.05, min(0.05, stored[staked.on_time[name][0]][0]))
+        exact = Decimal(STAKES[name] * NANO_PER_TOKEN) * Decimal(fraction)
+        assert math.isclose(
+            resolved.payouts.get(f"{name}_model", 0),
+            int(exact.to_integral_value(rounding=ROUND_DOWN)),
+            abs_tol=2,
+        )
+    assert check_ledger(ctx).ok

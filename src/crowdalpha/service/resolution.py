@@ -39,6 +39,7 @@ from crowdalpha.service.scoring import ScoresPending, round_predictions, scored_
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories import NewStake
+from crowdalpha.tournament.config import TRUE_CONTRIBUTION
 from crowdalpha.tournament.meta_model import MetaModelError, meta_model
 from crowdalpha.tournament.payouts import gated_at_risk, payout_factor, payout_scores, payouts
 from crowdalpha.tournament.submissions import UploadKind, validate_submission
@@ -184,6 +185,11 @@ def resolve_round_in(
             "scores_pending",
             f"{loaded.name} round {row.number} resolves after score day {final_day}; it is not scored yet",
         )
+    if any(score.metric == TRUE_CONTRIBUTION for score in loaded.config.scores):
+        # TC needs the fund optimizer (cvxpy, slow to import): loaded only by configs that score it
+        from crowdalpha.service.tc_scores import store_tc_scores_in
+
+        store_tc_scores_in(ctx, uow, loaded, row, now=now)
     stakes = uow.resolution.stakes(row.id)
     at_risk = np.array([stake.at_risk_nano for stake in stakes], dtype=np.int64)
     scores = _final_scores(uow, loaded, row, stakes)
