@@ -67,9 +67,10 @@ def seed_leaderboard(
     with transaction(ctx.engine) as uow:
         tournament = uow.tournaments.get_by_name("classic")
         score_names = [item["name"] for item in tournament.config["scores"]]
-        first_number = (
-            (uow.rounds.latest(tournament.id).number + 1) if uow.rounds.latest(tournament.id) else 1
-        )
+        numbers = [row.number for row in uow.rounds.list(tournament.id)]
+    # Seeded rounds resolved before now: numbered just below the stored rounds when there is room.
+    lowest = min(numbers, default=rounds + 1)
+    first_number = lowest - rounds if lowest > rounds else max(numbers) + 1
     accounts = [
         {"id": str(uuid.uuid4()), "username": f"{prefix}_user_{i:05d}", "created_at": now}
         for i in range(max(models // 2, 1))
