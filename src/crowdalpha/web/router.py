@@ -27,7 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from crowdalpha.api.dependencies import get_service
 from crowdalpha.api.operator import error_body, status_of_rule
 from crowdalpha.ledger.accounts import wallet_account
-from crowdalpha.ledger.amounts import parse_tokens
+from crowdalpha.ledger.amounts import AmountError, parse_tokens
 from crowdalpha.service import (
     Context,
     ServiceError,
@@ -552,6 +552,14 @@ def _stake_action(page: Page, service: Context, viewer: WebAccount, action: Call
     return RedirectResponse(f"/me/wallet?message={quote(message)}", status_code=303)
 
 
+def _tokens_field(form: Form, name: str) -> int:
+    """Return a posted token amount in nano-tokens; ``invalid_amount`` naming the field otherwise."""
+    try:
+        return parse_tokens(form.get(name).strip(), where=name)
+    except AmountError as error:
+        raise ServiceError(error.rule, error.detail) from None
+
+
 def _operation_key(form: Form, model_id: str, operation: str) -> str:
     """Return the ledger idempotency key of a posted stake form (a resent form moves nothing twice)."""
     key = form.get("operation_key").strip()
@@ -569,7 +577,7 @@ def increase_stake_submit(
     """Move tokens from the wallet to one of the account's models' stake."""
 
     def action() -> str:
-        amount = parse_tokens(form.get("amount").strip(), where="amount")
+        amount = _tokens_field(form, "amount")
         receipt = increase_stake(
             service,
             viewer.username,
@@ -590,7 +598,7 @@ def release_stake_submit(
 
     def action() -> str:
         drain = form.get("drain") == "on"
-        amount = None if drain else parse_tokens(form.get("amount").strip(), where="amount")
+        amount = None if drain else _tokens_field(form, "amount")
         receipt = request_release(
             service,
             viewer.username,
