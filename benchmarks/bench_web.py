@@ -249,6 +249,11 @@ def timed_get(app: Any, path: str) -> float:
     return elapsed
 
 
+def progress(message: str) -> None:
+    """Report a stage on stderr (stdout carries only the JSON line)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
 def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, Any]:
     """Seed a home, time the leaderboard page cold and warm and the anchor; return the figures."""
     from crowdalpha.api import create_app
@@ -268,8 +273,10 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         engine = create_engine(settings.database_url)
         ctx = Context(engine, BlobStore(settings.storage_url, durable=False), clock, settings)
         started = time.perf_counter()
+        progress(f"seeding {models} models × {rounds} resolved rounds")
         seed_leaderboard(ctx, models=models, rounds=rounds, score_days=score_days)
         seed_seconds = time.perf_counter() - started
+        progress("timing the page")
         app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
         cold = timed_get(app, "/leaderboard/classic")
         paths = [
@@ -284,6 +291,7 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         ]
         asgi_get(app, "/leaderboard/classic?view=account")  # the account table's own cold compute
         warm = [timed_get(app, path) for _ in range(repeats) for path in paths]
+        progress("timing the anchor")
         started = time.perf_counter()
         anchor_rows = model_leaderboard(ctx, "classic")
         anchor = time.perf_counter() - started
@@ -311,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the options, run the benchmark, print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--score-days", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--score-days", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a small case for a smoke test")
     options = parser.parse_args(argv)

@@ -103,3 +103,27 @@ def seed_leaderboard(
     return _bench_web().seed_leaderboard(
         ctx, models=models, rounds=rounds, score_days=score_days, seed=seed, prefix=prefix
     )
+
+
+class Watched:
+    """A browser page whose console errors, page errors and failed requests are collected."""
+
+    def __init__(self, page: Any, shots: Path) -> None:
+        self.page = page
+        self.shots = shots
+        self.problems: list[str] = []
+        page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: self.problems.append(f"request failed: {request.url}"))
+
+    def visit(self, url: str, shot: str) -> None:
+        """Go to ``url``, then check and screenshot it."""
+        response = self.page.goto(url)
+        assert response is not None and response.ok, f"{url}: {response and response.status}"
+        self.check(shot)
+
+    def check(self, shot: str) -> None:
+        """Screenshot the current page as ``<shot>.png`` and assert no console error so far."""
+        self.page.wait_for_load_state("networkidle")
+        self.page.screenshot(path=str(self.shots / f"{shot}.png"), full_page=True)
+        assert self.problems == [], f"{shot}: {self.problems}"
