@@ -56,7 +56,9 @@ def visit_public_pages(watched: Watched, base_url: str, ctx: Context, tag: str) 
     assert resolved >= 1
     assert page.locator("#model-chart circle.point[data-series=MMC]").count() == resolved
     assert page.locator("#model-chart polyline.series").count() == 2
-    number = int(page.locator("#model-rounds tbody tr").first.get_attribute("data-round"))
+    number = int(
+        page.locator("#model-rounds tbody tr[data-state=resolved]").first.get_attribute("data-round")
+    )
     page.click(f"#model-rounds tr[data-round='{number}'] a")
     page.wait_for_selector("#round-state")
     watched.check(f"{tag}-round")

@@ -44,7 +44,7 @@ def test_the_model_chart_draws_the_cumulative_payout_scores_of_its_resolved_roun
             expected.append((item.round_number, running))
         assert [number for number, _ in drawn] == [number for number, _ in expected]
         assert [value for _, value in drawn] == pytest.approx([value for _, value in expected], abs=1e-6)
-    assert len(re.findall(r'<tr data-round="\d+"', page.text)) == len(resolved)
+    assert len(re.findall(r'<tr data-round="\d+" data-state="resolved"', page.text)) == len(resolved)
     for item in resolved:  # each round's payout and daily progression are listed
         assert f'<tr data-round="{item.round_number}"' in page.text
     assert page.text.count("<details>") == len(resolved)
