@@ -8,8 +8,10 @@ stake at risk in them).
 
 Speed with 10,000 models: reputations change only when a round resolves (or the day changes), so
 the table of reputations and returns is computed once per tournament, day and set of resolved
-rounds, from each round's **final** score day only, and kept in memory; every request reads the
-roster (names, owners, stakes: one query) fresh, then searches, sorts and pages in numpy.
+rounds, from each round's **final** score day only, and kept in memory. The rows joined with the
+roster (names, owners, stakes) and each sort order of them are kept too, until a model is added or
+the ledger records a transaction (every stake change is one): a request then costs a few
+aggregate queries, a search over the sorted names and the page's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +35,7 @@ from crowdalpha.store import RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.schema import (
     Account,
     LedgerAccount,
+    LedgerTransaction,
     Model,
     Round,
     RoundResolution,
@@ -122,17 +126,17 @@ class _TableCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.tables: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self.tables: OrderedDict[Hashable, Any] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: Hashable) -> pd.DataFrame | None:
+    def get(self, key: Hashable) -> Any:
         with self.lock:
             table = self.tables.get(key)
             if table is not None:
                 self.tables.move_to_end(key)
             return table
 
-    def put(self, key: Hashable, table: pd.DataFrame) -> None:
+    def put(self, key: Hashable, table: Any) -> None:
         with self.lock:
             self.tables[key] = table
             self.tables.move_to_end(key)
@@ -329,6 +333,32 @@ def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFr
     return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
 
 
+def _roster_version(uow: UnitOfWork, tournament_id: int) -> tuple[Any, ...]:
+    """Return what changes whenever the roster does: the models (count, newest), the last ledger transaction.
+
+    Every stake change is a ledger transaction, so a new one means the stakes may have moved.
+    """
+    models = uow.session.execute(
+        select(func.count(Model.id), func.max(Model.created_at)).where(Model.tournament_id == tournament_id)
+    ).one()
+    return (*models, uow.session.scalar(select(func.max(LedgerTransaction.id))))
+
+
+class _Board:
+    """A leaderboard's joined rows (roster and reputation table), with each sort order computed once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.orders: dict[tuple[str, bool], pd.DataFrame] = {}
+
+    def ordered(self, sort: str, descending: bool) -> pd.DataFrame:
+        """Return the rows sorted by ``sort`` (a benign race may compute an order twice)."""
+        key = (sort, descending)
+        if key not in self.orders:
+            self.orders[key] = _ordered(self.frame, sort, descending)
+        return self.orders[key]
+
+
 def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
     if sort == "name":
         return frame["name"].str.lower()
@@ -380,9 +410,7 @@ def _row(record: pd.Series, scores: tuple[ScoreColumn, ...]) -> LeaderboardRow:
     )
 
 
-def _check_request(entity: str, sort: str, sorts: tuple[str, ...], offset: int, limit: int) -> None:
-    if entity not in ENTITIES:
-        raise ServiceError("invalid_entity", f"a leaderboard is of {' or '.join(ENTITIES)}; got {entity!r}")
+def _check_request(sort: str, sorts: tuple[str, ...], offset: int, limit: int) -> None:
     if sort not in sorts:
         raise ServiceError("invalid_sort", f"sort by one of {', '.join(sorts)}; got {sort!r}")
     if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
@@ -408,33 +436,40 @@ def leaderboard_page(
     ``sort`` is ``name``, ``stake``, ``return_13_weeks``, ``return_52_weeks`` or a score name (by its
     reputation; default the first payout score); ``search`` keeps rows whose name or owner contains it.
     """
+    if entity not in ENTITIES:
+        raise ServiceError("invalid_entity", f"a leaderboard is of {' or '.join(ENTITIES)}; got {entity!r}")
     as_of = ctx.now().date()
     tables = _tables(ctx)
 
-    def work(uow: UnitOfWork) -> tuple[LoadedTournament, pd.DataFrame, pd.DataFrame | None]:
+    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
         loaded = load_tournament(uow, tournament)
         rounds = _resolved_rounds(uow, loaded.id)
-        key = (loaded.id, entity, as_of, tuple((item.id, item.resolved_on) for item in rounds))
-        table = tables.get(key)
-        if table is None and entity in ENTITIES:
-            resolved = _final_scores_frame(uow, loaded, rounds)
-            table = _reputation_table(resolved, _payouts_frame(uow, rounds), loaded, entity, as_of)
-            tables.put(key, table)
-        return loaded, _roster(uow, loaded, entity if entity in ENTITIES else MODEL), table
+        table_key = (loaded.id, entity, as_of, tuple((item.id, item.resolved_on) for item in rounds))
+        board_key = ("board", *table_key, _roster_version(uow, loaded.id))
+        board = tables.get(board_key)
+        if board is None:
+            table = tables.get(table_key)
+            if table is None:
+                resolved = _final_scores_frame(uow, loaded, rounds)
+                table = _reputation_table(resolved, _payouts_frame(uow, rounds), loaded, entity, as_of)
+                tables.put(table_key, table)
+            roster = _roster(uow, loaded, entity)
+            board = _Board(roster.join(table, how="left") if not table.empty else roster)
+            tables.put(board_key, board)
+        return loaded, board
 
-    loaded, roster, table = run_transaction(ctx.engine, work, read_only=True)
+    loaded, board = run_transaction(ctx.engine, work, read_only=True)
     scores = tuple(ScoreColumn(item.name, item.display_name or item.name) for item in loaded.config.scores)
     sort = sort or loaded.config.payout.terms[0].score
     sorts = (*FIXED_SORTS, *(score.name for score in scores))
-    _check_request(entity, sort, sorts, offset, limit)
-    frame = roster.join(table, how="left") if table is not None and not table.empty else roster
+    _check_request(sort, sorts, offset, limit)
+    ordered = board.ordered(sort, descending)
     needle = search.strip().lower()
     if needle:
-        found = frame["name"].str.lower().str.contains(needle, regex=False) | frame[
+        found = ordered["name"].str.lower().str.contains(needle, regex=False) | ordered[
             "owner"
         ].str.lower().str.contains(needle, regex=False)
-        frame = frame[found.to_numpy()]
-    ordered = _ordered(frame, sort, descending)
+        ordered = ordered[found.to_numpy()]
     page = ordered.iloc[offset : offset + limit]
     return LeaderboardPage(
         tournament=loaded.name,
@@ -445,7 +480,7 @@ def leaderboard_page(
         search=search.strip(),
         offset=offset,
         limit=limit,
-        total=len(frame),
+        total=len(ordered),
         as_of=as_of,
         rows=tuple(_row(record, scores) for _, record in page.iterrows()),
     )

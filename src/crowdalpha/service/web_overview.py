@@ -145,7 +145,7 @@ def _display_names(loaded: LoadedTournament) -> dict[str, str]:
 # -- home ------------------------------------------------------------------------------------------------
 
 
-def _tournament_overview(uow: UnitOfWork, loaded: LoadedTournament, now: datetime) -> TournamentOverview:
+def _tournament_overview(uow: UnitOfWork, loaded: LoadedTournament) -> TournamentOverview:
     rows = uow.session.execute(
         select(Round.number, Round.state, Round.close_staking_time).where(Round.tournament_id == loaded.id)
     ).all()
@@ -206,11 +206,10 @@ def _tournament_overview(uow: UnitOfWork, loaded: LoadedTournament, now: datetim
 
 def home_overview(ctx: Context) -> list[TournamentOverview]:
     """Return every tournament's overview for the home page, by numerapi id."""
-    now = ctx.now()
 
     def work(uow: UnitOfWork) -> list[TournamentOverview]:
         loaded = [load_tournament(uow, row.id) for row in uow.tournaments.list()]
-        return [_tournament_overview(uow, item, now) for item in sorted(loaded, key=lambda t: t.id)]
+        return [_tournament_overview(uow, item) for item in sorted(loaded, key=lambda t: t.id)]
 
     return run_transaction(ctx.engine, work, read_only=True)
 
