@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, func, select
 
 from crowdalpha.ledger.accounts import AccountKind
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
@@ -202,51 +202,54 @@ def _final_scores_frame(
     if not rounds:
         return pd.DataFrame(columns=columns)
     ids = [item.id for item in rounds]
-    last_day = (
-        select(SubmissionScore.round_id, SubmissionScore.score, func.max(SubmissionScore.day).label("day"))
+    last_days = _rows(
+        uow,
+        select(SubmissionScore.round_id, SubmissionScore.score, func.max(SubmissionScore.day))
         .where(SubmissionScore.round_id.in_(ids))
-        .group_by(SubmissionScore.round_id, SubmissionScore.score)
-        .subquery()
+        .group_by(SubmissionScore.round_id, SubmissionScore.score),
     )
-    query = (
-        select(
-            Submission.model_id, Model.account_id, SubmissionScore.round_id, SubmissionScore.score,
-            SubmissionScore.value,
-        )
-        .join(
-            last_day,
-            and_(
-                last_day.c.round_id == SubmissionScore.round_id,
-                last_day.c.score == SubmissionScore.score,
-                last_day.c.day == SubmissionScore.day,
-            ),
-        )
-        .join(Submission, Submission.id == SubmissionScore.submission_id)
-        .join(Model, Model.id == Submission.model_id)
-    )  # fmt: skip
-    long = pd.DataFrame(_rows(uow, query), columns=[MODEL, ACCOUNT, "round_id", "score", "value"])
-    stakes = pd.DataFrame(
-        _rows(
+    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
+    at_risk = {
+        (round_id, model_id): stake
+        for model_id, round_id, stake in _rows(
             uow,
             select(RoundStake.model_id, RoundStake.round_id, RoundStake.at_risk_nano).where(
                 RoundStake.round_id.in_(ids)
             ),
-        ),
-        columns=[MODEL, "round_id", AT_RISK],
-    )
-    if long.empty:
-        return pd.DataFrame(columns=columns)
-    wide = long.pivot_table(
-        index=[MODEL, ACCOUNT, "round_id"], columns="score", values="value", aggfunc="first"
-    ).reset_index()
-    wide = wide.merge(stakes, on=[MODEL, "round_id"], how="left")
+        )
+    }
+    per_round: dict[str, dict[str, pd.Series]] = {}
+    for round_id, score, day in last_days:
+        if score not in scores:
+            continue
+        # one (round, score, day) at a time: each is a range of the (round_id, score, day) index
+        values = _rows(
+            uow,
+            select(Submission.model_id, SubmissionScore.value)
+            .join(Submission, Submission.id == SubmissionScore.submission_id)
+            .where(
+                SubmissionScore.round_id == round_id,
+                SubmissionScore.score == score,
+                SubmissionScore.day == day,
+            ),
+        )
+        model_ids, numbers = zip(*values, strict=True) if values else ((), ())
+        per_round.setdefault(round_id, {})[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
     by_id = {item.id: item for item in rounds}
-    wide[ROUND] = wide["round_id"].map(lambda round_id: by_id[round_id].number)
-    wide[RESOLVED_ON] = wide["round_id"].map(lambda round_id: by_id[round_id].resolved_on)
-    wide[AT_RISK] = wide[AT_RISK].fillna(0).astype(np.int64)
-    for score in scores:
-        if score not in wide.columns:
-            wide[score] = np.nan
+    parts = []
+    for round_id, series in per_round.items():
+        part = pd.DataFrame(series).reindex(columns=scores)
+        part.index.name = MODEL
+        part = part.reset_index()
+        part[ACCOUNT] = part[MODEL].map(accounts)
+        part[ROUND] = by_id[round_id].number
+        part[RESOLVED_ON] = by_id[round_id].resolved_on
+        part[AT_RISK] = [at_risk.get((round_id, model_id), 0) for model_id in part[MODEL]]
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    wide = pd.concat(parts, ignore_index=True)
+    wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
     wide[scores] = wide[scores].astype(np.float64)
     return wide[columns]
 
