@@ -352,14 +352,25 @@ class _Board:
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
-        self.orders: dict[tuple[str, bool], pd.DataFrame] = {}
+        self.names = frame["name"].str.lower()
+        self.owners = frame["owner"].str.lower()
+        self.orders: dict[tuple[str, bool], np.ndarray] = {}
 
-    def ordered(self, sort: str, descending: bool) -> pd.DataFrame:
-        """Return the rows sorted by ``sort`` (a benign race may compute an order twice)."""
+    def positions(self, sort: str, descending: bool, search: str) -> np.ndarray:
+        """Return the row positions sorted by ``sort``, only those whose name or owner contains ``search``.
+
+        Orders are kept as positions (not sorted copies of the rows); a benign race may compute one twice.
+        """
         key = (sort, descending)
         if key not in self.orders:
-            self.orders[key] = _ordered(self.frame, sort, descending)
-        return self.orders[key]
+            self.orders[key] = _order(self.frame, sort, descending)
+        order = self.orders[key]
+        if not search:
+            return order
+        found = (
+            self.names.str.contains(search, regex=False) | self.owners.str.contains(search, regex=False)
+        ).to_numpy()
+        return order[found[order]]
 
 
 def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
@@ -373,8 +384,8 @@ def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
     return frame[column] if column in frame.columns else pd.Series(np.nan, index=frame.index)
 
 
-def _ordered(frame: pd.DataFrame, sort: str, descending: bool) -> pd.DataFrame:
-    """Return the rows sorted by ``sort`` (missing values last in either direction, then by name)."""
+def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
+    """Return the row positions sorted by ``sort`` (missing values last in either direction, then by name)."""
     values = _sort_values(frame, sort)
     missing = values.isna().to_numpy()
     if sort == "name":
@@ -384,7 +395,7 @@ def _ordered(frame: pd.DataFrame, sort: str, descending: bool) -> pd.DataFrame:
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
         key = np.where(missing, np.inf, -numbers if descending else numbers)
         order = np.lexsort((frame["name"].str.lower().to_numpy(), key))
-    return frame.iloc[order]
+    return order
 
 
 def _optional(value: object) -> float | None:
@@ -466,14 +477,8 @@ def leaderboard_page(
     sort = sort or loaded.config.payout.terms[0].score
     sorts = (*FIXED_SORTS, *(score.name for score in scores))
     _check_request(sort, sorts, offset, limit)
-    ordered = board.ordered(sort, descending)
-    needle = search.strip().lower()
-    if needle:
-        found = ordered["name"].str.lower().str.contains(needle, regex=False) | ordered[
-            "owner"
-        ].str.lower().str.contains(needle, regex=False)
-        ordered = ordered[found.to_numpy()]
-    page = ordered.iloc[offset : offset + limit]
+    positions = board.positions(sort, descending, search.strip().lower())
+    page = board.frame.iloc[positions[offset : offset + limit]]
     return LeaderboardPage(
         tournament=loaded.name,
         entity=entity,
@@ -483,7 +488,7 @@ def leaderboard_page(
         search=search.strip(),
         offset=offset,
         limit=limit,
-        total=len(ordered),
+        total=len(positions),
         as_of=as_of,
         rows=tuple(_row(record, scores) for _, record in page.iterrows()),
     )
