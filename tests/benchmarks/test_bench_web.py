@@ -12,6 +12,7 @@ import pytest
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_web.py"
 
 
+@pytest.mark.slow
 def test_quick_web_benchmark_times_the_leaderboard_page_and_the_anchor_on_every_seeded_model() -> None:
     result = subprocess.run(
         [sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, timeout=600
