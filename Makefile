@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	command -v chromium >/dev/null || (apt-get install -y chromium || sudo apt-get install -y chromium)
 	touch $(STAMP)
 
-test: $(STAMP)  ## lint and run the whole test suite
+test: $(STAMP)  ## lint and run the whole test suite (two processes; a test file stays in one)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 demo: $(STAMP)  ## run the demo tournament on the embedded defaults
 	$(BIN)/crowdalpha demo

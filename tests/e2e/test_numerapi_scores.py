@@ -375,7 +375,7 @@ def test_signals_daily_performances_and_leaderboard_name_signals_scores(
     status = open_round(ctx, "signals", close_in=timedelta(hours=1))
     tickers = pd.read_parquet(version_dir / "live.parquet")["numerai_ticker"].astype(str)
     body = pd.DataFrame({"numerai_ticker": tickers, "signal": np.linspace(0.1, 0.9, len(tickers))})
-    values = {"dave_one": {"corr20": 0.02, "mmc": -0.01}, "dave_two": {"corr20": 0.05, "mmc": 0.03}}
+    values = {"dave_one": {"corr_v4": 0.02, "mmc": -0.01}, "dave_two": {"corr_v4": 0.05, "mmc": 0.03}}
     submissions = {}
     for name in values:
         model = create_model(ctx, "dave", "signals", name)

@@ -179,3 +179,43 @@ def test_crowd_scores_refuse_nan_predictions() -> None:
         scoring.mcwnm(predictions)
     with pytest.raises(ScoringError, match="NaNs"):
         crowd.apcwnm(predictions.to_numpy())
+
+
+def test_peers_restrict_the_crowd_a_model_is_compared_with() -> None:
+    predictions = crowd_frame(SEEDS[2], n_models=10)
+    peers = np.array([True, True, False, True, False, True, True, False, True, True])
+    rows = scoring.tie_kept_rank__gaussianize__pow_1_5(predictions).to_numpy().T.copy()
+    maxima, means = crowd.pairwise_crowd_correlations(rows, peers=peers)
+    for k, model in enumerate(predictions.columns):
+        others = [j for j in np.flatnonzero(peers) if j != k]
+        pairs = [np.corrcoef(rows[k], rows[j])[0, 1] for j in others]
+        assert maxima[k] == pytest.approx(max(pairs), abs=1e-12), model
+        assert means[k] == pytest.approx(np.mean(pairs), abs=1e-12), model
+    with pytest.raises(ScoringError, match="peers has 3 entries but there are 10 models"):
+        crowd.pairwise_crowd_correlations(rows, peers=peers[:3])
+
+
+def test_the_float32_screen_finds_the_exact_maximum_among_near_ties() -> None:
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal(2000)
+    # peers whose correlations with each other differ by ~1e-8: below the float32 screen's error
+    rows = np.vstack([base + 1e-4 * k * rng.standard_normal(2000) for k in range(12)])
+    rows = np.vstack([rows, rng.standard_normal((5, 2000))])
+    maxima, _ = crowd.pairwise_crowd_correlations(rows, block_size=4)
+    unit = crowd.standardized_rows(rows)
+    gram = unit @ unit.T
+    np.fill_diagonal(gram, -np.inf)
+    np.testing.assert_allclose(maxima, gram.max(axis=1), rtol=0, atol=1e-13)
+    assert crowd.screen_margin(2000) < 1e-3
+
+
+def test_a_crowd_of_near_copies_falls_back_to_the_exact_gram() -> None:
+    rng = np.random.default_rng(9)
+    base = rng.standard_normal(500)
+    rows = np.vstack([base + 1e-5 * rng.standard_normal(500) for _ in range(80)])  # ~79 candidates per row
+    maxima, means = crowd.pairwise_crowd_correlations(rows, block_size=16)
+    unit = crowd.standardized_rows(rows)
+    gram = unit @ unit.T
+    np.fill_diagonal(gram, np.nan)
+    np.testing.assert_allclose(maxima, np.nanmax(gram, axis=1), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(means, np.nanmean(gram, axis=1), rtol=0, atol=1e-13)

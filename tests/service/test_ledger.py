@@ -10,10 +10,12 @@ from sqlalchemy.exc import DBAPIError
 from crowdalpha.ledger import DEFAULT_CAP_NANO, releasing_account, stake_account, wallet_account
 from crowdalpha.service import (
     Context,
+    Payout,
     ServiceError,
     account_entries,
     apply_payout,
     apply_payout_in,
+    apply_payouts_in,
     at_risk_stake_in,
     buyback,
     check_ledger,
@@ -293,3 +295,62 @@ def test_a_resolution_pays_and_releases_in_its_own_transaction_exactly_once(
     assert after[wallet_account(account_id)] == tokens(20)
     assert after["burn"] == tokens(3)
     assert check_ledger(ctx).ok
+
+
+def test_a_batch_of_payouts_moves_what_the_payouts_one_by_one_would_and_replays_once(
+    ctx: Context, alice: tuple[str, str]
+) -> None:
+    _, model_id = alice
+    funded(ctx, model_id, 110, 100)
+    others = [create_model(ctx, "alice", "classic", f"alice_{k}").id for k in range(3)]
+    for k, other in enumerate(others):
+        increase_stake(ctx, "alice", other, tokens(k + 1), idempotency_key=f"stake/{k}")
+    round_id = add_round(ctx, 1, RoundState.SCORING)
+    submit(ctx, model_id, round_id)
+    request_release(ctx, "alice", model_id, tokens(60), idempotency_key="r1")  # 40 at stake, 60 releasing
+    batch = [
+        Payout(model_id, -tokens(30), "batch/alice/1"),  # from the stake
+        Payout(model_id, -tokens(25), "batch/alice/2"),  # 10 from the stake, 15 from the release
+        Payout(others[0], tokens(2), payout_key(round_id, others[0])),
+        Payout(others[1], -tokens(50), payout_key(round_id, others[1])),  # holds 2: refused, recorded
+        Payout(others[2], -tokens(3), payout_key(round_id, others[2])),
+        Payout("no-such-model", tokens(1), "batch/ghost"),
+    ]
+    before = held(ctx)
+    with transaction(ctx.engine) as uow:
+        receipts = apply_payouts_in(uow, round_id, batch, now=ctx.now())
+    assert [r.outcome for r in receipts] == [
+        "applied",
+        "applied",
+        "applied",
+        "rejected",
+        "applied",
+        "rejected",
+    ]
+    assert [r.rule for r in receipts if not r.applied] == ["insufficient_stake", "not_found"]
+    assert [(e.debit, e.amount_nano) for e in receipts[1].entries] == [
+        (stake_account(model_id), tokens(10)),
+        (releasing_account(model_id), tokens(15)),
+    ]
+    after = held(ctx)
+    assert after[stake_account(model_id)] == 0 and after[releasing_account(model_id)] == tokens(45)
+    assert model_stake(ctx, model_id).pending_releases[0]["remaining_nano"] == tokens(45)
+    assert after[stake_account(others[0])] == tokens(3) and after[stake_account(others[1])] == tokens(2)
+    assert after[stake_account(others[2])] == 0
+    assert after["burn"] - before.get("burn", 0) == tokens(58)
+    assert after["treasury"] - before["treasury"] == -tokens(2)
+    assert stake_account("no-such-model") not in after  # no account is opened for an unknown model
+    assert check_ledger(ctx).ok
+
+    with transaction(ctx.engine) as uow:
+        again = apply_payouts_in(uow, round_id, batch, now=ctx.now())
+    assert all(r.replayed for r in again)
+    assert [r.transaction_id for r in again] == [r.transaction_id for r in receipts]
+    assert [r.entries for r in again] == [r.entries for r in receipts]
+    assert held(ctx) == after  # nothing moved twice
+    single = apply_payout(ctx, others[0], round_id, tokens(2), payout_key(round_id, others[0]))
+    assert single.replayed and single.transaction_id == receipts[2].transaction_id
+    with transaction(ctx.engine) as uow, pytest.raises(ServiceError, match=r"^idempotency_key_reused: "):
+        apply_payouts_in(
+            uow, round_id, [Payout(others[0], tokens(9), payout_key(round_id, others[0]))], now=ctx.now()
+        )

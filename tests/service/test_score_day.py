@@ -142,8 +142,8 @@ def test_stored_corr_equals_numerai_tools_and_late_submissions_are_not_ranked(
     report = score_day(ctx, "classic")
     assert [(day.round_number, day.day, day.submissions) for day in report.scored] == [(ROUND, 1, 3)]
     assert report.scored[0].market_date == market.dates[HISTORY_DAYS + 2].date()
-    assert report.scored[0].scores == ("corr20v2", "corr60")
-    assert set(report.skipped_scores) == {"mmc", "bmc"}
+    assert report.scored[0].scores == ("corr20v2", "corr60", "fnc", "mcwnm", "apcwnm")
+    assert set(report.skipped_scores) == {"mmc", "bmc", "cwmm"}  # no stakes: no meta model
     assert _state(ctx) == "scoring"
 
     predictions = pd.DataFrame({**closed_round.on_time, **closed_round.late})
@@ -166,7 +166,8 @@ def test_rerunning_a_day_adds_and_replaces_nothing(ctx: Context, closed_round: R
     ctx.clock.set(TUESDAY_OPEN + timedelta(days=3))  # type: ignore[attr-defined]
     assert score_day(ctx, "classic").scored == []
     pd.testing.assert_frame_equal(_stored(ctx), before)
-    assert len(before) == 2 * 2 * 3  # two scores × two days × three submissions
+    # day 1: CORR, CORR60, FNC and the two crowd scores; day 2: the three daily ones; three submissions
+    assert len(before) == (5 + 3) * 3
 
 
 def test_each_score_stops_at_its_horizon_and_day_h_marks_the_round_resolvable(
@@ -179,8 +180,14 @@ def test_each_score_stops_at_its_horizon_and_day_h_marks_the_round_resolvable(
     last = EXTRA_DAYS - CLASSIC.lag_days  # t + L + k is the last ingested date
     assert [day.day for day in full.scored] == list(range(5, last + 1))
     stored = _stored(ctx)
-    assert stored.groupby("score")["day"].max().to_dict() == {"corr20v2": CLASSIC.horizon, "corr60": last}
-    assert len(stored) == 3 * (CLASSIC.horizon + last)
+    assert stored.groupby("score")["day"].max().to_dict() == {
+        "corr20v2": CLASSIC.horizon,
+        "corr60": last,
+        "fnc": CLASSIC.horizon,
+        "mcwnm": 1,
+        "apcwnm": 1,
+    }
+    assert len(stored) == 3 * (CLASSIC.horizon + last + CLASSIC.horizon + 2)
     with transaction(ctx.engine) as uow:
         days = uow.session.scalars(select(RoundScoreDay.day).order_by(RoundScoreDay.day)).all()
         assert days == list(range(1, last + 1)) and CLASSIC.horizon in days
@@ -228,7 +235,7 @@ def test_round_score_command_scores_and_reports(ctx: Context, closed_round: Roun
     assert [(d["round_number"], d["day"]) for d in json.loads(first.output)["scored"]] == [(ROUND, 1)]
     again = run("--tournament", "classic")
     assert again.exit_code == 0 and "no new score day was computable" in again.output
-    assert len(_stored(ctx)) == 2 * 3
+    assert len(_stored(ctx)) == 5 * 3
 
 
 def test_no_route_serves_the_private_live_data(
@@ -291,8 +298,11 @@ def test_bmc_against_the_benchmark_meta_model_equals_numerai_tools(
     closed = _close_a_round(ctx, market, benchmarked_version)
     ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 4))
     report = score_day(ctx, "classic")
-    assert [day.scores for day in report.scored] == [("corr20v2", "bmc", "corr60")] * 2
-    assert set(report.skipped_scores) == {"mmc"}
+    assert [day.scores for day in report.scored] == [
+        ("corr20v2", "bmc", "corr60", "fnc", "mcwnm", "apcwnm"),
+        ("corr20v2", "bmc", "corr60", "fnc"),
+    ]
+    assert set(report.skipped_scores) == {"mmc", "cwmm"}
     assert "no meta_model" in report.skipped_scores["mmc"]
     benchmarks = pd.read_parquet(benchmarked_version / "live_benchmark_models.parquet")[
         ["v10_lgbm_a", "v10_lgbm_b"]
@@ -322,3 +332,31 @@ def test_a_stored_file_that_no_longer_fits_the_round_is_reported_and_the_rest_sc
     assert list(report.unscored_submissions) == [late_id]
     assert report.unscored_submissions[late_id].startswith(f"round {ROUND}: ")
     assert set(_stored(ctx)["submission"]) == set(closed_round.on_time)
+
+
+def test_score_days_read_the_files_once_into_the_rounds_prediction_matrix(
+    ctx: Context, closed_round: Round, market: Market
+) -> None:
+    def blob_key(submission_id: str) -> str:
+        with transaction(ctx.engine) as uow:
+            return uow.submissions.get(submission_id).blob_key
+
+    # Read and validated at close: a file changed in the store afterwards is not read again.
+    for submission_id in closed_round.on_time:
+        ctx.blobs.put_bytes(blob_key(submission_id), b"not a predictions file")
+    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 3))
+    report = score_day(ctx, "classic")
+    assert [(day.day, day.submissions) for day in report.scored] == [(1, 3)]
+    assert report.unscored_submissions == {}
+    # The late file, uploaded after the close, was read by the first score day and added.
+    (late_id,) = closed_round.late
+    ctx.blobs.put_bytes(blob_key(late_id), b"not a predictions file")
+    ingest_market(ctx, market.days(HISTORY_DAYS + 3, HISTORY_DAYS + 4))
+    assert [(day.day, day.submissions) for day in score_day(ctx, "classic").scored] == [(2, 3)]
+
+    predictions = pd.DataFrame({**closed_round.on_time, **closed_round.late})
+    stored = _stored(ctx)
+    for day in (1, 2):
+        expected = oracle_corr(predictions, _expected_target(market, HISTORY_DAYS + 4, day)).sort_index()
+        values = stored[(stored["score"] == "corr20v2") & (stored["day"] == day)].set_index("submission")
+        assert values["value"].sort_index().to_numpy() == pytest.approx(expected.to_numpy(), abs=EXACT)

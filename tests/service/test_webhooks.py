@@ -27,7 +27,13 @@ from crowdalpha.service import (
     set_submission_webhook,
     tick,
 )
-from crowdalpha.service.webhooks import WebhookSender, use_webhook_sender
+from crowdalpha.service.webhooks import (
+    ALLOW_PRIVATE_ENV,
+    WebhookSender,
+    inward_address_reason,
+    private_addresses_allowed,
+    use_webhook_sender,
+)
 
 TIMEOUT_SECONDS = 3.0
 
@@ -83,8 +89,10 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def sender(world: World) -> Iterator[WebhookSender]:
-    """Yield the sender the world's context uses, with a short timeout."""
-    installed = use_webhook_sender(world.ctx, WebhookSender(timeout_seconds=TIMEOUT_SECONDS))
+    """Yield the world's sender: a short timeout, allowed to reach the loopback receiver."""
+    installed = use_webhook_sender(
+        world.ctx, WebhookSender(timeout_seconds=TIMEOUT_SECONDS, allow_private_addresses=True)
+    )
     yield installed
     installed.close()
 
@@ -196,3 +204,54 @@ def test_the_tick_announces_the_calendar_round_it_opens(
     [body] = receiver.posts_to("/ok")
     assert opened == f"classic/{body['roundNumber']}/open/{TUESDAY_OPEN.date().isoformat()}"
     assert body["openTime"] == TUESDAY_OPEN.isoformat()
+
+
+def test_a_webhook_on_an_inward_address_is_refused_before_any_request_is_sent(
+    world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV, raising=False)
+    guarded = use_webhook_sender(world.ctx, WebhookSender(timeout_seconds=TIMEOUT_SECONDS))
+    try:
+        assert guarded.allow_private_addresses is False
+        # "localhost" resolves to loopback: the check is on the address reached, not on the URL's text.
+        url = receiver.url("/ok").replace("127.0.0.1", "localhost")
+        set_submission_webhook(world.ctx, world.username, world.model_id, url)
+        open_round(world.ctx, "classic", close_in=timedelta(hours=1))
+        assert guarded.wait(TIMEOUT_SECONDS * 3)
+    finally:
+        guarded.close()
+    assert receiver.posts == []
+    [delivery] = guarded.deliveries()
+    assert delivery.status is None and not delivery.ok
+    assert delivery.error is not None and delivery.error.startswith("refused: localhost is ")
+    assert delivery.error.endswith(
+        "a loopback address; webhooks reach public addresses only"
+        f" (an operator allows inward ones with {ALLOW_PRIVATE_ENV}=1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("::ffff:10.0.0.1", "private"),
+        ("0.0.0.0", "private"),
+        ("224.0.0.1", "multicast"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_inward_addresses_are_named_and_public_ones_pass(address: str, reason: str | None) -> None:
+    assert inward_address_reason(address) == reason
+
+
+def test_the_operator_allows_inward_webhooks_through_the_environment() -> None:
+    assert private_addresses_allowed({ALLOW_PRIVATE_ENV: "1"}) is True
+    assert private_addresses_allowed({ALLOW_PRIVATE_ENV: " Yes "}) is True
+    assert private_addresses_allowed({ALLOW_PRIVATE_ENV: "0"}) is False
+    assert private_addresses_allowed({}) is False

@@ -64,11 +64,13 @@ from crowdalpha.service import (
 from crowdalpha.service._tournaments import load_tournament
 from crowdalpha.service.models import owned_model
 from crowdalpha.service.performance import (
+    ModelPayout,
     ScoreRecord,
     Standing,
     account_leaderboard,
     daily_performances,
     model_leaderboard,
+    model_payouts,
     model_profile,
     round_performances,
     submission_scores,
@@ -632,11 +634,11 @@ DAILY_REPUTATION_FIELDS = {"corr": "corr20v2", "mmc": "mmc", "fnc": "fnc", "fncV
 """Classic dailyModelPerformances' ``<field>Rep`` / ``<field>Rank`` → the stored score name."""
 
 SIGNALS_DAILY_REPUTATION_FIELDS = {
-    "corr": "corr20",
+    "corr": "corr_v4",
     "mmc": "mmc",
-    "corr20d": "corr20",
+    "corr20d": "corr_v4",
     "corr60": "corr60",
-    "ic": "ic",
+    "ic": "ic_v2",
     "tc": "tc",
     "mmc20d": "mmc",
 }
@@ -657,8 +659,8 @@ LEADERBOARD_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {},
     ),
     "signalsLeaderboard": (
-        {"mmc": "mmc", "icRep": "ic", "tcRep": "tc"},
-        {"mmcRank": "mmc", "icRank": "ic", "tcRank": "tc"},
+        {"mmc": "mmc", "icRep": "ic_v2", "tcRep": "tc"},
+        {"mmcRank": "mmc", "icRank": "ic_v2", "tcRank": "tc"},
     ),
     "cryptosignalsLeaderboard": ({"corrRep": "corr20", "mmcRep": "mmc"}, {}),
     "accountLeaderboard": (
@@ -841,7 +843,11 @@ def resolve_round_model_performances(
             "roundResolved": item.resolved,
             "roundTarget": None,
             "submissionScores": [
-                {**_round_score_fields(record), "payoutSettled": _tokens_or_none(item.payout_nano)}
+                {
+                    **_round_score_fields(record),
+                    "payoutPending": _tokens_or_none(item.projected_payout_nano),
+                    "payoutSettled": _tokens_or_none(item.payout_nano),
+                }
                 for record in item.final_scores
             ],
             "intraRoundSubmissionScores": [_round_score_fields(record) for record in item.daily_scores],
@@ -955,3 +961,36 @@ def install_graphql(app: FastAPI) -> None:
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])
     recorder = make_rejection_recorder(app)
     app.dependency_overrides[get_upload_rejected_hook] = lambda: recorder
+
+
+# -- payouts -------------------------------------------------------------------------------------------
+
+TOKEN_SYMBOL = "NMR"
+"""The currency numerapi's payout queries name; payouts are in the server's own token, NMR-like."""
+
+
+def _payout_fields(payout: ModelPayout) -> dict[str, Any]:
+    amount = format_tokens(payout.payout_nano)
+    return {
+        "roundId": payout.round_id,
+        "roundNumber": payout.round_number,
+        "roundResolveTime": _iso(payout.round_resolve_time),
+        "modelId": payout.model_id,
+        "modelName": payout.model_name,
+        "modelDisplayName": payout.model_name,
+        "payoutNmr": amount,
+        "payoutValue": amount,
+        "currencySymbol": TOKEN_SYMBOL,
+    }
+
+
+@query.field("pendingModelPayouts")
+@threaded
+def resolve_pending_model_payouts(_: Any, info: GraphQLResolveInfo, tournament: int) -> dict[str, Any]:
+    """Return the key's account's settled and projected payouts in the tournament."""
+    ctx = _service(info)
+    found = model_payouts(ctx, _account(info, Scope.READ_USER_INFO), tournament)
+    return {
+        "actual": [_payout_fields(item) for item in found.actual],
+        "pending": [_payout_fields(item) for item in found.pending],
+    }

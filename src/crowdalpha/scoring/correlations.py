@@ -184,10 +184,21 @@ def fnc_of_gaussianized(
 ) -> np.ndarray:
     """Return FNC of rows that are already ``gauss(rank(p))``; re-ranks after neutralising."""
     neutral = features.residual_rows(gaussianized_rows)
-    scores = np.full(neutral.shape[0], np.nan)
-    scorable = ~np.isnan(neutral).any(axis=1)
+    return corr_of_neutralized(neutral, targets, target_mean=target_mean, top_bottom=top_bottom)
+
+
+def corr_of_neutralized(
+    neutral_rows: np.ndarray,
+    targets: np.ndarray,
+    *,
+    target_mean: float | None = None,
+    top_bottom: int | None = None,
+) -> np.ndarray:
+    """Return CORR of already neutralised rows (re-ranked); NaN for rows that came out constant (NaN)."""
+    scores = np.full(neutral_rows.shape[0], np.nan)
+    scorable = ~np.isnan(neutral_rows).any(axis=1)
     if scorable.any():
-        transformed = transform_rows(np.ascontiguousarray(neutral[scorable]), to="gaussian_pow15")
+        transformed = transform_rows(np.ascontiguousarray(neutral_rows[scorable]), to="gaussian_pow15")
         scores[scorable] = corr_of_transformed(
             transformed, targets, target_mean=target_mean, top_bottom=top_bottom
         )

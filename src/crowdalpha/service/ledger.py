@@ -11,12 +11,15 @@ Ledger writes run at READ COMMITTED on PostgreSQL with the touched accounts lock
 index; the loser runs again and finds the winner's answer.
 
 The ``*_in(uow, …)`` variants run inside a caller's unit of work, so the round resolution can pay
-out and complete releases in the same transaction as the state change that causes them.
+out and complete releases in the same transaction as the state change that causes them. Many
+operations can run as one batch (``operate_many_in``; a round's payouts: ``apply_payouts_in``):
+their keys are looked up, their accounts locked and their outcomes, entries and balances written
+in a few bulk statements, each operation still recorded under its own key exactly once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,6 +43,7 @@ from crowdalpha.ledger import (
     genesis_entries,
     grant_entries,
     payout_entries,
+    postings,
     release_entries,
     release_request_entries,
     releasing_account,
@@ -55,7 +59,7 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, error_rule
 from crowdalpha.store import Model, NotFound, PermissionDenied, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
-from crowdalpha.store.repositories.ledger import IDEMPOTENCY_KEY_CONSTRAINT
+from crowdalpha.store.repositories.ledger import IDEMPOTENCY_KEY_CONSTRAINT, NewTransaction
 from crowdalpha.store.schema import LedgerOutcome, LedgerTransaction
 
 T = TypeVar("T")
@@ -141,6 +145,15 @@ class AccountEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class Payout:
+    """A model's payout for a round: ``amount_nano`` (positive paid, negative burned) under its key."""
+
+    model_id: str
+    amount_nano: int
+    idempotency_key: str
+
+
 @dataclass
 class _Plan:
     """What an operation's body decided: its entries, its result, and row work to do once recorded."""
@@ -151,6 +164,18 @@ class _Plan:
 
 
 Body = Callable[[UnitOfWork], _Plan]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One ledger operation of a batch: its key, kind, request, body and the round/model it refers to."""
+
+    idempotency_key: str
+    operation: str
+    request: Mapping[str, Any]
+    body: Body
+    round_id: str | None = None
+    model_id: str | None = None
 
 
 # -- the machinery every operation shares ------------------------------------------------------------
@@ -166,11 +191,9 @@ def _require_key(idempotency_key: str) -> str:
     return key
 
 
-def _receipt(uow: UnitOfWork, transaction: LedgerTransaction, *, replayed: bool) -> LedgerReceipt:
-    entries = tuple(
-        EntryView(row.debit_account, row.credit_account, row.amount, row.reason)
-        for row in uow.ledger.entries(transaction.id)
-    )
+def _receipt(
+    transaction: LedgerTransaction, entries: tuple[EntryView, ...], *, replayed: bool
+) -> LedgerReceipt:
     return LedgerReceipt(
         idempotency_key=transaction.idempotency_key,
         operation=transaction.operation,
@@ -203,46 +226,88 @@ def operate_in(
     model_id: str | None = None,
 ) -> LedgerReceipt:
     """Return the outcome of ``operation`` under its key: the recorded one, or ``body``'s, recorded now."""
-    key = _require_key(idempotency_key)
-    existing = uow.ledger.get_transaction(key)
-    if existing is not None:
-        if existing.operation != operation or existing.request != dict(request):
-            raise ServiceError(
-                "idempotency_key_reused",
-                # The first request is not echoed: keys are global, and it may be someone else's.
-                f"idempotency key {key!r} was used for a different {existing.operation} request;"
-                f" use a new key for this {operation}",
-            )
-        return _receipt(uow, existing, replayed=True)
-    try:
-        plan = body(uow)
-    except Exception as error:
-        rejection = _rejection(error)
-        if rejection is None:
-            raise
-        recorded = uow.ledger.record(
-            key, operation, request, rejection=rejection, round_id=round_id, model_id=model_id, now=now
+    single = Operation(idempotency_key, operation, request, body, round_id, model_id)
+    return operate_many_in(uow, [single], now=now)[0]
+
+
+def operate_many_in(
+    uow: UnitOfWork,
+    operations: Sequence[Operation],
+    *,
+    now: datetime,
+    running: dict[str, int] | None = None,
+    locked: Collection[str] = (),
+) -> list[LedgerReceipt]:
+    """Return each operation's outcome under its key, in order: the recorded one, or its body's, recorded now.
+
+    Bodies run in order. ``running`` (optional) holds balances the bodies read: each plan's postings
+    are added to it before the next body runs, so a batch sees its own earlier movements.
+    ``locked`` names accounts the caller locked already in ``uow``.
+    """
+    keys = [_require_key(item.idempotency_key) for item in operations]
+    if len(set(keys)) != len(keys):
+        raise ServiceError(
+            "idempotency_key_reused", "a batch of ledger operations repeats an idempotency key"
         )
-        return _receipt(uow, recorded, replayed=False)
-    if transaction_imbalance(plan.entries) != 0:
-        raise AssertionError(f"{operation} planned an unbalanced transaction: {plan.entries}")
-    # Bodies lock what they read; this only creates (and locks) an account a body wrote without reading.
-    uow.ledger.lock_accounts(
-        {name for entry in plan.entries for name in (entry.debit, entry.credit)}, now=now
-    )
-    recorded = uow.ledger.record(
-        key,
-        operation,
-        request,
-        entries=plan.entries,
-        result=plan.result,
-        round_id=round_id,
-        model_id=model_id,
-        now=now,
-    )
-    if plan.after is not None:
-        plan.after(recorded)
-    return _receipt(uow, recorded, replayed=False)
+    existing = uow.ledger.get_transactions(keys)
+    replayed_entries = uow.ledger.entries_of([row.id for row in existing.values()]) if existing else {}
+    receipts: list[LedgerReceipt | None] = []
+    new: list[tuple[int, NewTransaction, _Plan | None]] = []
+    for key, item in zip(keys, operations, strict=True):
+        found = existing.get(key)
+        if found is not None:
+            if found.operation != item.operation or found.request != dict(item.request):
+                raise ServiceError(
+                    "idempotency_key_reused",
+                    # The first request is not echoed: keys are global, and it may be someone else's.
+                    f"idempotency key {key!r} was used for a different {found.operation} request;"
+                    f" use a new key for this {item.operation}",
+                )
+            stored = tuple(
+                EntryView(row.debit_account, row.credit_account, row.amount, row.reason)
+                for row in replayed_entries.get(found.id, [])
+            )
+            receipts.append(_receipt(found, stored, replayed=True))
+            continue
+        plan: _Plan | None = None
+        rejection: tuple[str, str] | None = None
+        try:
+            plan = item.body(uow)
+        except Exception as error:
+            rejection = _rejection(error)
+            if rejection is None:
+                raise
+        if plan is not None:
+            if transaction_imbalance(plan.entries) != 0:
+                raise AssertionError(f"{item.operation} planned an unbalanced transaction: {plan.entries}")
+            if running is not None:
+                for name, change in postings(plan.entries).items():
+                    running[name] = running.get(name, 0) + change
+        recorded_as = NewTransaction(
+            key,
+            item.operation,
+            item.request,
+            entries=plan.entries if plan else (),
+            result=plan.result if plan else None,
+            rejection=rejection,
+            round_id=item.round_id,
+            model_id=item.model_id,
+        )
+        new.append((len(receipts), recorded_as, plan))
+        receipts.append(None)
+    if new:
+        # Bodies lock what they read; this only creates (and locks) an account a body wrote without reading.
+        written = {
+            name for _, item, _ in new for entry in item.entries for name in (entry.debit, entry.credit)
+        }
+        uow.ledger.lock_accounts(written - set(locked), now=now)
+        recorded = uow.ledger.record_many([item for _, item, _ in new], now=now)
+        for (position, item, plan), row in zip(new, recorded, strict=True):
+            if plan is not None and plan.after is not None:
+                plan.after(row)
+            planned = tuple(EntryView(e.debit, e.credit, e.amount, e.reason) for e in item.entries)
+            receipts[position] = _receipt(row, planned, replayed=False)
+    return [receipt for receipt in receipts if receipt is not None]
 
 
 def _is_key_race(error: IntegrityError) -> bool:
@@ -510,38 +575,76 @@ def apply_payout_in(
     A burn takes the stake first, then stake pending release (oldest request first); a rejection
     (e.g. ``treasury_insufficient``) is recorded and returned, not raised.
     """
+    return apply_payouts_in(uow, round_id, [Payout(model_id, amount_nano, idempotency_key)], now=now)[0]
 
-    def body(uow: UnitOfWork) -> _Plan:
-        model = uow.models.get(model_id)
+
+def apply_payouts_in(
+    uow: UnitOfWork, round_id: str, payouts: Sequence[Payout], *, now: datetime
+) -> list[LedgerReceipt]:
+    """Record a round's payouts inside ``uow`` in one batch (see ``apply_payout_in``); the receipts, in order.
+
+    The accounts of every payout are locked at once; each payout reads the balances as the earlier
+    payouts of the batch left them, so the batch moves exactly what the payouts one by one would.
+    """
+    if not payouts:
+        return []
+    try:
         uow.rounds.get(round_id)
-        stake, releasing = stake_account(model.id), releasing_account(model.id)
-        balances = uow.ledger.lock_accounts([TREASURY, BURN, stake, releasing], now=now)
-        entries = payout_entries(balances, stake, releasing, amount_nano)
-        from_releasing = sum(entry.amount for entry in entries if entry.debit == releasing)
-        changed = (
-            allocate_release_burn(
-                [
-                    (release.id, release.remaining)
-                    for release in uow.ledger.pending_releases(model_id=model.id)
-                ],
-                from_releasing,
-            )
-            if from_releasing
-            else []
-        )
-
-        def after(_recorded: LedgerTransaction) -> None:
-            for release_id, remaining in changed:
-                uow.ledger.set_release_remaining(release_id, remaining)
-
-        return _Plan(
-            entries, {"amount_nano": amount_nano, "burned_from_releasing_nano": from_releasing}, after
-        )
-
-    request = {"model_id": model_id, "round_id": round_id, "amount_nano": amount_nano}
-    return operate_in(
-        uow, idempotency_key, "payout", request, body, now=now, round_id=round_id, model_id=model_id
+        round_error: Exception | None = None
+    except NotFound as error:
+        round_error = error
+    known = (
+        uow.ledger.existing_models({payout.model_id for payout in payouts}) if round_error is None else set()
     )
+    names = {TREASURY, BURN} if known else set()
+    for model_id in known:
+        names.update((stake_account(model_id), releasing_account(model_id)))
+    running = uow.ledger.lock_accounts(names, now=now)
+    remaining: dict[int, int] = {}
+
+    def body_of(payout: Payout) -> Body:
+        def body(uow: UnitOfWork) -> _Plan:
+            if round_error is not None:
+                raise round_error
+            if payout.model_id not in known:
+                raise NotFound(f"no model with id {payout.model_id!r}")
+            stake, releasing = stake_account(payout.model_id), releasing_account(payout.model_id)
+            entries = payout_entries(running, stake, releasing, payout.amount_nano)
+            from_releasing = sum(entry.amount for entry in entries if entry.debit == releasing)
+            changed = (
+                allocate_release_burn(
+                    [
+                        (release.id, remaining.get(release.id, release.remaining))
+                        for release in uow.ledger.pending_releases(model_id=payout.model_id)
+                    ],
+                    from_releasing,
+                )
+                if from_releasing
+                else []
+            )
+            remaining.update(changed)  # a later payout of the batch burns from what this one left
+
+            def after(_recorded: LedgerTransaction) -> None:
+                for release_id, remaining in changed:
+                    uow.ledger.set_release_remaining(release_id, remaining)
+
+            result = {"amount_nano": payout.amount_nano, "burned_from_releasing_nano": from_releasing}
+            return _Plan(entries, result, after)
+
+        return body
+
+    operations = [
+        Operation(
+            payout.idempotency_key,
+            "payout",
+            {"model_id": payout.model_id, "round_id": round_id, "amount_nano": payout.amount_nano},
+            body_of(payout),
+            round_id=round_id,
+            model_id=payout.model_id,
+        )
+        for payout in payouts
+    ]
+    return operate_many_in(uow, operations, now=now, running=running, locked=names)
 
 
 def apply_payout(
@@ -562,8 +665,13 @@ def apply_payout(
 
 def at_risk_stake_in(uow: UnitOfWork, model_id: str) -> int:
     """Return the model's stake at risk now in nano (excluding stake pending release): record it at close."""
-    rows = uow.ledger.balances(names=[stake_account(model_id)])
-    return rows[0].balance if rows else 0
+    return at_risk_stakes_in(uow, [model_id])[model_id]
+
+
+def at_risk_stakes_in(uow: UnitOfWork, model_ids: Sequence[str]) -> dict[str, int]:
+    """Return each model's stake at risk now in nano (see ``at_risk_stake_in``), read in bulk."""
+    held = {row.name: row.balance for row in uow.ledger.balances(names=[stake_account(m) for m in model_ids])}
+    return {model_id: held.get(stake_account(model_id), 0) for model_id in model_ids}
 
 
 def model_stake(ctx: Context, model_id: str) -> ModelStake:

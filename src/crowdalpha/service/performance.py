@@ -19,11 +19,13 @@ import pandas as pd
 
 from crowdalpha.ledger import stake_account
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
+from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.store import Model, NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.schema import SubmissionScore
+from crowdalpha.tournament.payouts import payout_scores, payouts
 from crowdalpha.tournament.reputation import (
     ACCOUNT,
     AT_RISK,
@@ -93,6 +95,8 @@ class RoundPerformance:
     at_risk_nano: int | None = None
     payout_nano: int | None = None
     payout_factor: float | None = None
+    projected_payout_nano: int | None = None
+    """Before resolution, what the payout rule gives on the latest scores (staked rounds only)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,14 @@ def round_performances(
         rows = sorted((uow.rounds.get(round_id) for round_id in round_ids), key=lambda r: -r.number)
         stakes = {stake.round_id: stake for stake in uow.resolution.model_stakes(model.id)}
         summaries = {row.id: uow.resolution.resolution(row.id) for row in rows}
+        loaded = load_tournament(uow, model.tournament_id)
+        projected = {
+            row.id: _projected_payouts(uow, loaded, row).get(stakes[row.id].submission_id, 0)
+            for row in rows
+            if row.id in stakes
+            and stakes[row.id].at_risk_nano > 0
+            and row.state in (RoundState.CLOSED.value, RoundState.SCORING.value)
+        }
         return [
             RoundPerformance(
                 round_id=row.id,
@@ -265,6 +277,7 @@ def round_performances(
                 at_risk_nano=stakes[row.id].at_risk_nano if row.id in stakes else None,
                 payout_nano=stakes[row.id].payout_nano if row.id in stakes else None,
                 payout_factor=summary.payout_factor if (summary := summaries[row.id]) else None,
+                projected_payout_nano=projected.get(row.id),
             )
             for row in rows
         ]
@@ -449,3 +462,104 @@ def daily_performances(ctx: Context, tournament: TournamentRef, model_name: str)
         tables = _tables(resolved, MODEL, day)
         performances.append(DailyPerformance(day, *_entity_scores(profile.model_id, tables)))
     return performances
+
+
+# -- payouts -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelPayout:
+    """A model's payout of one round (nano-tokens; > 0 earned, < 0 burned): settled, or projected."""
+
+    round_id: str
+    round_number: int
+    round_resolve_time: datetime | None
+    model_id: str
+    model_name: str
+    payout_nano: int
+
+
+@dataclass(frozen=True)
+class ModelPayouts:
+    """An account's payouts in a tournament: ``actual`` (resolved rounds), ``pending`` (rounds scoring)."""
+
+    actual: tuple[ModelPayout, ...]
+    pending: tuple[ModelPayout, ...]
+
+
+def _latest_scores(uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow) -> dict[str, dict[str, float]]:
+    """Return each payout score's latest value so far (its last scored day ≤ its horizon) by submission."""
+    horizons = {score.name: score.horizon for score in loaded.config.scores}
+    latest: dict[str, dict[str, float]] = {}
+    for term in loaded.config.payout.terms:
+        days = [day for day in uow.scores.scored_days(row.id) if day <= horizons[term.score]]
+        if not days:
+            latest[term.score] = {}
+            continue
+        rows = uow.scores.list_scores(row.id, score=term.score, day=max(days))
+        latest[term.score] = {score.submission_id: score.value for score in rows}
+    return latest
+
+
+def _projected_payouts(uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow) -> dict[str, int]:
+    """Return the payout each staked submission would get if the round resolved on its latest scores.
+
+    The round's payout rule on its at-risk stakes at close and the latest stored value of each
+    payout score (a submission lacking one projects 0); Signals gates are applied only at
+    resolution, so a gated model's projection can differ from what it is paid.
+    """
+    stakes = [stake for stake in uow.resolution.stakes(row.id) if stake.at_risk_nano > 0]
+    if not stakes:
+        return {}
+    latest = _latest_scores(uow, loaded, row)
+    scores = {
+        name: np.array([by_submission.get(stake.submission_id, np.nan) for stake in stakes])
+        for name, by_submission in latest.items()
+    }
+    at_risk = np.array([stake.at_risk_nano for stake in stakes], dtype=np.int64)
+    # as the resolution does: a stake without a payout score neither earns nor counts in the factor
+    at_risk = np.where(np.isnan(payout_scores(loaded.config.payout, scores)), 0, at_risk)
+    total = int(at_risk.sum(dtype=object))
+    amounts = payouts(loaded.config.payout, at_risk, scores, total_at_risk_nano=total)
+    return {stake.submission_id: int(amount) for stake, amount in zip(stakes, amounts, strict=True)}
+
+
+def model_payouts(ctx: Context, account: AccountRef, tournament: TournamentRef) -> ModelPayouts:
+    """Return the payouts of an account's models in a tournament: settled ones and projected ones.
+
+    ``actual``: every resolved round a model was staked in, with the payout the resolution
+    applied (0 when its scores netted nothing). ``pending``: every closed or scoring round a model
+    is staked in, with the payout its latest scores project (:func:`_projected_payouts`).
+    Newest round first.
+    """
+
+    def work(uow: UnitOfWork) -> ModelPayouts:
+        loaded = load_tournament(uow, tournament)
+        owner = resolve_account(uow, account)
+        models = {model.id: model for model in uow.models.list(account_id=owner.id, tournament_id=loaded.id)}
+        actual: list[ModelPayout] = []
+        pending: list[ModelPayout] = []
+        projections: dict[str, dict[str, int]] = {}
+        for model in models.values():
+            for stake in uow.resolution.model_stakes(model.id):
+                if stake.at_risk_nano <= 0:
+                    continue
+                row = uow.rounds.get(stake.round_id)
+                if row.state == RoundState.RESOLVED.value:
+                    amount = stake.payout_nano or 0
+                    target = actual
+                elif row.state in (RoundState.CLOSED.value, RoundState.SCORING.value):
+                    if row.id not in projections:
+                        projections[row.id] = _projected_payouts(uow, loaded, row)
+                    amount = projections[row.id].get(stake.submission_id, 0)
+                    target = pending
+                else:
+                    continue
+                target.append(ModelPayout(row.id, row.number, row.resolve_time, model.id, model.name, amount))
+
+        def newest_first(items: list[ModelPayout]) -> tuple[ModelPayout, ...]:
+            return tuple(sorted(items, key=lambda item: (-item.round_number, item.model_name)))
+
+        return ModelPayouts(newest_first(actual), newest_first(pending))
+
+    return run_transaction(ctx.engine, work, read_only=True)

@@ -8,7 +8,8 @@ submissions are never staked and never part of the meta model.
 
 **At resolution** (one transaction, with the state change): the final score day's scores feed
 ``tournament.payouts``; each non-zero payout moves through the ledger under the idempotency key
-``payout/<round>/<model>`` (treasury → stake, or stake → burn), releases due at the round complete,
+``payout/<round>/<model>`` (treasury → stake, or stake → burn) — all of them as one ledger batch, a
+few bulk statements for ten thousand models — releases due at the round complete,
 the payouts and the round's summary are stored, and the round becomes *resolved*. A crash before
 the commit leaves nothing; a re-run after it finds the round resolved and pays nothing again.
 """
@@ -26,9 +27,15 @@ from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, loa
 from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.ledger import apply_payout_in, at_risk_stake_in, complete_releases_in, payout_key
+from crowdalpha.service.ledger import (
+    Payout,
+    apply_payouts_in,
+    at_risk_stakes_in,
+    complete_releases_in,
+    payout_key,
+)
 from crowdalpha.service.meta_models import publish_meta_model
-from crowdalpha.service.scoring import ScoresPending, round_predictions
+from crowdalpha.service.scoring import ScoresPending, round_predictions, scored_predictions
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories import NewStake
@@ -47,10 +54,11 @@ def close_round_in(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row:
     if uow.resolution.has_stakes(row.id):
         return 0
     on_time = uow.submissions.list_selected(row.id, statuses=[UploadKind.ON_TIME])
-    stakes = [NewStake(item.id, item.model_id, at_risk_stake_in(uow, item.model_id)) for item in on_time]
+    at_risk_now = at_risk_stakes_in(uow, [item.model_id for item in on_time])
+    stakes = [NewStake(item.id, item.model_id, at_risk_now[item.model_id]) for item in on_time]
     uow.resolution.add_stakes(row.id, stakes)
     at_risk = {stake.submission_id: stake.at_risk_nano for stake in stakes}
-    predictions = round_predictions(ctx, uow, loaded, row, {})
+    predictions = scored_predictions(ctx, uow, loaded, row, {})
     columns = [column for column in predictions.values.columns if column in at_risk]
     if columns:
         stake_array = np.array([at_risk[column] for column in columns], dtype=np.int64)
@@ -91,9 +99,10 @@ def _final_scores(
     result = {}
     for term in loaded.config.payout.terms:
         values = np.full(len(stakes), np.nan)
-        for score in uow.scores.list_scores(row.id, score=term.score, day=horizons[term.score]):
-            if score.submission_id in positions:
-                values[positions[score.submission_id]] = score.value
+        stored = uow.scores.score_values(row.id, score=term.score, day=horizons[term.score])
+        for submission_id, value in stored.items():
+            if submission_id in positions:
+                values[positions[submission_id]] = value
         result[term.score] = values
     return result
 
@@ -189,12 +198,12 @@ def resolve_round_in(
         if stakes
         else np.zeros(0, np.int64)
     )
-    for stake, amount in zip(stakes, amounts, strict=True):
-        if amount == 0:
-            continue
-        receipt = apply_payout_in(
-            uow, stake.model_id, row.id, int(amount), payout_key(row.id, stake.model_id), now=now
-        )
+    batch = [
+        Payout(stake.model_id, int(amount), payout_key(row.id, stake.model_id))
+        for stake, amount in zip(stakes, amounts, strict=True)
+        if amount != 0
+    ]
+    for receipt in apply_payouts_in(uow, row.id, batch, now=now):
         if not receipt.applied:
             raise ServiceError(
                 receipt.rule or "payout_rejected", receipt.detail or "the ledger refused a payout"
@@ -234,9 +243,7 @@ def _summary(
         summary.burned_nano if summary else 0,
         already=already,
     )
-    for stake in uow.resolution.stakes(row.id):
-        if stake.payout_nano:
-            resolved.payouts[uow.models.get(stake.model_id).name] = stake.payout_nano
+    resolved.payouts.update(uow.resolution.payouts_by_model_name(row.id))
     return resolved
 
 

@@ -31,6 +31,7 @@ from crowdalpha.service.resolution import close_round_in, resolve_round_in
 from crowdalpha.service.scoring import (
     ScoresPending,
     record_round_live_data,
+    rounds_scored_after_resolution,
     score_round_job,
     store_round_live_data,
 )
@@ -413,6 +414,7 @@ def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
         rows = uow.rounds.list(
             loaded.id, states=[RoundState.UPCOMING, RoundState.OPEN, RoundState.CLOSED, RoundState.SCORING]
         )
+        rows += rounds_scored_after_resolution(uow, loaded)  # their longer scores' days are still due
         rules = [RoundRule(stored_schedule(loaded, row), RoundState(row.state)) for row in rows]
         for job in due_transitions(rules, now):
             if job.key.step not in TICK_STEPS:

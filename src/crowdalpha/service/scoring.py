@@ -9,12 +9,22 @@ main factor-neutral residual, ``target_<name>_<h>`` the ``<name>`` residual, bot
 the round's live assets, mapped to the round's live ids through its private id map.
 
 Each score of the config whose horizon reaches day k is computed for all selected submissions in
-one vectorised call of :mod:`crowdalpha.scoring`: ``numerai_corr`` (CORR), and
-``correlation_contribution`` against the meta model the score names. The benchmark meta model
-(BMC) is :func:`crowdalpha.tournament.meta_model.benchmark_meta_model` of the version's
-``live_benchmark_models.parquet`` (equal weights: benchmarks hold no stake); a score whose meta
-model the round does not have — the stake-weighted meta model needs stakes at close, which no
-store records yet — is skipped and reported.
+one vectorised call of :mod:`crowdalpha.scoring`: ``numerai_corr`` (CORR, CORRv4, ICv2, RIC),
+``correlation_contribution`` against the meta model the score names (MMC, BMC),
+``feature_neutral_corr`` against the live file's feature set or the round's risk neutralisers
+(FNC, FNCv4), ``alpha`` and ``meta_portfolio_contribution`` with the round's neutralisers, sample
+weights and at-risk stakes (Signals ALPHA, MPC), and — once per round, on day 1, over every live
+id — ``cwmm``, ``mcwnm`` and ``apcwnm`` (the crowd is the on-time submissions). The benchmark meta
+model (BMC) is :func:`crowdalpha.tournament.meta_model.benchmark_meta_model` of the version's
+``live_benchmark_models.parquet`` (equal weights: benchmarks hold no stake). A score the round
+cannot have — no meta model (nobody staked), no stakes, no feature set, or inputs breaking a
+scoring rule — is skipped and reported; the others are stored.
+
+Signals and Crypto submissions cover part of a universe of real tickers or symbols: they are
+cleaned as Numerai does before scoring and before the meta model at close
+(:func:`scored_predictions`), and their targets are binned over the round's own assets.
+Resolved rounds keep being scored on their longer scores' days (Classic CORR60) until
+``scoring_days`` (:func:`rounds_scored_after_resolution`); payouts are never touched again.
 
 Stored per (submission, score, day): the value and the percentile among the round's **on-time**
 submissions (average rank / count, in (0, 1]; None for late ones, which are scored but not
@@ -23,14 +33,17 @@ adds and replaces nothing. The first scored day moves the round closed → scori
 ``horizon`` tells the resolve step the round is resolvable.
 
 Private data: opening a round records (``record_round_live_data``) the live date and the live id →
-asset map from the version's private ``ids.parquet`` (published with ``dataset publish --private``);
-neither is ever served.
+asset map — Classic from the version's private ``ids.parquet`` (published with ``dataset publish
+--private``), Signals and Crypto from the market store on the live file's date; neither is ever
+served.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -40,24 +53,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy.stats import rankdata
+from sqlalchemy import func, select
 
 from crowdalpha import scoring
 from crowdalpha.datasets.classic import PRIVATE_IDS
 from crowdalpha.datasets.obfuscate import LIVE, TARGET_COLUMN
+from crowdalpha.datasets.signals import composite_id, neutralizers_and_sample_weights, numerai_tickers
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.market.targets import (
     MAIN_NEUTRALIZATION,
     NEUTRALIZATIONS,
     TargetInputs,
+    bin_cross_sections,
     prepare_target_inputs,
     residual_returns,
 )
-from crowdalpha.scoring.contribution import contribution_scores_rows
-from crowdalpha.scoring.correlations import corr_of_transformed
+from crowdalpha.scoring._layout import require_no_nan
+from crowdalpha.scoring.contribution import contribution_targets
+from crowdalpha.scoring.correlations import corr_of_transformed, pearson_rows
+from crowdalpha.scoring.crowd import pairwise_crowd_correlations
+from crowdalpha.scoring.errors import ScoringError
 from crowdalpha.scoring.frame import require_target_power_correlated
-from crowdalpha.scoring.ranking import transform_rows
-from crowdalpha.scoring.transforms import orthogonalize_rows
+from crowdalpha.scoring.ranking import transform_rows, transform_rows_many
+from crowdalpha.scoring.transforms import Neutralizer
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
-from crowdalpha.service._universes import prepared_universe
+from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
@@ -65,8 +85,13 @@ from crowdalpha.service.market import market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
-from crowdalpha.store.schema import RoundLiveData
-from crowdalpha.tournament.config import ScoreConfig, TournamentConfig
+from crowdalpha.store.schema import LiveUniverse, RoundLiveData, RoundScoreDay
+from crowdalpha.tournament.config import (
+    ROUND_NEUTRALIZERS,
+    TARGET_FREE_METRICS,
+    ScoreConfig,
+    TournamentConfig,
+)
 from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, benchmark_meta_model
 from crowdalpha.tournament.submissions import SubmissionError, UploadKind, validate_submission
 
@@ -75,8 +100,20 @@ SCORED_STATES = (RoundState.CLOSED, RoundState.SCORING)
 SCORED_KINDS = (UploadKind.ON_TIME, UploadKind.LATE)
 BENCHMARK_MODELS_FILE = "live_benchmark_models.parquet"
 NON_MODEL_COLUMNS = frozenset({"id", "era", "data_type"})
-DAILY_METRICS = frozenset({"numerai_corr", "correlation_contribution"})
+DAILY_METRICS = frozenset(
+    {
+        "numerai_corr",
+        "correlation_contribution",
+        "feature_neutral_corr",
+        "alpha",
+        "meta_portfolio_contribution",
+        *TARGET_FREE_METRICS,
+    }
+)
+FEATURES_FILE = "features.json"
+LIVE_FILE = "live.parquet"
 _INPUTS_CACHE_KEY = "score_target_inputs"
+SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
 
 
 class ScoresPending(ServiceError):
@@ -116,11 +153,16 @@ class ScoreDayReport:
 def record_round_live_data(
     ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime
 ) -> RoundLiveData | None:
-    """Record the round's live date and id → asset map from the version's private ids; None without them."""
+    """Record the round's live date and id → asset map; None when neither source has them.
+
+    Classic: from the version's private ``ids.parquet``. A universe tournament (Signals, Crypto:
+    real tickers or symbols, no private ids) maps its live universe through the market store
+    on the live file's date (:func:`universe_id_assets`).
+    """
     files = {item.name: item for item in uow.datasets.list_files(version_id, public_only=False)}
     private_ids = files.get(PRIVATE_IDS_FILE)
     if private_ids is None:
-        return None
+        return _record_universe_live_data(ctx, uow, round_row, files, now=now)
     with ctx.blobs.open(private_ids.blob_key) as handle:
         table = pq.read_table(handle, columns=["data_type", "id", "date", "asset"])
     table = table.filter(pc.equal(table.column("data_type"), LIVE))
@@ -132,6 +174,74 @@ def record_round_live_data(
         )
     return store_round_live_data(
         ctx, uow, round_row, date.fromisoformat(dates[0]), table.select(["id", "asset"]), now=now
+    )
+
+
+UNIVERSE_KEYS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "numerai_ticker": lambda rows: numerai_tickers(rows),
+    "composite_figi": lambda rows: rows["asset"].astype(str).map(composite_id),
+    "symbol": lambda rows: rows["ticker"].astype(str),
+    "ticker": lambda rows: rows["ticker"].astype(str),
+}
+"""How a universe id column is derived from a market row (the Signals / Crypto builders' keys)."""
+
+
+def universe_id_assets(rows: pd.DataFrame, id_column: str, ids: np.ndarray) -> pd.Series:
+    """Return the asset of each universe id, from the market rows of the live date (NaN: not found).
+
+    A key shared by several assets (a Crypto symbol) names the largest by market cap, as the
+    Crypto universe keeps the larger of duplicate symbols.
+    """
+    if id_column not in UNIVERSE_KEYS:
+        return pd.Series(np.nan, index=pd.Index(ids), dtype=object)
+    ordered = rows.sort_values(["market_cap", "asset"], ascending=[False, True], na_position="last")
+    keys = pd.Series(
+        ordered["asset"].astype(str).to_numpy(), index=UNIVERSE_KEYS[id_column](ordered).to_numpy()
+    )
+    keys = keys[~keys.index.duplicated(keep="first")]
+    return keys.reindex(pd.Index(np.asarray(ids, dtype=object).astype(str)))
+
+
+def _record_universe_live_data(
+    ctx: Context, uow: UnitOfWork, round_row: Round, files: dict, *, now: datetime
+) -> RoundLiveData | None:
+    universe_row = uow.rounds.get_live_universe(round_row.id)
+    live = files.get(LIVE_FILE)
+    if universe_row is None or live is None:
+        return None
+    with ctx.blobs.open(live.blob_key) as handle:
+        if "date" not in pq.read_schema(handle).names:
+            return None
+        handle.seek(0)
+        dates = pc.unique(pq.read_table(handle, columns=["date"]).column("date")).to_pylist()
+    if len(dates) != 1:
+        return None
+    live_date = pd.Timestamp(dates[0]).date()
+    panel = market_panel(ctx, through=live_date)
+    if panel is None or panel["date"].iloc[-1] < pd.Timestamp(live_date):
+        return None  # the market store does not reach the live date yet: the round cannot be scored
+    rows = panel[panel["date"] == pd.Timestamp(live_date)]
+    ids = read_universe(ctx, universe_row)[universe_row.id_column]
+    assets = universe_id_assets(rows, universe_row.id_column, ids).dropna()
+    if assets.empty:
+        return None
+    id_map = pa.table(
+        {"id": pa.array(assets.index.astype(str)), "asset": pa.array(assets.to_numpy().astype(str))}
+    )
+    return store_round_live_data(ctx, uow, round_row, live_date, id_map, now=now)
+
+
+def _no_live_data_message(loaded: LoadedTournament, row: Round) -> str:
+    """Return what the operator must do for a round opened without private live data."""
+    if loaded.config.submissions.min_tickers is not None:
+        return (
+            f"{loaded.name} round {row.number} has no live id → asset map; its live universe is mapped"
+            " through the market store on the live file's date: ingest the market data of that date"
+            " (`crowdalpha market ingest FILE`) before the round opens"
+        )
+    return (
+        f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
+        " with `crowdalpha dataset publish DIR --private PRIVATE_DIR` before opening rounds"
     )
 
 
@@ -191,11 +301,101 @@ class _RoundPredictions:
     on_time: pd.Series
 
 
+@dataclass(frozen=True)
+class _PredictionMatrix:
+    """Validated submission files of a round: ``values[k]`` is submission ``submissions[k]`` over ``ids``.
+
+    NaN where a submission has no prediction for an id; ``unscored`` names the files that did not
+    validate, with the reason.
+    """
+
+    ids: np.ndarray
+    submissions: np.ndarray
+    values: np.ndarray
+    unscored: dict[str, str]
+
+
+def _prediction_matrix_key(row: Round, universe_row: LiveUniverse) -> str:
+    universe = hashlib.sha256(universe_row.blob_key.encode()).hexdigest()[:16]
+    return f"private/rounds/{row.tournament_id}/{row.id}/predictions-{universe}.npy"
+
+
+def _read_prediction_matrix(ctx: Context, key: str) -> _PredictionMatrix | None:
+    """Return the round's stored prediction matrix, or None if none is stored yet."""
+    if not ctx.blobs.exists(key):
+        return None
+    with ctx.blobs.open(key) as handle:
+        arrays = [np.lib.format.read_array(handle, allow_pickle=False) for _ in range(5)]
+    ids, submissions, values, unscored_ids, reasons = arrays
+    return _PredictionMatrix(
+        ids, submissions, values, dict(zip(unscored_ids.tolist(), reasons.tolist(), strict=True))
+    )
+
+
+def _write_prediction_matrix(ctx: Context, key: str, matrix: _PredictionMatrix) -> None:
+    """Store the matrix as five ``.npy`` arrays in one blob (streamed; no pickles)."""
+    unscored_ids = np.array(list(matrix.unscored), dtype=str)
+    reasons = np.array(list(matrix.unscored.values()), dtype=str)
+    with ctx.blobs.writer(key) as writer:
+        for array in (matrix.ids, matrix.submissions, matrix.values, unscored_ids, reasons):
+            np.lib.format.write_array(writer, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _validated_rows(
+    ctx: Context, loaded: LoadedTournament, row: Round, universe_row: LiveUniverse, submissions: list
+) -> _PredictionMatrix:
+    """Return the submissions' files read and validated, one row each, filled in place (no per-file frame)."""
+    universe = prepared_universe(ctx, universe_row)
+    index = pd.Index([], dtype=object)  # ids in order of first appearance
+    values = np.full((len(submissions), 0), np.nan)
+    kept: list[str] = []
+    failed: dict[str, str] = {}
+    for submission in submissions:
+        content = ctx.blobs.read_bytes(submission.blob_key)
+        try:
+            validated = validate_submission(content, universe, loaded.config.submissions)
+        except SubmissionError as error:
+            failed[submission.id] = f"round {row.number}: {error}"
+            continue
+        file_ids = np.asarray(validated.ids, dtype=object)
+        positions = index.get_indexer(file_ids)
+        if (positions < 0).any():  # the first file, or one predicting ids no earlier file did
+            index = index.append(pd.Index(file_ids[positions < 0], dtype=object))
+            grown = np.full((len(submissions), len(index)), np.nan)
+            grown[:, : values.shape[1]] = values
+            values, positions = grown, index.get_indexer(file_ids)
+        values[len(kept), positions] = validated.values
+        kept.append(submission.id)
+    return _PredictionMatrix(
+        np.asarray(index, dtype=str), np.array(kept, dtype=str), values[: len(kept)], failed
+    )
+
+
+def _merged_prediction_matrix(old: _PredictionMatrix | None, new: _PredictionMatrix) -> _PredictionMatrix:
+    """Return the stored matrix with the newly read rows added, over the sorted union of their ids."""
+    parts = [new] if old is None else [old, new]
+    ids = np.unique(np.concatenate([part.ids for part in parts]))
+    values = np.full((sum(len(part.submissions) for part in parts), len(ids)), np.nan)
+    start = 0
+    for part in parts:
+        values[start : start + len(part.submissions), np.searchsorted(ids, part.ids)] = part.values
+        start += len(part.submissions)
+    return _PredictionMatrix(
+        ids,
+        np.concatenate([part.submissions for part in parts]).astype(str),
+        values,
+        {key: reason for part in parts for key, reason in part.unscored.items()},
+    )
+
+
 def round_predictions(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
 ) -> _RoundPredictions:
-    """Return the round's selected on-time and late submissions, read back from their blobs.
+    """Return the round's selected on-time and late submissions, from the round's prediction matrix.
 
+    Every stored file is read and validated once: the first call (the round's close) stores the
+    validated values as the round's private prediction matrix, and later calls (each score day,
+    the resolution) load it, reading only files submitted since (late ones), which are then added.
     A stored file that does not fit the round's live universe (a queued upload made for the
     previous live ids that could not be carried over) is left out and named in ``unscored``.
     """
@@ -203,23 +403,32 @@ def round_predictions(
     universe_row = uow.rounds.get_live_universe(row.id)
     if not submissions or universe_row is None:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    universe = prepared_universe(ctx, universe_row)
-    columns = {}
-    for submission in submissions:
-        content = ctx.blobs.read_bytes(submission.blob_key)
-        try:
-            validated = validate_submission(content, universe, loaded.config.submissions)
-        except SubmissionError as error:
-            unscored[submission.id] = f"round {row.number}: {error}"
-            continue
-        columns[submission.id] = validated.to_series()
-    submissions = [s for s in submissions if s.id in columns]
+    key = _prediction_matrix_key(row, universe_row)
+    matrix = _read_prediction_matrix(ctx, key)
+    known = set() if matrix is None else {*matrix.submissions.tolist(), *matrix.unscored}
+    unread = [submission for submission in submissions if submission.id not in known]
+    if unread:
+        matrix = _merged_prediction_matrix(matrix, _validated_rows(ctx, loaded, row, universe_row, unread))
+        _write_prediction_matrix(ctx, key, matrix)
+    assert matrix is not None  # read, or built from the files just now
+    unscored.update({s.id: matrix.unscored[s.id] for s in submissions if s.id in matrix.unscored})
+    positions = {submission_id: k for k, submission_id in enumerate(matrix.submissions.tolist())}
+    submissions = [s for s in submissions if s.id in positions]
     if not submissions:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
-    values = pd.DataFrame(columns)
-    values.index = values.index.astype(str)
+    chosen = [positions[s.id] for s in submissions]
+    values = matrix.values if chosen == list(range(len(matrix.submissions))) else matrix.values[chosen]
+    held = ~np.isnan(values).all(axis=0)  # the ids some chosen submission predicts
+    if not held.all():
+        values = values[:, held]
+    frame = pd.DataFrame(
+        values.T,
+        index=pd.Index(matrix.ids[held], dtype=object, name="id").astype(str),
+        columns=pd.Index([s.id for s in submissions], dtype=object),
+        copy=False,
+    )
     on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
-    return _RoundPredictions(values.sort_index(), on_time)
+    return _RoundPredictions(frame, on_time)
 
 
 def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> dict[str, pd.Series]:
@@ -228,7 +437,7 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
         return {}
     found: dict[str, pd.Series] = {}
     stake_weighted = read_meta_model(ctx, uow, row)
-    if stake_weighted is not None and ids.isin(stake_weighted.index).all():
+    if stake_weighted is not None and ids.isin(stake_weighted.index).any():
         found[META_MODEL_NAME] = stake_weighted.reindex(ids)
     benchmark = _benchmark_meta_model(ctx, uow, row, ids)
     if benchmark is not None:
@@ -259,7 +468,7 @@ def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Ind
 
 def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
     """Return each on-time value's percentile among on-time values (average rank / count); NaN if late."""
-    ranked = values[on_time.reindex(values.index, fill_value=False)]
+    ranked = values[on_time.reindex(values.index, fill_value=False)].dropna()
     result = pd.Series(np.nan, index=values.index)
     if len(ranked):
         result[ranked.index] = rankdata(ranked.to_numpy(), method="average") / len(ranked)
@@ -267,6 +476,7 @@ def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
 
 
 def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> list[NewScore]:
+    """Return the rows to store of one score and day; a submission whose value is NaN gets no row."""
     percentiles = _percentiles(values, on_time)
     return [
         NewScore(
@@ -277,6 +487,7 @@ def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -
             percentile=None if np.isnan(percentiles[submission_id]) else float(percentiles[submission_id]),
         )
         for submission_id, value in values.items()
+        if not np.isnan(value)
     ]
 
 
@@ -292,11 +503,16 @@ def _unscorable(score: ScoreConfig, meta_models: dict[str, pd.Series], count: in
 def day_targets(
     inputs: TargetInputs, live_date: date, day: int, neutralization: str, id_assets: pd.Series
 ) -> pd.Series:
-    """Return score day ``day``'s binned realised target of a round's live ids (NaN-free, by id)."""
-    by_asset = residual_returns(
-        inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization, binned=True
-    ).iloc[0]
-    values = by_asset.reindex(id_assets.to_numpy()).to_numpy()
+    """Return score day ``day``'s realised target of a round's live ids (NaN-free, by id).
+
+    The residual return over the day's window is binned to {0, .25, .5, .75, 1} over the round's
+    own assets with a known return (ties by asset id, as the dataset builder bins), so a round
+    scored on part of the market (a Crypto universe) has its own 5/20/50/20/5 % target.
+    """
+    by_asset = residual_returns(inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization).iloc[0]
+    members = pd.Index(pd.unique(id_assets.to_numpy())).sort_values()
+    binned = bin_cross_sections(by_asset.reindex(members).to_numpy()[None, :])[0]
+    values = pd.Series(binned, index=members).reindex(id_assets.to_numpy()).to_numpy()
     return pd.Series(values, index=id_assets.index, name="target").dropna().sort_index()
 
 
@@ -313,41 +529,63 @@ class _RoundScorer:
     """Scores a round's predictions day after day, transforming them once per set of scored ids.
 
     The predictions do not change between score days, only the targets do; while the ids with a
-    known target stay the same, the rank → Gaussianise (→ ^1.5) transforms and the orthogonalisation
-    to each meta model are computed once and every further day costs one matrix-vector product.
-    The results equal ``crowdalpha.scoring.numerai_corr`` / ``correlation_contribution`` on the frame
-    (the same alignment and rules); a frame with missing predictions takes those functions directly.
+    known target stay the same, the rank → Gaussianise (→ ^1.5) transforms, each model's
+    coefficient on each meta model and its feature-neutralised re-ranked predictions are computed
+    once and every further day costs a matrix-vector product. Scores that do not depend on a
+    target (CWMM, MCWNM, APCWNM) are computed once, over every live id. The results equal
+    ``crowdalpha.scoring`` on the frame (the same alignment and rules); a frame with missing
+    predictions takes those functions directly.
     """
 
-    def __init__(self, values: pd.DataFrame, meta_models: dict[str, pd.Series]) -> None:
+    def __init__(
+        self,
+        values: pd.DataFrame,
+        meta_models: dict[str, pd.Series],
+        *,
+        peers: pd.Series | None = None,
+        neutralizers: Callable[[str], pd.DataFrame] | None = None,
+    ) -> None:
         self.values = values
         self.meta_models = meta_models
+        self.peers = peers
+        self.neutralizers = neutralizers
         self.complete = not values.isna().to_numpy().any()
         self._ids: pd.Index | None = None
         self._cache: dict[object, np.ndarray] = {}
+        self._round: dict[object, object] = {}
 
     def _rows(self, ids: pd.Index, kind: str) -> np.ndarray:
         if self._ids is None or not self._ids.equals(ids):
             self._ids, self._cache = ids, {}
         if kind not in self._cache:
             rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
-            self._cache[kind] = transform_rows(rows, to=kind)
+            # one sort per set of ids serves both CORR's and MMC's transforms
+            kinds = (kind, *(other for other in SHARED_RANK_KINDS if other not in (kind, *self._cache)))
+            self._cache.update(zip(kinds, transform_rows_many(rows, kinds), strict=True))
         return self._cache[kind]
+
+    def _aligned_target(self, target: pd.Series) -> tuple[pd.Series, float]:
+        aligned, _ = scoring.filter_sort_index(
+            target, self.values.iloc[:, :1], names=("targets", "predictions")
+        )
+        return aligned, float(target.mean())
 
     def corr(self, target: pd.Series) -> pd.Series:
         """Return CORR per submission against one day's target."""
         if not self.complete:
             return scoring.numerai_corr(self.values, target)
-        aligned, _ = scoring.filter_sort_index(
-            target, self.values.iloc[:, :1], names=("targets", "predictions")
-        )
-        values, mean = aligned.to_numpy(np.float64), float(target.mean())
+        aligned, mean = self._aligned_target(target)
+        values = aligned.to_numpy(np.float64)
         require_target_power_correlated(values - mean)
         rows = self._rows(aligned.index, "gaussian_pow15")
         return pd.Series(corr_of_transformed(rows, values, target_mean=mean), index=self.values.columns)
 
     def contribution(self, against: str, target: pd.Series) -> pd.Series:
-        """Return MMC (or BMC) per submission against one day's target and the named meta model."""
+        """Return MMC (or BMC) per submission against one day's target and the named meta model.
+
+        A model's part orthogonal to the meta model m is ``g − c·m`` with ``c = (g·m)/(m·m)``, so
+        its covariance with the target is ``(g·t − c·(m·t)) / n``: only ``c`` is kept per day's ids.
+        """
         meta_model = self.meta_models[against]
         if not self.complete:
             return scoring.correlation_contribution(self.values, meta_model, target)
@@ -358,14 +596,276 @@ class _RoundScorer:
             aligned, self.values.iloc[:, :1], names=("live_targets", "predictions")
         )
         gaussianized = self._rows(aligned.index, "gaussian")
-        key = ("neutral", against)
+        key = ("coefficients", against)
         if key not in self._cache:
             direction = transform_rows(
                 reference.loc[aligned.index].to_numpy(np.float64).reshape(1, -1), to="gaussian"
-            )
-            self._cache[key] = orthogonalize_rows(gaussianized, direction[0])
-        scores = contribution_scores_rows(self._cache[key], aligned.to_numpy(np.float64))
+            )[0]
+            self._cache[key] = (gaussianized @ direction) / (direction @ direction)
+            self._cache[("direction", against)] = direction
+        coefficients = self._cache[key]
+        direction = self._cache[("direction", against)]
+        centered = contribution_targets(aligned.to_numpy(np.float64))
+        scores = (gaussianized @ centered - coefficients * (direction @ centered)) / centered.shape[0]
         return pd.Series(scores, index=self.values.columns)
+
+    def feature_neutral_corr(self, neutral_to: str, target: pd.Series) -> pd.Series:
+        """Return FNC per submission: CORR after neutralising to ``neutral_to`` over every live id."""
+        assert self.neutralizers is not None  # score_round passes them for a neutralised score
+        features = self.neutralizers(neutral_to)
+        if not self.complete:
+            return scoring.feature_neutral_corr(self.values, features, target)
+        aligned, mean = self._aligned_target(target)
+        key = ("fnc", neutral_to)
+        if key not in self._cache:
+            neutral = self._round.get(("neutral", neutral_to))
+            if neutral is None:
+                full = self.values.index
+                if self._ids is not None and self._ids.equals(full) and "gaussian" in self._cache:
+                    gaussianized = self._cache["gaussian"]  # MMC / BMC ranked every live id already
+                else:
+                    gaussianized = transform_rows(
+                        np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
+                    )
+                neutral = Neutralizer(features.loc[full].to_numpy(np.float64)).residual_rows(gaussianized)
+                del gaussianized
+            positions = self.values.index.get_indexer(aligned.index)
+            if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
+                self._round.pop(("neutral", neutral_to), None)  # the usual case: keep only the re-ranked rows
+                day_rows = neutral
+            else:
+                self._round[("neutral", neutral_to)] = neutral  # ids differ by day: keep the neutral rows
+                day_rows = neutral[:, positions]
+            scorable = ~np.isnan(day_rows[:, 0])  # a constant model's neutral row is all NaN
+            if scorable.all():
+                transformed = transform_rows(np.ascontiguousarray(day_rows), to="gaussian_pow15")
+            else:
+                transformed = np.full(day_rows.shape, np.nan)
+                if scorable.any():
+                    transformed[scorable] = transform_rows(
+                        np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
+                    )
+            self._cache[key] = transformed
+        transformed = self._cache[key]
+        scores = np.full(transformed.shape[0], np.nan)
+        scorable = ~np.isnan(transformed[:, :1]).reshape(-1)
+        if scorable.any():
+            scores[scorable] = corr_of_transformed(
+                transformed[scorable], aligned.to_numpy(np.float64), target_mean=mean
+            )
+        return pd.Series(scores, index=self.values.columns)
+
+    def crowd(self, metric: str, against: str | None) -> pd.Series:
+        """Return a crowd score over every live id: CWMM against a meta model, MCWNM or APCWNM."""
+        if not self.complete:
+            raise ScoringError(f"{metric} needs complete predictions (rule: clean submissions first)")
+        rows = self._rows(self.values.index, "gaussian_pow15")
+        if metric == "cwmm":
+            assert against is not None  # CWMM names its meta model (config rule)
+            reference = self.meta_models[against].reindex(self.values.index).to_numpy(np.float64)
+            require_no_nan(reference, name="meta model values")
+            return pd.Series(pearson_rows(rows, reference), index=self.values.columns)
+        if "pairwise" not in self._round:
+            peers = None if self.peers is None else self.peers.reindex(self.values.columns, fill_value=False)
+            self._round["pairwise"] = pairwise_crowd_correlations(
+                rows, peers=None if peers is None else peers.to_numpy(bool)
+            )
+        maxima, means = self._round["pairwise"]  # type: ignore[misc]
+        return pd.Series(maxima if metric == "mcwnm" else means, index=self.values.columns)
+
+    def portfolio(
+        self,
+        metric: str,
+        target: pd.Series,
+        risk: tuple[pd.DataFrame, pd.Series],
+        stakes: pd.Series | None = None,
+    ) -> pd.Series:
+        """Return Signals ALPHA or MPC per submission with the round's neutralisers and sample weights.
+
+        MPC is the gradient of the stake-weighted portfolio's alpha with respect to each stake; a
+        submission without a stake (late, or unstaked) is given stake 0, so it gets the gradient
+        at 0 without moving the portfolio.
+        """
+        neutralizers, sample_weights = risk
+        if metric == "alpha":
+            return scoring.alpha(self.values, neutralizers, sample_weights, target)
+        assert stakes is not None  # score_round passes the at-risk stakes for MPC
+        return scoring.meta_portfolio_contribution(
+            self.values, stakes, neutralizers, sample_weights, target
+        ).reindex(self.values.columns)
+
+
+# -- what a round's scores are measured with ---------------------------------------------------------
+
+
+def universe_predictions(
+    values: pd.DataFrame, universe: dict[str, np.ndarray], id_column: str
+) -> pd.DataFrame:
+    """Return submissions cleaned over the whole universe: ids × submissions, by ``id_column``'s ids.
+
+    As Numerai cleans Signals and Crypto submissions before scoring (reference §3.8): each
+    submission's ids (any of the universe's id columns: the file's own) are mapped to the
+    universe's main ids, its values tie-kept ranked over the ids it covers, and the ids it does
+    not cover filled with 0.5.
+    """
+    canonical = pd.Index(np.asarray(universe[id_column], dtype=object).astype(str))
+    lookups = [pd.Index(np.asarray(ids, dtype=object).astype(str)) for ids in universe.values()]
+    matrix = np.full((len(values.columns), len(canonical)), np.nan)
+    for k, column in enumerate(values.columns):
+        submitted = values[column].dropna()
+        for lookup in lookups:
+            positions = lookup.get_indexer(submitted.index.astype(str))
+            if len(positions) and (positions >= 0).all():
+                matrix[k, positions] = submitted.to_numpy(np.float64)
+                break
+    ranked = transform_rows(matrix, to="percentile")
+    ranked[np.isnan(ranked)] = 0.5
+    return pd.DataFrame(ranked.T, index=canonical, columns=values.columns).sort_index()
+
+
+def scored_predictions(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, unscored: dict[str, str]
+) -> _RoundPredictions:
+    """Return the round's selected submissions as scores and meta models see them.
+
+    Classic: as stored (every live id). A tournament whose submissions cover part of the universe
+    (Signals, Crypto: ``min_tickers``) gets them cleaned over the universe first
+    (:func:`universe_predictions`).
+    """
+    predictions = round_predictions(ctx, uow, loaded, row, unscored)
+    universe_row = uow.rounds.get_live_universe(row.id)
+    if loaded.config.submissions.min_tickers is None or universe_row is None or predictions.values.empty:
+        return predictions
+    universe = read_universe(ctx, universe_row)
+    values = universe_predictions(predictions.values, universe, universe_row.id_column)
+    return _RoundPredictions(values, predictions.on_time)
+
+
+def _feature_set_frame(
+    ctx: Context, uow: UnitOfWork, row: Round, feature_set: str, ids: pd.Index
+) -> pd.DataFrame:
+    """Return the round's live features of a ``features.json`` feature set, by id (float64)."""
+    if row.dataset_version_id is None:
+        raise ServiceError("no_dataset", f"round {row.number} has no dataset version")
+    files = {
+        item.name: item
+        for item in uow.datasets.list_files(row.dataset_version_id, public_only=False, round_id=row.id)
+    }
+    if FEATURES_FILE not in files:
+        raise ServiceError("no_feature_sets", f"the round's dataset version has no {FEATURES_FILE}")
+    sets = json.loads(ctx.blobs.read_bytes(files[FEATURES_FILE].blob_key)).get("feature_sets", {})
+    if feature_set not in sets:
+        raise ServiceError(
+            "unknown_feature_set",
+            f"{FEATURES_FILE} has no feature set {feature_set!r}; it has {sorted(sets)[:8]}",
+        )
+    live = files.get(f"live_{row.number}.parquet", files.get(LIVE_FILE))
+    if live is None:
+        raise ServiceError("no_live_file", f"round {row.number} has no live file")
+    with ctx.blobs.open(live.blob_key) as handle:
+        table = pq.read_table(handle, columns=["id", *sets[feature_set]])
+    frame = table.to_pandas()
+    if "id" in frame.columns:
+        frame = frame.set_index("id")
+    frame.index = frame.index.astype(str)
+    features = frame.reindex(ids).astype(np.float64)
+    if features.isna().to_numpy().any():
+        raise ServiceError(
+            "incomplete_features",
+            f"the live features of set {feature_set!r} miss values for some scored ids"
+            " (rule: neutralisers must be complete)",
+        )
+    return features
+
+
+def _signals_risk(ctx: Context, live_date: date, id_assets: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the round's neutralisers and sample weights (from the market store at its live date), by id."""
+    panel = market_panel(ctx, through=live_date)
+    if panel is None:
+        raise ServiceError("no_market_data", "the market store is empty")
+    rows = panel[panel["date"] == pd.Timestamp(live_date)]
+    tickers = pd.Series(numerai_tickers(rows).to_numpy(), index=rows["asset"].astype(str).to_numpy())
+    members = tickers.reindex(id_assets.astype(str).to_numpy())
+    if members.isna().any():
+        raise ServiceError(
+            "assets_not_in_market",
+            f"{int(members.isna().sum())} of the round's assets have no market row on"
+            f" {live_date.isoformat()}",
+        )
+    neutralizers, weights = neutralizers_and_sample_weights(
+        panel, pd.Timestamp(live_date), members=list(members), validate=False
+    )
+    by_ticker = pd.Series(id_assets.index, index=members.to_numpy())
+    neutralizers.index = pd.Index(by_ticker.reindex(neutralizers.index).to_numpy(), name="id")
+    weights.index = neutralizers.index
+    return neutralizers.sort_index(), weights.sort_index()
+
+
+class _RoundData:
+    """The round's neutralisers, risk data and stakes, each read the first time a score needs it."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        uow: UnitOfWork,
+        row: Round,
+        live: RoundLiveData,
+        id_assets: pd.Series,
+        ids: pd.Index,
+    ) -> None:
+        self.ctx, self.uow, self.row, self.live, self.id_assets, self.ids = (
+            ctx,
+            uow,
+            row,
+            live,
+            id_assets,
+            ids,
+        )
+        self._found: dict[str, object] = {}
+
+    def risk(self) -> tuple[pd.DataFrame, pd.Series]:
+        """Return (neutralisers, sample weights) of the round's live universe."""
+        if "risk" not in self._found:
+            self._found["risk"] = _signals_risk(self.ctx, self.live.live_date, self.id_assets)
+        return self._found["risk"]  # type: ignore[return-value]
+
+    def neutralizers(self, neutral_to: str) -> pd.DataFrame:
+        """Return what a neutralised score neutralises to: a feature set, or the round's neutralisers."""
+        if neutral_to == ROUND_NEUTRALIZERS:
+            return self.risk()[0].reindex(self.ids)
+        key = f"features/{neutral_to}"
+        if key not in self._found:
+            self._found[key] = _feature_set_frame(self.ctx, self.uow, self.row, neutral_to, self.ids)
+        return self._found[key]  # type: ignore[return-value]
+
+    def stakes(self, submissions: pd.Index) -> pd.Series:
+        """Return each submission's at-risk stake (tokens; 0 when it has none); ScoringError if all are 0."""
+        at_risk = {
+            stake.submission_id: stake.at_risk_nano for stake in self.uow.resolution.stakes(self.row.id)
+        }
+        stakes = pd.Series([at_risk.get(s, 0) / NANO_PER_TOKEN for s in submissions], index=submissions)
+        if not (stakes > 0).any():
+            raise ScoringError("no submission of the round has a stake at close (rule: MPC needs stakes)")
+        return stakes
+
+
+def _score_values(
+    score: ScoreConfig, scorer: _RoundScorer, target: pd.Series | None, data: _RoundData
+) -> pd.Series:
+    """Return one score of every submission (NaN where a submission has none)."""
+    if score.metric in TARGET_FREE_METRICS:
+        return scorer.crowd(score.metric, score.against)
+    assert target is not None  # every other metric has a target (config rule)
+    if score.metric == "numerai_corr":
+        return scorer.corr(target)
+    if score.metric == "correlation_contribution":
+        assert score.against is not None  # a contribution score names its meta model (config rule)
+        return scorer.contribution(score.against, target)
+    if score.metric == "feature_neutral_corr":
+        assert score.neutral_to is not None  # config rule
+        return scorer.feature_neutral_corr(score.neutral_to, target)
+    stakes = data.stakes(scorer.values.columns) if score.metric == "meta_portfolio_contribution" else None
+    return scorer.portfolio(score.metric, target, data.risk(), stakes)
 
 
 def score_round(
@@ -378,27 +878,31 @@ def score_round(
     now: datetime,
     report: ScoreDayReport | None = None,
 ) -> list[ScoredDay]:
-    """Store every computable, not yet scored day of one round (in ``uow``); return the days stored."""
+    """Store every computable, not yet scored day of one round (in ``uow``); return the days stored.
+
+    A score that cannot be computed for the round (its meta model, stakes or neutralisers are
+    missing, or its inputs break a scoring rule) is skipped and named in the report; the others
+    are stored.
+    """
     config = loaded.config
     live = uow.scores.live_data(row.id)
     if live is None:
-        raise NoLiveData(
-            "no_private_live_data",
-            f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
-            " with `crowdalpha dataset publish DIR --private PRIVATE_DIR` before opening rounds",
-        )
+        raise NoLiveData("no_private_live_data", _no_live_data_message(loaded, row))
     last = computable_days(config, inputs, live.live_date)
     done = uow.scores.scored_days(row.id)
     days = [day for day in range(1, last + 1) if day not in done]
     if not days:
         return []
     unscored: dict[str, str] = {} if report is None else report.unscored_submissions
-    predictions = round_predictions(ctx, uow, loaded, row, unscored)
-    count = predictions.values.shape[1]
-    meta_models = _meta_models(ctx, uow, row, predictions.values.index)
+    predictions = scored_predictions(ctx, uow, loaded, row, unscored)
+    values = predictions.values
+    count = values.shape[1]
+    meta_models = _meta_models(ctx, uow, row, values.index)
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
-    scorer = _RoundScorer(predictions.values, meta_models)
+    data = _RoundData(ctx, uow, row, live, id_assets, values.index)
+    scorer = _RoundScorer(values, meta_models, peers=predictions.on_time, neutralizers=data.neutralizers)
+    skipped = {} if report is None else report.skipped_scores
     stored: list[ScoredDay] = []
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
@@ -409,22 +913,26 @@ def score_round(
                 continue
             reason = _unscorable(score, meta_models, count)
             if reason is not None:
-                if report is not None:
-                    report.skipped_scores[score.name] = reason
+                skipped[score.name] = reason
+                continue
+            if count == 0:
+                names.append(score.name)
+                continue
+            target = None
+            if score.target:
+                neutralization = _neutralization(score.target)
+                if neutralization not in targets:
+                    targets[neutralization] = day_targets(
+                        inputs, live.live_date, day, neutralization, id_assets
+                    )
+                target = targets[neutralization]
+            try:
+                score_values = _score_values(score, scorer, target, data)
+            except (ScoringError, ServiceError) as error:
+                skipped[score.name] = f"round {row.number} day {day}: {error}"
                 continue
             names.append(score.name)
-            if count == 0:
-                continue
-            neutralization = _neutralization(score.target)
-            if neutralization not in targets:
-                targets[neutralization] = day_targets(inputs, live.live_date, day, neutralization, id_assets)
-            target = targets[neutralization]
-            if score.metric == "numerai_corr":
-                values = scorer.corr(target)
-            else:
-                assert score.against is not None  # a contribution score names its meta model (config rule)
-                values = scorer.contribution(score.against, target)
-            new_scores.extend(_stored_scores(score.name, day, values, predictions.on_time))
+            new_scores.extend(_stored_scores(score.name, day, score_values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
@@ -451,9 +959,35 @@ def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> Targ
     return inputs
 
 
+def rounds_scored_after_resolution(uow: UnitOfWork, loaded: LoadedTournament) -> list[Round]:
+    """Return the resolved rounds whose longer scores (Classic CORR60) have score days left.
+
+    A round resolves at score day ``horizon``; scores with a longer horizon keep being scored
+    until ``scoring_days``, without touching the payouts (the round stays resolved).
+    """
+    scoring_days = loaded.config.scoring_days
+    if scoring_days <= loaded.config.horizon:
+        return []
+    days = (
+        select(func.count(RoundScoreDay.id))
+        .where(RoundScoreDay.round_id == Round.id)
+        .correlate(Round)
+        .scalar_subquery()
+    )
+    query = (
+        select(Round)
+        .where(
+            Round.tournament_id == loaded.id, Round.state == RoundState.RESOLVED.value, days < scoring_days
+        )
+        .order_by(Round.number.desc())
+    )
+    return list(uow.session.scalars(query))
+
+
 def _scorable_rounds(uow: UnitOfWork, tournament: TournamentRef) -> tuple[LoadedTournament, list[str]]:
     loaded = load_tournament(uow, tournament)
-    return loaded, [row.id for row in uow.rounds.list(loaded.id, states=SCORED_STATES)]
+    rows = [*uow.rounds.list(loaded.id, states=SCORED_STATES), *rounds_scored_after_resolution(uow, loaded)]
+    return loaded, [row.id for row in rows]
 
 
 def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = None) -> ScoreDayReport:

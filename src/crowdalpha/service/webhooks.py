@@ -9,6 +9,12 @@ warning naming the model, the URL and the reason) and kept in the sender's recen
 nothing is ever raised to the caller. Redirects are not followed, and a round is announced once per
 process (a second trigger of the same open — a tick after a manual open — sends nothing).
 
+A webhook URL is chosen by a participant, so the server refuses to POST to an address inside its own
+network (loopback, private, link-local — e.g. a cloud metadata endpoint — or otherwise reserved): the
+check runs on the address the connection actually reached, after DNS, so a name that resolves (or
+re-resolves) inward is refused too, before any request byte is sent. An operator whose participants'
+endpoints live on a private network sets ``CROWDALPHA_WEBHOOKS_ALLOW_PRIVATE=1``.
+
 The body of a notice::
 
     {"tournament": 8, "tournamentName": "classic", "roundNumber": 412,
@@ -20,8 +26,11 @@ The body of a notice::
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 import urllib.error
@@ -47,6 +56,8 @@ DEFAULT_WORKERS = 8
 RECENT_DELIVERIES = 1000
 USER_AGENT = f"crowdalpha/{__version__} (submission webhook)"
 SENDER_CACHE_KEY = "crowdalpha.service.webhooks.sender"
+ALLOW_PRIVATE_ENV = "CROWDALPHA_WEBHOOKS_ALLOW_PRIVATE"
+"""Set to 1/true/yes to let webhooks reach loopback, private and link-local addresses."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +91,83 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class WebhookRefused(OSError):
+    """The webhook's host is an address inside the server's network, which webhooks may not reach."""
+
+
+def inward_address_reason(address: str) -> str | None:
+    """Return why an IP address is inside the server's network (loopback, private, …), or None if public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for reason, inward in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
+    ):
+        if inward:
+            return reason
+    return None
+
+
+def _refuse_inward_peer(connection: http.client.HTTPConnection) -> None:
+    """Close the connection and raise WebhookRefused if its peer is an inward address."""
+    peer = connection.sock.getpeername()[0]
+    reason = inward_address_reason(peer)
+    if reason is not None:
+        connection.close()
+        raise WebhookRefused(
+            f"{connection.host} is {peer}, a {reason} address; webhooks reach public addresses only"
+            f" (an operator allows inward ones with {ALLOW_PRIVATE_ENV}=1)"
+        )
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _refuse_inward_peer(self)
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _refuse_inward_peer(self)
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
 _OPENER = urllib.request.build_opener(_NoRedirects())
+_PUBLIC_OPENER = urllib.request.build_opener(_NoRedirects(), _PublicHTTPHandler(), _PublicHTTPSHandler())
 
 
-def deliver(notice: WebhookNotice, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WebhookDelivery:
-    """POST the notice's body as JSON and return what happened; never raise."""
+def private_addresses_allowed(environ: dict[str, str] | None = None) -> bool:
+    """Return True if ``CROWDALPHA_WEBHOOKS_ALLOW_PRIVATE`` lets webhooks reach inward addresses."""
+    value = (os.environ if environ is None else environ).get(ALLOW_PRIVATE_ENV, "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def deliver(
+    notice: WebhookNotice,
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    allow_private_addresses: bool = False,
+) -> WebhookDelivery:
+    """POST the notice's body as JSON and return what happened; never raise.
+
+    Unless ``allow_private_addresses``, a connection that reaches a loopback, private, link-local or
+    reserved address is closed before the request is sent and the delivery reports it as refused.
+    """
     request = urllib.request.Request(
         notice.url,
         data=json.dumps(notice.body).encode(),
@@ -95,12 +178,18 @@ def deliver(notice: WebhookNotice, *, timeout_seconds: float = DEFAULT_TIMEOUT_S
     status: int | None = None
     error: str | None = None
     try:
-        with _OPENER.open(request, timeout=timeout_seconds) as response:
+        opener = _OPENER if allow_private_addresses else _PUBLIC_OPENER
+        with opener.open(request, timeout=timeout_seconds) as response:
             status = response.status
     except urllib.error.HTTPError as refused:
         status, error = refused.code, f"the endpoint answered HTTP {refused.code}"
     except urllib.error.URLError as unreachable:
-        error = f"unreachable: {unreachable.reason}"
+        if isinstance(unreachable.reason, WebhookRefused):
+            error = f"refused: {unreachable.reason}"
+        else:
+            error = f"unreachable: {unreachable.reason}"
+    except WebhookRefused as refused:
+        error = f"refused: {refused}"
     except TimeoutError:
         error = f"no answer within the {timeout_seconds:g} s timeout"
     except Exception as failure:  # a webhook must never take the sender down
@@ -119,8 +208,12 @@ class WebhookSender:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_workers: int = DEFAULT_WORKERS,
         keep: int = RECENT_DELIVERIES,
+        allow_private_addresses: bool | None = None,
     ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.allow_private_addresses = (
+            private_addresses_allowed() if allow_private_addresses is None else allow_private_addresses
+        )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="crowdalpha-webhook")
         self._lock = threading.Lock()
         self._recent: deque[WebhookDelivery] = deque(maxlen=keep)
@@ -147,7 +240,9 @@ class WebhookSender:
         return futures
 
     def _deliver_and_record(self, notice: WebhookNotice) -> WebhookDelivery:
-        delivery = deliver(notice, timeout_seconds=self.timeout_seconds)
+        delivery = deliver(
+            notice, timeout_seconds=self.timeout_seconds, allow_private_addresses=self.allow_private_addresses
+        )
         body = notice.body
         where = f"{body['tournamentName']} round {body['roundNumber']} model {body['modelName']}"
         if delivery.ok:

@@ -55,7 +55,9 @@ class Weekday(IntEnum):
 TUESDAY_TO_SATURDAY = (Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI, Weekday.SAT)
 
 # Metric names a score may use: the functions of ``crowdalpha.scoring`` that produce one value per model
-# and round. Contribution metrics are measured against a meta model and need ``against``.
+# and round. Contribution metrics are measured against a meta model and need ``against``; crowd metrics
+# compare a model with the round's other models (or its meta model) and need no target: their value is
+# fixed once predictions are in, so they are scored on day 1 only (horizon 1).
 METRICS = frozenset(
     {
         "numerai_corr",
@@ -65,9 +67,19 @@ METRICS = frozenset(
         "neutral_contribution",
         "alpha",
         "meta_portfolio_contribution",
+        "cwmm",
+        "mcwnm",
+        "apcwnm",
     }
 )
-CONTRIBUTION_METRICS = frozenset({"correlation_contribution", "neutral_contribution"})
+CONTRIBUTION_METRICS = frozenset({"correlation_contribution", "neutral_contribution", "cwmm"})
+TARGET_FREE_METRICS = frozenset({"cwmm", "mcwnm", "apcwnm"})
+NEUTRALIZED_METRICS = frozenset({"feature_neutral_corr", "neutral_correlation", "neutral_contribution"})
+"""Metrics that neutralise predictions first and need ``neutral_to``."""
+PORTFOLIO_METRICS = frozenset({"alpha", "meta_portfolio_contribution"})
+"""Signals portfolio metrics: they need the round's neutralisers and sample weights."""
+ROUND_NEUTRALIZERS = "neutralizers"
+"""``neutral_to`` naming the round's risk neutralisers (Signals), not a feature set of the dataset."""
 
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
@@ -192,23 +204,47 @@ class RoundCalendar:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """One score of every submission of a round: a scoring metric against a target over ``horizon`` days."""
+    """One score of every submission of a round: a scoring metric against a target over ``horizon`` days.
+
+    ``against`` names the meta model a contribution (or CWMM) is measured against; ``neutral_to``
+    what a neutralised metric neutralises predictions to: a feature set of the dataset's
+    ``features.json`` (Classic FNC: ``"medium"``) or :data:`ROUND_NEUTRALIZERS` (the round's risk
+    neutralisers, Signals). Crowd metrics (:data:`TARGET_FREE_METRICS`) take no target and are
+    constant over a round: their horizon must be 1.
+    """
 
     name: str
     metric: str
-    target: str
+    target: str = ""
     horizon: int = 20
     against: str | None = None
     display_name: str = ""
+    neutral_to: str | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "name")
         _require(self.metric in METRICS, "metric", f"must be one of {sorted(METRICS)}, got {self.metric!r}")
-        _require(bool(self.target), "target", "must name a target column")
+        if self.metric in TARGET_FREE_METRICS:
+            _require(
+                not self.target, "target", f"{self.metric} compares predictions only; it takes no target"
+            )
+            _require(
+                self.horizon == 1,
+                "horizon",
+                f"{self.metric} does not change after the round closes; its horizon is 1, got {self.horizon}",
+            )
+        else:
+            _require(bool(self.target), "target", "must name a target column")
         _require(self.horizon >= 1, "horizon", f"must be ≥ 1 scoring day, got {self.horizon}")
         if self.metric in CONTRIBUTION_METRICS:
             _require(
                 bool(self.against), "against", f"{self.metric} needs the meta model it is measured against"
+            )
+        if self.metric in NEUTRALIZED_METRICS:
+            _require(
+                bool(self.neutral_to),
+                "neutral_to",
+                f"{self.metric} needs a feature set (or {ROUND_NEUTRALIZERS!r}) to neutralise to",
             )
 
 
@@ -420,6 +456,10 @@ CLASSIC = TournamentConfig(
             display_name="BMC",
         ),
         ScoreConfig("corr60", "numerai_corr", "target_factor_neutral_60", 60, display_name="CORR60"),
+        ScoreConfig("fnc", "feature_neutral_corr", "target", 20, neutral_to="medium", display_name="FNC"),
+        ScoreConfig("cwmm", "cwmm", horizon=1, against="meta_model", display_name="CWMM"),
+        ScoreConfig("mcwnm", "mcwnm", horizon=1, display_name="MCWNM"),
+        ScoreConfig("apcwnm", "apcwnm", horizon=1, display_name="APCWNM"),
     ),
     payout=PayoutRule(
         terms=(PayoutTerm("corr20v2", 0.5), PayoutTerm("mmc", 2.0)), clip=0.05, stake_threshold=Decimal(72000)
@@ -428,6 +468,9 @@ CLASSIC = TournamentConfig(
     submissions=SubmissionRules(id_columns=("id",), prediction_columns=("prediction", "probability")),
 )
 
+# Signals scores (reference §3.8). Our market has no proprietary risk model and no "feat_neutral" target,
+# so ALPHA and MPC use the fully factor-neutral 60-day target (the closest to target_chili_60) and
+# CORRv4 the main 20-day target, which equals RIC's here; FNCv4 neutralises to the round's risk neutralisers.
 SIGNALS = TournamentConfig(
     name="signals",
     tournament_id=11,
@@ -440,7 +483,6 @@ SIGNALS = TournamentConfig(
             "meta_portfolio_contribution",
             "target_factor_neutral_60",
             60,
-            against="meta_model",
             display_name="MPC",
         ),
         ScoreConfig(
@@ -451,7 +493,17 @@ SIGNALS = TournamentConfig(
             against="meta_model",
             display_name="MMC",
         ),
-        ScoreConfig("corr20", "numerai_corr", "target_factor_neutral_20", 20, display_name="CORR20"),
+        ScoreConfig("corr_v4", "numerai_corr", "target", 20, display_name="CORRv4"),
+        ScoreConfig(
+            "fnc_v4",
+            "feature_neutral_corr",
+            "target",
+            20,
+            neutral_to=ROUND_NEUTRALIZERS,
+            display_name="FNCv4",
+        ),
+        ScoreConfig("ic_v2", "numerai_corr", "target_raw_return_20", 20, display_name="ICv2"),
+        ScoreConfig("ric", "numerai_corr", "target_factor_neutral_20", 20, display_name="RIC"),
     ),
     payout=PayoutRule(
         terms=(PayoutTerm("alpha", 0.3), PayoutTerm("mpc", 0.8)), clip=0.017, stake_threshold=Decimal(36000)
@@ -475,9 +527,14 @@ CRYPTO = TournamentConfig(
     calendar=RoundCalendar(),
     scores=(
         ScoreConfig(
-            "mmc", "correlation_contribution", "target", 20, against="meta_model", display_name="MMC"
+            "mmc",
+            "correlation_contribution",
+            "target_raw_return_20",
+            20,
+            against="meta_model",
+            display_name="MMC",
         ),
-        ScoreConfig("corr20", "numerai_corr", "target", 20, display_name="CORR20"),
+        ScoreConfig("corr20", "numerai_corr", "target_raw_return_20", 20, display_name="CORR20"),
     ),
     payout=PayoutRule(terms=(PayoutTerm("mmc", 1.0),), clip=0.05, stake_threshold=Decimal(10000)),
     meta_model=MetaModelRule("CNWMMmin1", "equal", min_stake=Decimal(1)),

@@ -3,15 +3,22 @@
 Writers lock the accounts they touch first (``SELECT … FOR UPDATE`` on PostgreSQL, in name order so
 two writers never wait on each other in a cycle; SQLite's ``BEGIN IMMEDIATE`` already serialises
 writers), then read balances, then write: a balance is never updated from a stale read.
+
+Operations are written in bulk (:meth:`LedgerRepository.record_many`): one ``INSERT … RETURNING`` for
+the transactions, one ``executemany`` for their entries and one for the cached balances they change,
+so a round's ten thousand payouts cost a few statements, not ten thousand round trips. Statements
+that name many rows are cut into chunks that stay under SQLite's and PostgreSQL's bound-parameter
+limits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,6 +31,7 @@ from crowdalpha.store.schema import (
     LedgerEntry,
     LedgerOutcome,
     LedgerTransaction,
+    Model,
     ReleaseState,
     Round,
     RoundState,
@@ -32,6 +40,30 @@ from crowdalpha.store.schema import (
 )
 
 IDEMPOTENCY_KEY_CONSTRAINT = "uq_ledger_transactions_idempotency_key"
+# rows per multi-row statement: 5 parameters a row stays far below SQLite's 32,766 bound parameters
+CHUNK_ROWS = 1000
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK_ROWS) -> Iterator[Sequence[T]]:
+    """Yield ``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class NewTransaction:
+    """An operation to record under its key: applied with ``entries``, or rejected with (rule, detail)."""
+
+    idempotency_key: str
+    operation: str
+    request: Mapping[str, Any]
+    entries: Sequence[Entry] = ()
+    result: Mapping[str, Any] | None = None
+    rejection: tuple[str, str] | None = None
+    round_id: str | None = None
+    model_id: str | None = None
 
 
 class LedgerRepository:
@@ -47,35 +79,41 @@ class LedgerRepository:
         wanted = sorted(set(names))
         if not wanted:
             return {}
-        rows = []
-        for name in wanted:
-            kind, owner = parse_account(name)
-            rows.append(
-                {"name": name, "kind": kind.value, "owner_id": owner, "balance": 0, "updated_at": now}
-            )
         dialect = self.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        self.session.execute(
-            insert(LedgerAccount).values(rows).on_conflict_do_nothing(index_elements=["name"])
-        )
-        query = (
-            select(LedgerAccount.name, LedgerAccount.balance)
-            .where(LedgerAccount.name.in_(wanted))
-            .order_by(LedgerAccount.name)
-            .with_for_update()
-        )
-        return {name: balance for name, balance in self.session.execute(query)}
+        insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        balances: dict[str, int] = {}
+        for chunk in chunks(wanted):  # chunks in name order: every writer still locks in one global order
+            rows = []
+            for name in chunk:
+                kind, owner = parse_account(name)
+                rows.append(
+                    {"name": name, "kind": kind.value, "owner_id": owner, "balance": 0, "updated_at": now}
+                )
+            self.session.execute(
+                insert_for(LedgerAccount).values(rows).on_conflict_do_nothing(index_elements=["name"])
+            )
+            query = (
+                select(LedgerAccount.name, LedgerAccount.balance)
+                .where(LedgerAccount.name.in_(chunk))
+                .order_by(LedgerAccount.name)
+                .with_for_update()
+            )
+            balances.update({name: balance for name, balance in self.session.execute(query)})
+        return balances
 
     def balances(
         self, *, names: Collection[str] | None = None, owner_ids: Collection[str] | None = None
     ) -> list[LedgerAccount]:
         """Return accounts (all, or those named, or those of these owners), by name."""
         query = select(LedgerAccount)
-        if names is not None:
-            query = query.where(LedgerAccount.name.in_(list(names)))
         if owner_ids is not None:
             query = query.where(LedgerAccount.owner_id.in_(list(owner_ids)))
-        return list(self.session.scalars(query.order_by(LedgerAccount.name)))
+        if names is None:
+            return list(self.session.scalars(query.order_by(LedgerAccount.name)))
+        found: list[LedgerAccount] = []
+        for chunk in chunks(sorted(set(names))):
+            found.extend(self.session.scalars(query.where(LedgerAccount.name.in_(chunk))))
+        return sorted(found, key=lambda account: account.name)
 
     def cached_balances(self) -> dict[str, int]:
         """Return every account's cached balance in nano."""
@@ -86,8 +124,22 @@ class LedgerRepository:
 
     def get_transaction(self, idempotency_key: str) -> LedgerTransaction | None:
         """Return the operation recorded under this idempotency key, or None."""
-        query = select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
-        return self.session.scalars(query).one_or_none()
+        return self.get_transactions([idempotency_key]).get(idempotency_key)
+
+    def get_transactions(self, idempotency_keys: Collection[str]) -> dict[str, LedgerTransaction]:
+        """Return the operations recorded under any of these idempotency keys, by key."""
+        found: dict[str, LedgerTransaction] = {}
+        for chunk in chunks(sorted(set(idempotency_keys))):
+            query = select(LedgerTransaction).where(LedgerTransaction.idempotency_key.in_(chunk))
+            found.update({row.idempotency_key: row for row in self.session.scalars(query)})
+        return found
+
+    def existing_models(self, model_ids: Collection[str]) -> set[str]:
+        """Return which of ``model_ids`` name a stored model."""
+        found: set[str] = set()
+        for chunk in chunks(sorted(set(model_ids))):
+            found.update(self.session.scalars(select(Model.id).where(Model.id.in_(chunk))))
+        return found
 
     def find_transaction(self, operation: str) -> LedgerTransaction | None:
         """Return the first applied operation of a kind (e.g. the genesis mint), or None."""
@@ -120,44 +172,85 @@ class LedgerRepository:
         The accounts of ``entries`` must be locked (:meth:`lock_accounts`) in this unit of work. A
         rejection writes no entries.
         """
-        if rejection is not None and entries:
-            raise ValueError("a rejected operation moves nothing")
-        transaction = LedgerTransaction(
-            idempotency_key=idempotency_key,
-            operation=operation,
-            request=dict(request),
-            outcome=(LedgerOutcome.REJECTED if rejection else LedgerOutcome.APPLIED).value,
-            rule=rejection[0] if rejection else None,
-            detail=rejection[1] if rejection else None,
-            result=dict(result or {}),
-            round_id=round_id,
-            model_id=model_id,
-            created_at=now,
+        new = NewTransaction(
+            idempotency_key, operation, request, entries, result, rejection, round_id, model_id
         )
-        self.session.add(transaction)
-        self.session.flush()
-        for entry in entries:
-            self.session.add(
-                LedgerEntry(
-                    transaction_id=transaction.id,
-                    debit_account=entry.debit,
-                    credit_account=entry.credit,
-                    amount=entry.amount,
-                    reason=entry.reason,
-                    round_id=round_id,
-                    model_id=model_id,
-                    created_at=now,
-                )
-            )
-        for name, change in sorted(postings(entries).items()):
-            if change:
-                self.session.execute(
-                    update(LedgerAccount)
-                    .where(LedgerAccount.name == name)
-                    .values(balance=LedgerAccount.balance + change, updated_at=now)
-                )
-        self.session.flush()
-        return transaction
+        return self.record_many([new], now=now)[0]
+
+    def record_many(
+        self, transactions: Sequence[NewTransaction], *, now: datetime
+    ) -> list[LedgerTransaction]:
+        """Return the recorded operations, in order: outcomes, entries and cached balances written in bulk.
+
+        The accounts of every entry must be locked (:meth:`lock_accounts`) in this unit of work. A
+        rejection writes no entries.
+        """
+        if any(item.rejection is not None and item.entries for item in transactions):
+            raise ValueError("a rejected operation moves nothing")
+        if not transactions:
+            return []
+        rows = [
+            {
+                "idempotency_key": item.idempotency_key,
+                "operation": item.operation,
+                "request": dict(item.request),
+                "outcome": (LedgerOutcome.REJECTED if item.rejection else LedgerOutcome.APPLIED).value,
+                "rule": item.rejection[0] if item.rejection else None,
+                "detail": item.rejection[1] if item.rejection else None,
+                "result": dict(item.result or {}),
+                "round_id": item.round_id,
+                "model_id": item.model_id,
+                "created_at": now,
+            }
+            for item in transactions
+        ]
+        statement = insert(LedgerTransaction).returning(LedgerTransaction, sort_by_parameter_order=True)
+        recorded = list(self.session.scalars(statement, rows))
+        entry_rows = [
+            {
+                "transaction_id": row.id,
+                "debit_account": entry.debit,
+                "credit_account": entry.credit,
+                "amount": entry.amount,
+                "reason": entry.reason,
+                "round_id": item.round_id,
+                "model_id": item.model_id,
+                "created_at": now,
+            }
+            for item, row in zip(transactions, recorded, strict=True)
+            for entry in item.entries
+        ]
+        if entry_rows:
+            self.session.execute(insert(LedgerEntry), entry_rows)
+        changes = postings(entry for item in transactions for entry in item.entries)
+        self._add_to_balances({name: change for name, change in changes.items() if change}, now=now)
+        return recorded
+
+    def _add_to_balances(self, changes: Mapping[str, int], *, now: datetime) -> None:
+        """Add signed ``changes`` (nano) to the cached balances of locked accounts, in one executemany."""
+        if not changes:
+            return
+        table = LedgerAccount.__table__
+        statement = (
+            update(table)
+            .where(table.c.name == bindparam("account"))
+            .values(balance=table.c.balance + bindparam("change"), updated_at=now)
+        )
+        self.session.execute(
+            statement, [{"account": name, "change": change} for name, change in sorted(changes.items())]
+        )
+        for held in list(self.session.identity_map.values()):  # a Core update bypasses loaded objects
+            if isinstance(held, LedgerAccount) and held.name in changes:
+                self.session.expire(held)
+
+    def entries_of(self, transaction_ids: Collection[int]) -> dict[int, list[LedgerEntry]]:
+        """Return the entries of these transactions by transaction id, each in the order written."""
+        found: dict[int, list[LedgerEntry]] = {}
+        for chunk in chunks(sorted(set(transaction_ids))):
+            query = select(LedgerEntry).where(LedgerEntry.transaction_id.in_(chunk)).order_by(LedgerEntry.id)
+            for row in self.session.scalars(query):
+                found.setdefault(row.transaction_id, []).append(row)
+        return found
 
     def entries(self, transaction_id: int | None = None) -> list[LedgerEntry]:
         """Return the entries (of one transaction, or all), in the order written."""

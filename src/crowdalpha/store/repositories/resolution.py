@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from crowdalpha.store.schema import RoundResolution, RoundStake
+from crowdalpha.store.schema import Model, RoundResolution, RoundStake
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,16 @@ class ResolutionRepository:
         if self.has_stakes(round_id):
             return 0
         rows = [
-            RoundStake(
-                round_id=round_id,
-                submission_id=stake.submission_id,
-                model_id=stake.model_id,
-                at_risk_nano=stake.at_risk_nano,
-            )
+            {
+                "round_id": round_id,
+                "submission_id": stake.submission_id,
+                "model_id": stake.model_id,
+                "at_risk_nano": stake.at_risk_nano,
+            }
             for stake in stakes
         ]
-        self.session.add_all(rows)
-        self.session.flush()
+        if rows:  # one executemany, not an ORM object per staked model
+            self.session.execute(insert(RoundStake), rows)
         return len(rows)
 
     def stakes(self, round_id: str) -> list[RoundStake]:
@@ -60,10 +60,34 @@ class ResolutionRepository:
 
     def set_payouts(self, round_id: str, payouts: Mapping[str, tuple[float | None, int]]) -> None:
         """Record each submission's payout score and payout (nano-tokens) for the round."""
-        for stake in self.stakes(round_id):
-            if stake.submission_id in payouts:
-                stake.payout_score, stake.payout_nano = payouts[stake.submission_id]
-        self.session.flush()
+        if not payouts:
+            return
+        table = RoundStake.__table__
+        statement = (
+            update(table)
+            .where(table.c.round_id == round_id, table.c.submission_id == bindparam("submission"))
+            .values(payout_score=bindparam("score"), payout_nano=bindparam("nano"))
+        )
+        self.session.execute(
+            statement,
+            [
+                {"submission": submission_id, "score": score, "nano": nano}
+                for submission_id, (score, nano) in payouts.items()
+            ],
+        )
+        for held in list(self.session.identity_map.values()):  # a Core update bypasses loaded objects
+            if isinstance(held, RoundStake) and held.round_id == round_id:
+                self.session.expire(held)
+
+    def payouts_by_model_name(self, round_id: str) -> dict[str, int]:
+        """Return the round's non-zero payouts (nano-tokens) by model name."""
+        query = (
+            select(Model.name, RoundStake.payout_nano)
+            .join(Model, Model.id == RoundStake.model_id)
+            .where(RoundStake.round_id == round_id, RoundStake.payout_nano != 0)
+            .order_by(Model.name)
+        )
+        return {name: int(nano) for name, nano in self.session.execute(query)}
 
     def resolution(self, round_id: str) -> RoundResolution | None:
         """Return the round's resolution summary, or None before it resolved."""

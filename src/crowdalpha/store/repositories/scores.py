@@ -1,8 +1,15 @@
-"""Daily scores: rounds' private live data, the score days scored, and each submission's score values."""
+"""Daily scores: rounds' private live data, the score days scored, and each submission's score values.
+
+A score day of ten thousand models is tens of thousands of rows, and a round has twenty or more
+days: rows go in through the driver's bulk path — PostgreSQL's ``COPY … FROM STDIN``, SQLite's
+``executemany`` of plain tuples — inside the unit of work's transaction, not row by row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -29,6 +36,13 @@ class NewScore:
     day: int
     value: float
     percentile: float | None
+
+
+def _require_copy_safe(texts: Iterable[str]) -> None:
+    """Refuse text that COPY's text format would need to escape (ids and score names never do)."""
+    for text in texts:
+        if "\t" in text or "\n" in text or "\\" in text or "\r" in text:
+            raise ValueError(f"a score row field holds a tab, newline or backslash: {text!r}")
 
 
 class ScoreRepository:
@@ -88,21 +102,52 @@ class ScoreRepository:
         )
         self.session.add(record)
         rows = [
-            {
-                "submission_id": score.submission_id,
-                "round_id": round_id,
-                "score": score.score,
-                "day": score.day,
-                "value": score.value,
-                "percentile": score.percentile,
-                "scored_at": now,
-            }
+            (score.submission_id, round_id, score.score, score.day, score.value, score.percentile)
             for score in scores
         ]
-        if rows:  # one executemany, not an ORM object per score: a day of 10,000 models is 40,000 rows
-            self.session.execute(insert(SubmissionScore), rows)
+        if rows:
+            self._insert_scores(rows, now=now)
         self.session.flush()
         return record
+
+    def _insert_scores(self, rows: Sequence[tuple], *, now: datetime) -> None:
+        """Insert score rows ``(submission, round, score, day, value, percentile)`` through the bulk path."""
+        self.session.flush()  # the day's row first: the scores follow it in the same transaction
+        table = SubmissionScore.__table__
+        names = ("submission_id", "round_id", "score", "day", "value", "percentile", "scored_at")
+        connection = self.session.connection()
+        dialect = connection.dialect
+        stamp_type = table.c.scored_at.type
+        process = stamp_type.bind_processor(dialect)
+        stamp = process(now) if process is not None else now
+        raw = connection.connection.driver_connection
+        if dialect.name == "postgresql":
+            buffer = io.StringIO()
+            stamp_text = stamp.isoformat()
+            _require_copy_safe({text for row in rows for text in row[:3]})
+            for submission_id, round_id, score, day, value, percentile in rows:
+                pct = "\\N" if percentile is None or math.isnan(percentile) else repr(float(percentile))
+                buffer.write(
+                    f"{submission_id}\t{round_id}\t{score}\t{day}\t{float(value)!r}\t{pct}\t{stamp_text}\n"
+                )
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
+            ):
+                copy.write(buffer.getvalue())
+        elif dialect.name == "sqlite":
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(
+                    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                    [(*row, stamp) for row in rows],
+                )
+            finally:
+                cursor.close()
+        else:  # any other database: SQLAlchemy's executemany
+            self.session.execute(
+                insert(SubmissionScore), [dict(zip(names, (*row, now), strict=True)) for row in rows]
+            )
 
     def list_scores(
         self, round_id: str, *, score: str | None = None, day: int | None = None
@@ -115,6 +160,13 @@ class ScoreRepository:
             query = query.where(SubmissionScore.day == day)
         order = (SubmissionScore.day, SubmissionScore.score, SubmissionScore.submission_id)
         return list(self.session.scalars(query.order_by(*order)))
+
+    def score_values(self, round_id: str, *, score: str, day: int) -> dict[str, float]:
+        """Return one score's values on one day of the round, by submission id."""
+        query = select(SubmissionScore.submission_id, SubmissionScore.value).where(
+            SubmissionScore.round_id == round_id, SubmissionScore.score == score, SubmissionScore.day == day
+        )
+        return {submission_id: value for submission_id, value in self.session.execute(query)}
 
     def model_scores(self, model_id: str) -> list[tuple[SubmissionScore, date]]:
         """Return every stored score of the model's submissions with its day's market date, by round, day."""
