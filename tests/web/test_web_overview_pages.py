@@ -12,6 +12,7 @@ from web_helpers import Site, seed_leaderboard
 from crowdalpha.service import round_status
 from crowdalpha.service.performance import model_profile, round_performances
 from crowdalpha.service.web_overview import home_overview, model_overview, round_overview
+from crowdalpha.tournament.config import CLASSIC
 
 POINT = re.compile(
     r'<circle class="point"[^>]*data-series="([^"]+)" data-round="(\d+)" data-value="([-0-9.]+)"'
@@ -69,7 +70,7 @@ def test_a_resolved_round_page_shows_payout_factor_totals_and_each_scores_distri
     overview = round_overview(site.ctx, "classic", number)
     assert overview.payout_factor_final and overview.payout_factor == 1.0
     assert '<dd id="payout-factor">1.0000</dd>' in page.text
-    assert {d.score for d in overview.distributions} == {"corr20v2", "mmc", "bmc", "corr60"}
+    assert {d.score for d in overview.distributions} == {item.name for item in CLASSIC.scores}
     for distribution in overview.distributions:
         assert distribution.day == 20 and sum(distribution.bin_counts) == distribution.count
         assert (
