@@ -21,6 +21,7 @@ from crowdalpha.tournament.reputation import (
     account_reputation,
     account_round_scores,
     bootstrap_interval,
+    column_quantiles,
     leaderboard,
     leaderboard_ranks,
     reputation,
@@ -305,3 +306,17 @@ def test_an_empty_window_and_unscored_models_give_empty_or_unranked_rows():
     assert reputation(HISTORY, "corr", as_of=date(2020, 1, 1)).empty
     table = reputation(HISTORY.assign(mmc=np.nan), "mmc", as_of=AS_OF)
     assert table["rank"].isna().all() and table["ci_low"].isna().all() and (table["rounds"] == 0).all()
+
+
+def test_column_quantiles_match_numpys_nanquantile_for_every_column_at_once():
+    rng = np.random.default_rng(8)
+    values = rng.normal(size=(40, 30))
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, 0] = np.nan  # a column never scored
+    values[1:, 1] = np.nan  # a column with one value
+    quantiles = [0.0, 0.05, 0.5, 0.95, 1.0]
+    expected = np.full((len(quantiles), values.shape[1]), np.nan)
+    expected[:, 1:] = np.nanquantile(values[:, 1:], quantiles, axis=0)
+    np.testing.assert_allclose(column_quantiles(values, quantiles), expected, rtol=0, atol=1e-15)
+    assert np.isnan(column_quantiles(values, quantiles)[:, 0]).all()
+    assert (column_quantiles(values, quantiles)[:, 1] == values[0, 1]).all()

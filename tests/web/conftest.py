@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from web_helpers import (
     STUCK_AGE,
     STUCK_JOB_KEY,
     Site,
+    Watched,
 )
 
 from crowdalpha.api import create_app
@@ -77,3 +80,34 @@ def site(ctx: Context, classic_version_dir: Path, live_server: Callable[[Any], s
     live_ids = sorted(pd.read_parquet(classic_version_dir / "live.parquet").index.astype(str))
     assert isinstance(ctx.clock, SettableClock)
     return Site(live_server(app), ctx, ctx.clock, model.id, other.id, live_ids)
+
+
+CHROMIUM_MISSING = "chromium is not installed (apt-get install -y chromium)"
+
+
+def chromium_path() -> str:
+    """Return Debian's chromium; skip (fail under CI=true) without it."""
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM_MISSING} (required when CI=true)")
+        pytest.skip(CHROMIUM_MISSING)
+    return path
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Watched]:
+    """Yield a fresh headless chromium page (no browser download: Debian's binary).
+
+    Screenshots go to the test's tmp directory (``screenshots/``), kept as test artefacts.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        try:
+            yield Watched(browser.new_context().new_page(), shots)
+        finally:
+            browser.close()

@@ -18,7 +18,7 @@ from crowdalpha.service import list_api_keys, list_submissions, round_status
 from crowdalpha.service.web_auth import MAX_FAILED_LOGINS, set_password
 from crowdalpha.web.sessions import COOKIE_NAME
 
-PARTICIPANT_PAGES = ("/me", "/me/keys", "/me/submissions")
+PARTICIPANT_PAGES = ("/me", "/me/keys", "/me/submissions", "/me/wallet")
 OPERATOR_PAGES = ("/operator",)
 
 

@@ -7,68 +7,11 @@ into the test's tmp directory (``screenshots/``), kept as test artefacts.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from web_helpers import OPERATOR_PASSWORD, PARTICIPANT_PASSWORD, STUCK_JOB_KEY, Site, predictions_csv
+from web_helpers import OPERATOR_PASSWORD, PARTICIPANT_PASSWORD, STUCK_JOB_KEY, Site, Watched, predictions_csv
 
 from crowdalpha.service import list_submissions, round_status, submit_predictions, user_message
 from crowdalpha.tournament.submissions import SubmissionError
-
-CHROMIUM_MISSING = "chromium is not installed (apt-get install -y chromium)"
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def chromium_path() -> str:
-    """Return Debian's chromium; skip (fail under CI=true) without it."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM_MISSING} (required when CI=true)")
-        pytest.skip(CHROMIUM_MISSING)
-    return path
-
-
-class Watched:
-    """A browser page whose console errors, page errors and failed requests are collected."""
-
-    def __init__(self, page: sync_api.Page, shots: Path) -> None:
-        self.page = page
-        self.shots = shots
-        self.problems: list[str] = []
-        page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("requestfailed", lambda request: self.problems.append(f"request failed: {request.url}"))
-
-    def visit(self, url: str, shot: str) -> None:
-        """Go to ``url``, then check and screenshot it."""
-        response = self.page.goto(url)
-        assert response is not None and response.ok, f"{url}: {response and response.status}"
-        self.check(shot)
-
-    def check(self, shot: str) -> None:
-        """Screenshot the current page as ``<shot>.png`` and assert no console error so far."""
-        self.page.wait_for_load_state("networkidle")
-        self.page.screenshot(path=str(self.shots / f"{shot}.png"), full_page=True)
-        assert self.problems == [], f"{shot}: {self.problems}"
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Watched]:
-    """Yield a fresh headless chromium page (no browser download: Debian's binary)."""
-    executable = chromium_path()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-        try:
-            yield Watched(browser.new_context().new_page(), shots)
-        finally:
-            browser.close()
 
 
 def log_in(watched: Watched, site: Site, username: str, password: str) -> None:

@@ -6,9 +6,12 @@ collected first.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,3 +84,46 @@ def predictions_csv(ids: list[str]) -> bytes:
 
 
 STUCK_AGE = timedelta(hours=2)
+
+
+def _bench_web() -> Any:
+    """Return the web benchmark's module (its seeding of resolved rounds is shared with these tests)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_web.py"
+    spec = importlib.util.spec_from_file_location("bench_web", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seed_leaderboard(
+    ctx: Context, *, models: int, rounds: int, score_days: int = 2, seed: int = 0, prefix: str = "seed"
+) -> list[str]:
+    """Write models with weekly resolved rounds straight into the store (see ``benchmarks/bench_web.py``)."""
+    return _bench_web().seed_leaderboard(
+        ctx, models=models, rounds=rounds, score_days=score_days, seed=seed, prefix=prefix
+    )
+
+
+class Watched:
+    """A browser page whose console errors, page errors and failed requests are collected."""
+
+    def __init__(self, page: Any, shots: Path) -> None:
+        self.page = page
+        self.shots = shots
+        self.problems: list[str] = []
+        page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: self.problems.append(f"request failed: {request.url}"))
+
+    def visit(self, url: str, shot: str) -> None:
+        """Go to ``url``, then check and screenshot it."""
+        response = self.page.goto(url)
+        assert response is not None and response.ok, f"{url}: {response and response.status}"
+        self.check(shot)
+
+    def check(self, shot: str) -> None:
+        """Screenshot the current page as ``<shot>.png`` and assert no console error so far."""
+        self.page.wait_for_load_state("networkidle")
+        self.page.screenshot(path=str(self.shots / f"{shot}.png"), full_page=True)
+        assert self.problems == [], f"{shot}: {self.problems}"

@@ -238,11 +238,29 @@ def bootstrap_interval(
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(drawn > 0, sums / drawn, np.nan)
     tail = (1 - confidence) / 2
-    low, high = np.full(n_models, np.nan), np.full(n_models, np.nan)
-    some = ~np.isnan(means).all(axis=0)
-    if some.any():
-        low[some], high[some] = np.nanquantile(means[:, some], [tail, 1 - tail], axis=0)
+    low, high = column_quantiles(means, [tail, 1 - tail])
     return low, high
+
+
+def column_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Return each column's quantiles ignoring NaN (``quantiles × columns``; NaN for an all-NaN column).
+
+    The same linear interpolation as ``np.nanquantile``, for all columns at once: ``nanquantile``
+    along an axis loops over the columns in Python, far too slow for 10,000 models.
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=0)  # NaN sort last
+    counts = (~np.isnan(ordered)).sum(axis=0)
+    result = np.full((len(quantiles), ordered.shape[1]), np.nan)
+    columns = np.flatnonzero(counts > 0)
+    last = counts[columns] - 1
+    for row, quantile in enumerate(quantiles):
+        position = quantile * last
+        below = np.floor(position).astype(np.int64)
+        above = np.minimum(below + 1, last)
+        weight = position - below
+        low, high = ordered[below, columns], ordered[above, columns]
+        result[row, columns] = low + (high - low) * weight
+    return result
 
 
 # -- reputations and leaderboards ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""How the pages write times, sizes and durations (Jinja2 filters ``when``, ``filesize``, ``duration``)."""
+"""How the pages write times, sizes, durations, tokens, scores and returns (the templates' Jinja2 filters)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+from crowdalpha.ledger.amounts import format_tokens
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB")
 
@@ -35,3 +37,18 @@ def duration(span: timedelta) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m {seconds}s"
+
+
+def tokens(nano: int | None) -> str:
+    """Return nano-tokens as exact token text (``12.5``), an em dash for none."""
+    return "—" if nano is None else format_tokens(nano)
+
+
+def score(value: float | None, digits: int = 4) -> str:
+    """Return a score with ``digits`` decimals and its sign (``+0.0123``), an em dash for none."""
+    return "—" if value is None else f"{value:+.{digits}f}"
+
+
+def percent(fraction: float | None) -> str:
+    """Return a fraction as a signed percentage with two decimals (``+1.25 %``), an em dash for none."""
+    return "—" if fraction is None else f"{fraction * 100:+.2f} %"

@@ -11,6 +11,7 @@ drag-and-drop upload); a missing or wrong token is refused with 403 before anyth
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from crowdalpha.api.dependencies import get_service
 from crowdalpha.api.operator import error_body, status_of_rule
+from crowdalpha.ledger.accounts import wallet_account
+from crowdalpha.ledger.amounts import AmountError, parse_tokens
 from crowdalpha.service import (
     Context,
     ServiceError,
@@ -40,8 +43,11 @@ from crowdalpha.service import (
 )
 from crowdalpha.service.clock import parse_duration
 from crowdalpha.service.errors import error_rule
+from crowdalpha.service.ledger import account_entries, balances, increase_stake, model_stake, request_release
 from crowdalpha.service.web_auth import WebAccount, log_in, session_account
 from crowdalpha.service.web_console import retry_job
+from crowdalpha.service.web_leaderboard import PAGE_SIZE, leaderboard_page
+from crowdalpha.service.web_overview import home_overview, model_overview, round_overview
 from crowdalpha.service.web_queries import (
     account_submissions,
     dataset_catalog,
@@ -51,7 +57,8 @@ from crowdalpha.service.web_queries import (
 )
 from crowdalpha.store import PermissionDenied
 from crowdalpha.store.schema import PARTICIPANT_SCOPES
-from crowdalpha.web.formatting import duration, filesize, when
+from crowdalpha.web.charts import cumulative_chart, histogram
+from crowdalpha.web.formatting import duration, filesize, percent, score, tokens, when
 from crowdalpha.web.sessions import COOKIE_NAME, SESSION_TTL_SECONDS, SessionSigner, WebSession
 
 logger = logging.getLogger(__name__)
@@ -69,7 +76,9 @@ OPERATOR_ONLY_MESSAGE = "permission_denied: the operator console is for operator
 templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]))
 
 
-templates.filters.update(when=when, filesize=filesize, duration=duration)
+templates.filters.update(
+    when=when, filesize=filesize, duration=duration, tokens=tokens, score=score, percent=percent
+)
 
 
 @dataclass(frozen=True)
@@ -271,8 +280,54 @@ def _safe_next(target: str) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 def home_page(page: PageState, service: Service) -> HTMLResponse:
-    """Return the home page: every tournament with its latest round."""
-    return render(page, "home.html", tournaments=tournament_summaries(service), now=service.now())
+    """Return the home page: each tournament's open round with a countdown, rounds in scoring, totals."""
+    overviews = home_overview(service)
+    charts = {item.name: cumulative_chart([item.crowd_score]) for item in overviews}
+    return render(page, "home.html", tournaments=overviews, charts=charts, now=service.now())
+
+
+def whole_number(text: str | None, name: str, default: int) -> int:
+    """Return a query parameter as an integer ≥ 0; ``invalid_parameter`` naming it otherwise."""
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise ServiceError("invalid_parameter", f"{name} must be a whole number ≥ 0; got {text[:40]!r}")
+    return int(text)
+
+
+@router.get("/leaderboard/{tournament}", response_class=HTMLResponse)
+def leaderboard_route(
+    tournament: str,
+    page: PageState,
+    service: Service,
+    sort: str | None = None,
+    order: str = "desc",
+    search: str = "",
+    offset: str | None = None,
+    view: str = "model",
+) -> HTMLResponse:
+    """Return a page of the tournament's leaderboard, sorted by a column, searched, of models or accounts."""
+    if order not in ("asc", "desc"):
+        raise ServiceError("invalid_parameter", f"order must be asc or desc; got {order[:40]!r}")
+    board = leaderboard_page(
+        service,
+        tournament,
+        entity=view,
+        sort=sort or None,
+        descending=order == "desc",
+        search=search[:100],
+        offset=whole_number(offset, "offset", 0),
+        limit=PAGE_SIZE,
+    )
+    names = [summary.name for summary in tournament_summaries(service)]
+    return render(page, "leaderboard.html", board=board, tournaments=names)
+
+
+@router.get("/models/{tournament}/{model_name}", response_class=HTMLResponse)
+def model_page(tournament: str, model_name: str, page: PageState, service: Service) -> HTMLResponse:
+    """Return a model's page: cumulative payout-score chart, rounds with daily scores, stakes, receipts."""
+    overview = model_overview(service, tournament, model_name)
+    return render(page, "model.html", model=overview, chart=cumulative_chart(overview.series))
 
 
 @router.get("/data", response_class=HTMLResponse)
@@ -294,7 +349,9 @@ def rounds_page(tournament: str, page: PageState, service: Service) -> HTMLRespo
 
 
 @router.get("/rounds/{tournament}/{number}", response_class=HTMLResponse)
-def round_page(tournament: str, number: int, page: PageState, service: Service) -> HTMLResponse:
+def round_page(
+    tournament: str, number: int, page: PageState, service: Service, request: Request
+) -> HTMLResponse:
     """Return a round's page: its state, the timeline of its times, its live data and submissions."""
     status = round_status(service, tournament, number)
     timeline = [
@@ -304,7 +361,22 @@ def round_page(tournament: str, number: int, page: PageState, service: Service) 
         ("First score day", status.score_time),
         ("Resolves", status.resolve_time),
     ]
-    return render(page, "round.html", status=status, timeline=timeline)
+    overview = round_overview(service, tournament, number)
+    histograms = {d.score: histogram(d.bin_edges, d.bin_counts) for d in overview.distributions}
+    meta_link = None
+    if overview.meta_model is not None:
+        meta_link = request.app.state.url_signer.download_url(
+            str(request.base_url), overview.meta_model.blob_key
+        )
+    return render(
+        page,
+        "round.html",
+        status=status,
+        timeline=timeline,
+        overview=overview,
+        histograms=histograms,
+        meta_link=meta_link,
+    )
 
 
 # -- logging in and out --------------------------------------------------------------------------------
@@ -439,6 +511,106 @@ async def upload_submission(model_id: str, request: Request, page: PageState, se
         },
         status_code=201,
     )
+
+
+def _wallet_page(
+    page: Page, service: Context, viewer: WebAccount, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    names = {summary.id: summary.name for summary in tournament_summaries(service)}
+    models = list_models(service, viewer.username)
+    held = {row.name: row.balance_nano for row in balances(service, viewer.username)}
+    return render(
+        page,
+        "wallet.html",
+        status_code,
+        wallet_nano=held.get(wallet_account(viewer.id), 0),
+        models=models,
+        stakes={m.id: model_stake(service, m.id) for m in models},
+        tournaments=names,
+        entries=account_entries(service, viewer.username),
+        model_names={m.id: m.name for m in models},
+        operation_key=f"web/{secrets.token_urlsafe(16)}",
+        **{"message": None, "error": None, **values},
+    )
+
+
+@router.get("/me/wallet", response_class=HTMLResponse)
+def my_wallet_page(
+    page: PageState, viewer: Participant, service: Service, message: str | None = None
+) -> HTMLResponse:
+    """Return the account's wallet, its models' stakes with the stake forms, and its transactions."""
+    return _wallet_page(page, service, viewer, message=message)
+
+
+def _stake_action(page: Page, service: Context, viewer: WebAccount, action: Callable[[], str]) -> Response:
+    """Run a stake change; go back to the wallet with its message, or show the refusal there."""
+    try:
+        message = action()
+    except Exception as error:
+        refused = refusal_of(error)
+        return _wallet_page(page, service, viewer, refused.status_code, error=refused.message)
+    return RedirectResponse(f"/me/wallet?message={quote(message)}", status_code=303)
+
+
+def _tokens_field(form: Form, name: str) -> int:
+    """Return a posted token amount in nano-tokens; ``invalid_amount`` naming the field otherwise."""
+    try:
+        return parse_tokens(form.get(name).strip(), where=name)
+    except AmountError as error:
+        raise ServiceError(error.rule, error.detail) from None
+
+
+def _operation_key(form: Form, model_id: str, operation: str) -> str:
+    """Return the ledger idempotency key of a posted stake form (a resent form moves nothing twice)."""
+    key = form.get("operation_key").strip()
+    if not key.startswith("web/") or len(key) > 64:
+        raise ServiceError(
+            "invalid_operation_key", "the form's operation key is missing or malformed; reload the page"
+        )
+    return f"{key}/{operation}/{model_id}"
+
+
+@router.post("/me/stakes/{model_id}/increase", response_class=HTMLResponse)
+def increase_stake_submit(
+    model_id: str, page: PageState, viewer: Participant, form: CheckedForm, service: Service
+) -> Response:
+    """Move tokens from the wallet to one of the account's models' stake."""
+
+    def action() -> str:
+        amount = _tokens_field(form, "amount")
+        receipt = increase_stake(
+            service,
+            viewer.username,
+            model_id,
+            amount,
+            idempotency_key=_operation_key(form, model_id, "increase"),
+        )
+        return f"staked {tokens(amount)} more (transaction {receipt.transaction_id})"
+
+    return _stake_action(page, service, viewer, action)
+
+
+@router.post("/me/stakes/{model_id}/release", response_class=HTMLResponse)
+def release_stake_submit(
+    model_id: str, page: PageState, viewer: Participant, form: CheckedForm, service: Service
+) -> Response:
+    """Ask to release part of (``amount``) or all (``drain``) of one of the account's models' stake."""
+
+    def action() -> str:
+        drain = form.get("drain") == "on"
+        amount = None if drain else _tokens_field(form, "amount")
+        receipt = request_release(
+            service,
+            viewer.username,
+            model_id,
+            amount,
+            idempotency_key=_operation_key(form, model_id, "release"),
+        )
+        result = receipt.result
+        when_back = "now" if result.get("completed") else f"when round {result.get('due_round')} resolves"
+        return f"releasing {tokens(result.get('amount_nano'))}: back in the wallet {when_back}"
+
+    return _stake_action(page, service, viewer, action)
 
 
 # -- the operator console ------------------------------------------------------------------------------

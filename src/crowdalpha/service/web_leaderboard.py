@@ -1,0 +1,494 @@
+"""The web leaderboards: every model (or account) of a tournament with each score's reputation and interval.
+
+A leaderboard row holds, per score of the tournament's config, the reputation (the mean final
+score over the rounds resolved in the last year, :func:`crowdalpha.tournament.reputation.reputation`),
+its 90 % round-bootstrap interval, the number of resolved rounds in it and its rank; the current
+stake; and the 13- and 52-week returns (payouts of the rounds resolved in the window over the mean
+stake at risk in them).
+
+Speed with 10,000 models: reputations change only when a round resolves (or the day changes), so
+the table of reputations and returns is computed once per tournament, day and set of resolved
+rounds, from each round's **final** score day only, and kept in memory. The rows joined with the
+roster (names, owners, stakes) and each sort order of them are kept too, until a model is added or
+the ledger records a transaction (every stake change is one): a request then costs a few
+aggregate queries, a search over the sorted names and the page's rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Select, func, select
+
+from crowdalpha.ledger.accounts import AccountKind
+from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
+from crowdalpha.service.context import Context
+from crowdalpha.service.errors import ServiceError
+from crowdalpha.store import RoundState, UnitOfWork, run_transaction
+from crowdalpha.store.schema import (
+    Account,
+    LedgerAccount,
+    LedgerTransaction,
+    Model,
+    Round,
+    RoundResolution,
+    RoundStake,
+    Submission,
+    SubmissionScore,
+)
+from crowdalpha.tournament.reputation import (
+    ACCOUNT,
+    AT_RISK,
+    MODEL,
+    RESOLVED_ON,
+    ROUND,
+    ReputationSettings,
+    account_reputation,
+    reputation,
+)
+
+LEADERBOARD_REPUTATION = ReputationSettings()
+"""The served reputation: 365-day window, 90 % interval from 1,000 round-bootstrap resamples."""
+RETURN_WINDOWS = {"return_13_weeks": 13, "return_52_weeks": 52}
+"""The return columns and their window in weeks."""
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+ENTITIES = (MODEL, ACCOUNT)
+FIXED_SORTS = ("name", "stake", *RETURN_WINDOWS)
+_CACHED_TABLES = 16
+
+
+@dataclass(frozen=True)
+class ScoreColumn:
+    """A score shown on the leaderboard: its config name and display name."""
+
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ScoreReputation:
+    """One score's reputation of a row: value, 90 % interval, resolved rounds in the window, rank."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    rounds: int
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """A leaderboard row: model (or account) name, owner, stake (nano), reputations, returns (fractions)."""
+
+    name: str
+    owner: str
+    stake_nano: int
+    reputations: dict[str, ScoreReputation]
+    return_13_weeks: float | None
+    return_52_weeks: float | None
+
+
+@dataclass(frozen=True)
+class LeaderboardPage:
+    """A page of a sorted, searched leaderboard and how it was asked for; ``total`` rows match the search."""
+
+    tournament: str
+    entity: str
+    scores: tuple[ScoreColumn, ...]
+    sort: str
+    descending: bool
+    search: str
+    offset: int
+    limit: int
+    total: int
+    as_of: date
+    rows: tuple[LeaderboardRow, ...]
+
+    @property
+    def sorts(self) -> tuple[str, ...]:
+        """Return every column the leaderboard sorts by."""
+        return (*FIXED_SORTS, *(score.name for score in self.scores))
+
+
+# -- the cached table of reputations and returns -----------------------------------------------------
+
+
+class _TableCache:
+    """A small thread-safe LRU of computed reputation tables, keyed by database, tournament, day, rounds."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tables: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self.lock:
+            table = self.tables.get(key)
+            if table is not None:
+                self.tables.move_to_end(key)
+            return table
+
+    def put(self, key: Hashable, table: Any) -> None:
+        with self.lock:
+            self.tables[key] = table
+            self.tables.move_to_end(key)
+            while len(self.tables) > self.size:
+                self.tables.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.tables.clear()
+
+
+_CACHE_KEY = "web leaderboard tables"
+
+
+def _tables(ctx: Context) -> _TableCache:
+    """Return the context's cache of reputation tables (one per process and database)."""
+    cached = ctx.cache.get(_CACHE_KEY)
+    if cached is None:
+        cached = ctx.cache.setdefault(_CACHE_KEY, _TableCache(_CACHED_TABLES))
+    return cached
+
+
+def clear_leaderboard_cache(ctx: Context) -> None:
+    """Forget the context's computed reputation tables (the next page computes them again)."""
+    _tables(ctx).clear()
+
+
+@dataclass(frozen=True)
+class _ResolvedRound:
+    id: str
+    number: int
+    resolved_on: date
+
+
+def _resolved_rounds(uow: UnitOfWork, tournament_id: int) -> list[_ResolvedRound]:
+    """Return the tournament's resolved rounds with the date each resolved (recorded, else scheduled)."""
+    query = (
+        select(Round.id, Round.number, Round.resolve_time, Round.updated_at, RoundResolution.resolved_at)
+        .outerjoin(RoundResolution, RoundResolution.round_id == Round.id)
+        .where(Round.tournament_id == tournament_id, Round.state == RoundState.RESOLVED.value)
+        .order_by(Round.number)
+    )
+    return [
+        _ResolvedRound(round_id, number, (resolved_at or resolve_time or updated_at).date())
+        for round_id, number, resolve_time, updated_at, resolved_at in uow.session.execute(query)
+    ]
+
+
+def _rows(uow: UnitOfWork, query: Select) -> list[tuple]:
+    """Return a query's rows as plain tuples (pandas builds a frame from them several times faster)."""
+    return [tuple(row) for row in uow.session.execute(query)]
+
+
+def _final_scores_frame(
+    uow: UnitOfWork, loaded: LoadedTournament, rounds: list[_ResolvedRound]
+) -> pd.DataFrame:
+    """Return one row per (model, resolved round): account, resolve date, at-risk stake, final scores.
+
+    A round's final score of a name is its value on the last day that name was scored in the round.
+    """
+    scores = [item.name for item in loaded.config.scores]
+    columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores]
+    if not rounds:
+        return pd.DataFrame(columns=columns)
+    ids = [item.id for item in rounds]
+    last_days = _rows(
+        uow,
+        select(SubmissionScore.round_id, SubmissionScore.score, func.max(SubmissionScore.day))
+        .where(SubmissionScore.round_id.in_(ids))
+        .group_by(SubmissionScore.round_id, SubmissionScore.score),
+    )
+    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
+    at_risk = {
+        (round_id, model_id): stake
+        for model_id, round_id, stake in _rows(
+            uow,
+            select(RoundStake.model_id, RoundStake.round_id, RoundStake.at_risk_nano).where(
+                RoundStake.round_id.in_(ids)
+            ),
+        )
+    }
+    per_round: dict[str, dict[str, pd.Series]] = {}
+    for round_id, score, day in last_days:
+        if score not in scores:
+            continue
+        # one (round, score, day) at a time: each is a range of the (round_id, score, day) index
+        values = _rows(
+            uow,
+            select(Submission.model_id, SubmissionScore.value)
+            .join(Submission, Submission.id == SubmissionScore.submission_id)
+            .where(
+                SubmissionScore.round_id == round_id,
+                SubmissionScore.score == score,
+                SubmissionScore.day == day,
+            ),
+        )
+        model_ids, numbers = zip(*values, strict=True) if values else ((), ())
+        per_round.setdefault(round_id, {})[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
+    by_id = {item.id: item for item in rounds}
+    parts = []
+    for round_id, series in per_round.items():
+        part = pd.DataFrame(series).reindex(columns=scores)
+        part.index.name = MODEL
+        part = part.reset_index()
+        part[ACCOUNT] = part[MODEL].map(accounts)
+        part[ROUND] = by_id[round_id].number
+        part[RESOLVED_ON] = by_id[round_id].resolved_on
+        part[AT_RISK] = [at_risk.get((round_id, model_id), 0) for model_id in part[MODEL]]
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    wide = pd.concat(parts, ignore_index=True)
+    wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
+    wide[scores] = wide[scores].astype(np.float64)
+    return wide[columns]
+
+
+def _payouts_frame(uow: UnitOfWork, rounds: list[_ResolvedRound]) -> pd.DataFrame:
+    """Return the staked rows of the resolved rounds: model, account, resolve date, at risk, payout (nano)."""
+    columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, "payout_nano"]
+    if not rounds:
+        return pd.DataFrame(columns=columns)
+    query = (
+        select(RoundStake.model_id, Model.account_id, RoundStake.round_id, RoundStake.at_risk_nano,
+               RoundStake.payout_nano)
+        .join(Model, Model.id == RoundStake.model_id)
+        .where(RoundStake.round_id.in_([item.id for item in rounds]))
+    )  # fmt: skip
+    frame = pd.DataFrame(_rows(uow, query), columns=[MODEL, ACCOUNT, "round_id", AT_RISK, "payout_nano"])
+    by_id = {item.id: item for item in rounds}
+    frame[ROUND] = frame["round_id"].map(lambda round_id: by_id[round_id].number)
+    frame[RESOLVED_ON] = frame["round_id"].map(lambda round_id: by_id[round_id].resolved_on)
+    frame["payout_nano"] = frame["payout_nano"].fillna(0)
+    return frame[columns]
+
+
+def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int) -> pd.Series:
+    """Return each entity's return over the last ``weeks``: payouts ÷ mean at-risk stake (a fraction).
+
+    The window holds the rounds resolved in the ``7 × weeks`` days up to ``as_of``; an entity's
+    at-risk stake of a round is the sum over its models; rounds it had nothing at risk in are
+    left out of the mean. Entities without stake in the window have no return (absent).
+    """
+    if payouts.empty:
+        return pd.Series(dtype=np.float64)
+    days = pd.to_datetime(payouts[RESOLVED_ON]).dt.date
+    inside = (days <= as_of) & (days > as_of - timedelta(weeks=weeks))
+    per_round = payouts[inside.to_numpy()].groupby([entity, ROUND])[[AT_RISK, "payout_nano"]].sum()
+    staked = per_round[per_round[AT_RISK] > 0]
+    grouped = staked.groupby(level=entity)
+    return (grouped["payout_nano"].sum() / grouped[AT_RISK].mean()).astype(np.float64)
+
+
+def _reputation_table(resolved: pd.DataFrame, payouts: pd.DataFrame, loaded: LoadedTournament, entity: str,
+           as_of: date) -> pd.DataFrame:  # fmt: skip
+    """Return per entity each score's ``<score>_rep/_low/_high/_rounds/_rank`` and the return columns."""
+    parts = []
+    for item in loaded.config.scores:
+        if resolved.empty:
+            continue
+        if entity == ACCOUNT:
+            table = account_reputation(resolved, item.name, as_of=as_of, settings=LEADERBOARD_REPUTATION)
+        else:
+            table = reputation(
+                resolved, item.name, as_of=as_of, entity=MODEL, settings=LEADERBOARD_REPUTATION
+            )
+        parts.append(
+            table.rename(columns={"reputation": "rep", "ci_low": "low", "ci_high": "high"})[
+                ["rep", "low", "high", "rounds", "rank"]
+            ].add_prefix(f"{item.name}_")
+        )
+    for column, weeks in RETURN_WINDOWS.items():
+        parts.append(stake_returns(payouts, entity, as_of=as_of, weeks=weeks).rename(column).to_frame())
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame()
+
+
+# -- the roster and a page ---------------------------------------------------------------------------
+
+
+def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFrame:
+    """Return the tournament's models (or accounts with models): key, name, owner, stake in nano."""
+    query = (
+        select(Model.id, Model.name, Model.account_id, Account.username, LedgerAccount.balance)
+        .join(Account, Account.id == Model.account_id)
+        .outerjoin(
+            LedgerAccount,
+            (LedgerAccount.owner_id == Model.id) & (LedgerAccount.kind == AccountKind.STAKE.value),
+        )
+        .where(Model.tournament_id == loaded.id)
+    )
+    models = pd.DataFrame(_rows(uow, query), columns=["key", "name", "account_id", "owner", "stake_nano"])
+    models["stake_nano"] = models["stake_nano"].fillna(0).astype(np.int64)
+    if entity == MODEL:
+        return models.set_index("key")[["name", "owner", "stake_nano"]]
+    accounts = models.groupby(["account_id", "owner"], as_index=False)["stake_nano"].sum()
+    accounts["name"] = accounts["owner"]
+    return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
+
+
+def _roster_version(uow: UnitOfWork, tournament_id: int) -> tuple[Any, ...]:
+    """Return what changes whenever the roster does: the models (count, newest), the last ledger transaction.
+
+    Every stake change is a ledger transaction, so a new one means the stakes may have moved.
+    """
+    models = uow.session.execute(
+        select(func.count(Model.id), func.max(Model.created_at)).where(Model.tournament_id == tournament_id)
+    ).one()
+    return (*models, uow.session.scalar(select(func.max(LedgerTransaction.id))))
+
+
+class _Board:
+    """A leaderboard's joined rows (roster and reputation table), with each sort order computed once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.names = frame["name"].str.lower()
+        self.owners = frame["owner"].str.lower()
+        self.orders: dict[tuple[str, bool], np.ndarray] = {}
+
+    def positions(self, sort: str, descending: bool, search: str) -> np.ndarray:
+        """Return the row positions sorted by ``sort``, only those whose name or owner contains ``search``.
+
+        Orders are kept as positions (not sorted copies of the rows); a benign race may compute one twice.
+        """
+        key = (sort, descending)
+        if key not in self.orders:
+            self.orders[key] = _order(self.frame, sort, descending)
+        order = self.orders[key]
+        if not search:
+            return order
+        found = (
+            self.names.str.contains(search, regex=False) | self.owners.str.contains(search, regex=False)
+        ).to_numpy()
+        return order[found[order]]
+
+
+def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
+    if sort == "name":
+        return frame["name"].str.lower()
+    if sort == "stake":
+        return frame["stake_nano"].astype(np.float64)
+    if sort in RETURN_WINDOWS:
+        return frame[sort] if sort in frame.columns else pd.Series(np.nan, index=frame.index)
+    column = f"{sort}_rep"
+    return frame[column] if column in frame.columns else pd.Series(np.nan, index=frame.index)
+
+
+def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
+    """Return the row positions sorted by ``sort`` (missing values last in either direction, then by name)."""
+    values = _sort_values(frame, sort)
+    missing = values.isna().to_numpy()
+    if sort == "name":
+        order = np.lexsort((frame.index.to_numpy(), values.to_numpy()))
+        order = order[::-1] if descending else order
+    else:
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        key = np.where(missing, np.inf, -numbers if descending else numbers)
+        order = np.lexsort((frame["name"].str.lower().to_numpy(), key))
+    return order
+
+
+def _optional(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+def _row(record: pd.Series, scores: tuple[ScoreColumn, ...]) -> LeaderboardRow:
+    reputations = {}
+    for score in scores:
+        rank = record.get(f"{score.name}_rank")
+        rounds = record.get(f"{score.name}_rounds")
+        reputations[score.name] = ScoreReputation(
+            value=_optional(record.get(f"{score.name}_rep")),
+            low=_optional(record.get(f"{score.name}_low")),
+            high=_optional(record.get(f"{score.name}_high")),
+            rounds=0 if rounds is None or pd.isna(rounds) else int(rounds),
+            rank=None if rank is None or pd.isna(rank) else int(rank),
+        )
+    return LeaderboardRow(
+        name=str(record["name"]),
+        owner=str(record["owner"]),
+        stake_nano=int(record["stake_nano"]),
+        reputations=reputations,
+        return_13_weeks=_optional(record.get("return_13_weeks")),
+        return_52_weeks=_optional(record.get("return_52_weeks")),
+    )
+
+
+def _check_request(sort: str, sorts: tuple[str, ...], offset: int, limit: int) -> None:
+    if sort not in sorts:
+        raise ServiceError("invalid_sort", f"sort by one of {', '.join(sorts)}; got {sort!r}")
+    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ServiceError(
+            "invalid_page",
+            f"offset must be ≥ 0 and limit 1-{MAX_PAGE_SIZE}; got offset {offset}, limit {limit}",
+        )
+
+
+def leaderboard_page(
+    ctx: Context,
+    tournament: TournamentRef,
+    *,
+    entity: str = MODEL,
+    sort: str | None = None,
+    descending: bool = True,
+    search: str = "",
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> LeaderboardPage:
+    """Return a page of the tournament's leaderboard of models (or accounts), searched and sorted.
+
+    ``sort`` is ``name``, ``stake``, ``return_13_weeks``, ``return_52_weeks`` or a score name (by its
+    reputation; default the first payout score); ``search`` keeps rows whose name or owner contains it.
+    """
+    if entity not in ENTITIES:
+        raise ServiceError("invalid_entity", f"a leaderboard is of {' or '.join(ENTITIES)}; got {entity!r}")
+    as_of = ctx.now().date()
+    tables = _tables(ctx)
+
+    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
+        loaded = load_tournament(uow, tournament)
+        rounds = _resolved_rounds(uow, loaded.id)
+        table_key = (loaded.id, entity, as_of, tuple((item.id, item.resolved_on) for item in rounds))
+        board_key = ("board", *table_key, _roster_version(uow, loaded.id))
+        board = tables.get(board_key)
+        if board is None:
+            table = tables.get(table_key)
+            if table is None:
+                resolved = _final_scores_frame(uow, loaded, rounds)
+                table = _reputation_table(resolved, _payouts_frame(uow, rounds), loaded, entity, as_of)
+                tables.put(table_key, table)
+            roster = _roster(uow, loaded, entity)
+            board = _Board(roster.join(table, how="left") if not table.empty else roster)
+            tables.put(board_key, board)
+        return loaded, board
+
+    loaded, board = run_transaction(ctx.engine, work, read_only=True)
+    scores = tuple(ScoreColumn(item.name, item.display_name or item.name) for item in loaded.config.scores)
+    sort = sort or loaded.config.payout.terms[0].score
+    sorts = (*FIXED_SORTS, *(score.name for score in scores))
+    _check_request(sort, sorts, offset, limit)
+    positions = board.positions(sort, descending, search.strip().lower())
+    page = board.frame.iloc[positions[offset : offset + limit]]
+    return LeaderboardPage(
+        tournament=loaded.name,
+        entity=entity,
+        scores=scores,
+        sort=sort,
+        descending=descending,
+        search=search.strip(),
+        offset=offset,
+        limit=limit,
+        total=len(positions),
+        as_of=as_of,
+        rows=tuple(_row(record, scores) for _, record in page.iterrows()),
+    )
