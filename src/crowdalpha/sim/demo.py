@@ -9,13 +9,16 @@ training data → run the season (:mod:`crowdalpha.sim.season`): a simulated clo
 the remaining dates; ``tick`` opens, closes, scores and resolves the rounds, and the crowd
 uploads through ``service.submit_predictions`` every round. The last round is left open and the
 home's clock is set to the season's last moment, so the served home shows the season as it
-ended. Signals and Crypto rounds open and take uploads but are not scored yet (no id → asset map).
+ended. Then :func:`crowdalpha.sim.outcome.finish_season` writes ``report/report.html`` (charts,
+leaderboard, ledger, integrity checks, counterfactual payouts) and the season's Parquet tables in
+the home. Signals and Crypto rounds open and take uploads; they are scored when their tournaments
+can map ids to assets.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +34,6 @@ from crowdalpha.market.samples import load_sample
 from crowdalpha.market.synthetic import generate_market
 from crowdalpha.service import (
     LedgerReport,
-    check_ledger,
     create_account,
     create_model,
     ingest_market,
@@ -41,9 +43,13 @@ from crowdalpha.service import (
     set_clock,
 )
 from crowdalpha.settings import Settings
+from crowdalpha.sim.counterfactual import default_variants
+from crowdalpha.sim.integrity import IntegrityCheck
+from crowdalpha.sim.outcome import finish_season
 from crowdalpha.sim.participants import Participant, default_crowd
-from crowdalpha.sim.report import LeaderboardRow, SeasonFigures, leaderboard, season_figures
+from crowdalpha.sim.report import LeaderboardRow, SeasonFigures
 from crowdalpha.sim.season import MARKET_CLOSE, SeasonLog, classic_training, enroll_crowd, run_season
+from crowdalpha.sim.season_report import ReportSection
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import CLASSIC, CRYPTO, SIGNALS
 
@@ -54,7 +60,7 @@ DEMO_ACCOUNT = "demo"
 DEFAULT_ROUNDS = 28
 """Season length in trading days: enough for several rounds to resolve (horizon 20 + lag + delay)."""
 CONFIGS = {"classic": CLASSIC, "signals": SIGNALS, "crypto": CRYPTO}
-CORR_SCORE, MMC_SCORE = "corr20v2", "mmc"
+REPORT_DIR = "report"
 BENCHMARK_CHUNK_ERAS = 26  # half a year of weekly eras: a short demo history still gets walk-forward chunks
 BENCHMARK_PARAMS = LightGBMParams(n_estimators=150, learning_rate=0.05, colsample_bytree=0.3)
 
@@ -90,6 +96,8 @@ class DemoResult:
     demo_secret_key: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
     """Tournaments published but not run, with the reason (e.g. a universe below the minimum)."""
+    integrity: dict[str, list[IntegrityCheck]] = field(default_factory=dict)
+    report: Path | None = None
 
 
 class DemoError(ValueError):
@@ -165,8 +173,13 @@ def _history_and_season(panel: pd.DataFrame, rounds: int) -> tuple[pd.DataFrame,
     return history, panel[panel["date"] >= start].reset_index(drop=True)
 
 
-def run_demo(options: DemoOptions, progress: Stage | None = None) -> DemoResult:
-    """Build a demo tournament home and run a season in it; return what it holds (see the module doc)."""
+def run_demo(
+    options: DemoOptions, progress: Stage | None = None, *, extra_sections: Sequence[ReportSection] = ()
+) -> DemoResult:
+    """Build a demo tournament home and run a season in it; return what it holds (see the module doc).
+
+    ``extra_sections`` are appended to the season report (e.g. the fund's backtest).
+    """
     report = progress or (lambda stage, done, total: None)
     home = options.home.expanduser().resolve()
     prepare_home(home)
@@ -205,18 +218,29 @@ def run_demo(options: DemoOptions, progress: Stage | None = None) -> DemoResult:
         configs = {tournament: CONFIGS[tournament] for tournament in running}
         prices = {"signals": equity, "crypto": crypto}
         log = run_season(ctx, clock, season, members, prices, configs, report)
-        figures = season_figures(ctx)
-        ledger = check_ledger(ctx)
-        boards = {"classic": leaderboard(ctx, figures, CLASSIC, corr=CORR_SCORE, mmc=MMC_SCORE)}
+        report("writing the report", 0, 1)
+        outcome = finish_season(
+            ctx,
+            home / REPORT_DIR,
+            title="crowdalpha demo season",
+            log=log,
+            crowd=crowd,
+            configs=configs,
+            variants={"classic": default_variants(CLASSIC)},
+            extra_sections=extra_sections,
+        )
+        report("writing the report", 1, 1)
     set_clock(settings, clock.now())  # the served home stands at the season's last moment
     return DemoResult(
         settings,
         log,
-        figures,
-        ledger,
-        boards,
+        outcome.figures,
+        outcome.ledger,
+        outcome.leaderboards,
         crowd=crowd,
         demo_public_id=demo.public_id,
         demo_secret_key=demo.secret_key,
         skipped=skipped,
+        integrity=outcome.integrity,
+        report=outcome.report,
     )
