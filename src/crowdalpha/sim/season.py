@@ -159,12 +159,17 @@ def create_crowd(ctx: Context, crowd: list[Participant]) -> dict[str, tuple[str,
 def enroll_crowd(
     ctx: Context,
     crowd: list[Participant],
-    training: ClassicTraining,
+    training: ClassicTraining | None,
     seed: int,
     progress: Stage | None = None,
 ) -> list[CrowdMember]:
-    """Create the crowd's accounts and models, fit each Classic model once, stake (:func:`stake_crowd`)."""
+    """Create the crowd's accounts and models, fit each Classic model once, stake (:func:`stake_crowd`).
+
+    ``training`` is the published Classic training data (None when the season runs no Classic).
+    """
     report = progress or (lambda stage, done, total: None)
+    if training is None and any(p.tournament == "classic" for p in crowd):
+        raise ValueError("Classic participants need the published Classic training data; none was given")
     owners = create_crowd(ctx, crowd)
     members = []
     for done, participant in enumerate(crowd):
@@ -172,7 +177,9 @@ def enroll_crowd(
         owner, model_id = owners[participant.model]
         model = (
             fit_classic(participant.strategy, training, seed + done)
-            if participant.tournament == "classic" and not participant.copies_meta_model
+            if training is not None
+            and participant.tournament == "classic"
+            and not participant.copies_meta_model
             else None
         )
         members.append(CrowdMember(participant, owner, model_id, seed + done, model))
