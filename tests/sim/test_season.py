@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,6 +13,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from crowdalpha.datasets.benchmark_models import (
+    MODELS_DIRNAME,
+    LightGBMParams,
+    predict_live,
+    train_benchmark_models,
+)
 from crowdalpha.datasets.classic import build_classic
 from crowdalpha.ledger.amounts import NANO_PER_TOKEN as NANO
 from crowdalpha.market.synthetic import generate_market
@@ -21,6 +28,7 @@ from crowdalpha.service import (
     check_ledger,
     ingest_market,
     init_home,
+    open_dataset_file,
     publish_dataset,
 )
 from crowdalpha.settings import Settings
@@ -80,6 +88,20 @@ class PlayedSeason:
     figures: SeasonFigures
     ledger: LedgerReport
     jobs: list[tuple[str, str, str, datetime | None]]
+    settings: Settings
+
+    def context(self) -> Context:
+        """Return a Context on the season's home as it was left (dispose its engine after use)."""
+        engine = create_engine(self.settings.database_url)
+        clock = SettableClock(datetime(2030, 1, 1, tzinfo=UTC))
+        return Context(engine, BlobStore(self.settings.storage_url, durable=False), clock, self.settings)
+
+
+def _download(ctx: Context, name: str, number: int | None) -> pd.DataFrame:
+    """Return a published Classic file as a participant downloads it (of round ``number``, if given)."""
+    with open_dataset_file(ctx, "classic", name, number).open() as handle:
+        frame = pd.read_parquet(io.BytesIO(handle.read()))
+    return frame.set_index("id") if "id" in frame.columns else frame
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +113,9 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> SeasonMarket:
     history = panel[panel["date"] < dates[HISTORY_DAYS]].reset_index(drop=True)
     season = panel[panel["date"] >= dates[HISTORY_DAYS]].reset_index(drop=True)
     report = build_classic(history, root / "public", secret=SECRET, private_dir=root / "private")
+    train_benchmark_models(
+        report.version_dir, report.private_dir, chunk_eras=26, params=LightGBMParams(n_estimators=40)
+    )
     return SeasonMarket(history, season, Path(report.version_dir), root / "private")
 
 
@@ -114,7 +139,11 @@ def play_season(database_url: str, root: Path, market: SeasonMarket, days: int) 
             return [(job.key, job.step, job.state, job.finished_at) for job in uow.jobs.list()]
 
         return PlayedSeason(
-            log, season_figures(ctx), check_ledger(ctx), run_transaction(engine, jobs, read_only=True)
+            log,
+            season_figures(ctx),
+            check_ledger(ctx),
+            run_transaction(engine, jobs, read_only=True),
+            settings,
         )
     finally:
         engine.dispose()
@@ -201,10 +230,10 @@ def test_every_on_time_and_late_upload_is_scored_on_every_computed_day(
                 for key in [(tournament, number)]
                 for model in uploads
             }
-            # every upload, on time or late, has the day's same scores, CORR and MMC among them
-            # (no benchmark models were trained for this version, so there is no BMC)
+            # every upload, on time or late, has the day's same scores, CORR, MMC and BMC among them
+            # (BMC: the server predicted each round's fresh live file with the benchmark models)
             names = set.union(*scored.values())
-            assert ({"corr20v2", "mmc"} <= names) == (day <= CLASSIC.horizon) and "bmc" not in names
+            assert ({"corr20v2", "mmc", "bmc"} <= names) == (day <= CLASSIC.horizon), names
             assert all(found == names for found in scored.values()), (number, day, scored)
 
 
@@ -325,7 +354,7 @@ def test_stakes_raised_and_released_mid_season_change_the_at_risk_stake_from_tha
 @pytest.mark.slow
 def test_integrity_holds_on_the_market_with_hidden_alpha(full_season: dict[str, PlayedSeason]) -> None:
     figures = full_season["sqlite"].figures
-    checks = integrity_checks(figures, CROWD, corr="corr20v2", mmc="mmc")
+    checks = integrity_checks(figures, CROWD, CLASSIC, corr="corr20v2", mmc="mmc")
     assert [check.passed for check in checks] == [True] * 4, [(c.claim, c.detail) for c in checks]
 
 
@@ -342,3 +371,25 @@ def test_the_actual_payout_rule_re_applied_reproduces_the_ledgers_payouts(
     assert recorded == {(n, m): nano for (_, n, m), nano in figures.payouts.items()}
     only_corr = table["payout_corr_only"].to_numpy()
     assert not np.array_equal(only_corr, table["payout_actual"].to_numpy())
+
+
+def test_each_round_publishes_benchmark_predictions_of_its_own_fresh_live_file(
+    short_season: dict[str, PlayedSeason], market: SeasonMarket
+) -> None:
+    season = short_season["sqlite"]
+    ctx = season.context()
+    try:
+        models_dir = market.private_dir / market.version_dir.name / MODELS_DIRNAME
+        for day in season.log.days:
+            number = day.opened["classic"]
+            live = _download(ctx, "live.parquet", number)
+            benchmarks = _download(
+                ctx, "live_benchmark_models.parquet", number
+            )  # numerapi's name, the round's file
+            assert list(benchmarks.index) == list(live.index)  # the round's fresh ids, not the version's
+            expected = predict_live(models_dir, live)
+            pd.testing.assert_frame_equal(benchmarks, expected, check_names=False, check_index_type=False)
+        in_flight = _download(ctx, "live_benchmark_models.parquet", None)
+        assert set(in_flight["round"]) >= {str(day.opened["classic"]) for day in season.log.days}
+    finally:
+        ctx.engine.dispose()

@@ -9,8 +9,12 @@ says pass or fail with the figures it compared:
   below ``NOISE_FLOOR``);
 - the copycat's mean MMC is about 0 (below ``COPYCAT_MMC_TOLERANCE``) and below the median of
   the staked originals' mean MMC;
-- good models' stakes grow (staked models with mean CORR above the median participant's were paid
-  in total) and poor ones burn (staked models with negative mean CORR lost stake in total).
+- good models' stakes grow and poor ones burn: over the resolved rounds, every staked model whose
+  mean payout score (the tournament's own Σ multiplier · final score) is positive was paid in
+  total, and every one whose mean payout score is negative lost stake in total.
+
+CORR and MMC checks use each round's latest score (the final one once resolved), so the whole
+season counts; the stake check uses the resolved rounds, the only ones that paid.
 
 A check whose models the crowd lacks (no copycat, no noise model, nothing resolved) is reported as
 not measured (``passed is None``), never as passed.
@@ -25,6 +29,7 @@ import numpy as np
 
 from crowdalpha.sim.participants import Participant
 from crowdalpha.sim.report import SeasonFigures, round_scores, total_payouts
+from crowdalpha.tournament.config import TournamentConfig
 
 NOISE_FLOOR = 0.01
 COPYCAT_MMC_TOLERANCE = 0.005
@@ -52,9 +57,10 @@ def _mean_scores(
 
 
 def integrity_checks(
-    figures: SeasonFigures, crowd: Sequence[Participant], *, tournament: str = "classic", corr: str, mmc: str
+    figures: SeasonFigures, crowd: Sequence[Participant], config: TournamentConfig, *, corr: str, mmc: str
 ) -> list[IntegrityCheck]:
     """Return the four integrity checks of the tournament's season (module doc), in that order."""
+    tournament = config.name
     members = [p for p in crowd if p.tournament == tournament]
     copycats = [p.model for p in members if p.copies_meta_model]
     participants = [p.model for p in members if not p.copies_meta_model and not p.late]
@@ -66,7 +72,7 @@ def integrity_checks(
         _meta_model_check(figures, tournament, corr, copycats, median_corr),
         _noise_check(figures, tournament, corr, [p.model for p in members if p.strategy == NOISE_STRATEGY]),
         _copycat_check(figures, tournament, mmc, copycats, mmcs),
-        _stake_check(figures, tournament, originals, corrs, median_corr),
+        _stake_check(figures, config, originals),
     ]
 
 
@@ -112,17 +118,38 @@ def _copycat_check(
     return IntegrityCheck(claim, passed, detail)
 
 
-def _stake_check(
-    figures: SeasonFigures, tournament: str, originals: list[str], corrs: dict[str, float], median_corr: float
-) -> IntegrityCheck:
-    claim = "good models' stakes grow (paid in total) and poor ones (mean CORR < 0) burn"
-    paid = total_payouts(figures, tournament)
-    good = [m for m in originals if m in paid and corrs.get(m, np.nan) > max(median_corr, 0.0)]
-    poor = [m for m in originals if m in paid and corrs.get(m, np.nan) < 0.0]
+def mean_payout_scores(
+    figures: SeasonFigures, config: TournamentConfig, models: Sequence[str]
+) -> dict[str, float]:
+    """Return each model's mean payout score (Σ multiplier · final score) over the rounds that paid it."""
+    horizons = {score.name: score.horizon for score in config.scores}
+    means = {}
+    for model in models:
+        rounds = [n for (t, n, m) in figures.payouts if (t, m) == (config.name, model)]
+        values = [
+            sum(
+                term.multiplier
+                * figures.scores.get((config.name, n, model, term.score, horizons[term.score]), np.nan)
+                for term in config.payout.terms
+            )
+            for n in rounds
+        ]
+        values = [value for value in values if np.isfinite(value)]
+        if values:
+            means[model] = float(np.mean(values))
+    return means
+
+
+def _stake_check(figures: SeasonFigures, config: TournamentConfig, originals: list[str]) -> IntegrityCheck:
+    claim = "good models' stakes grow and poor ones burn (by mean payout score over resolved rounds)"
+    paid = total_payouts(figures, config.name)
+    scores = mean_payout_scores(figures, config, [m for m in originals if m in paid])
+    good = sorted((m for m in scores if scores[m] > 0), key=lambda m: -scores[m])
+    poor = sorted((m for m in scores if scores[m] < 0), key=lambda m: scores[m])
     if not good or not poor:
         return IntegrityCheck(
             claim, None, f"resolved payouts for {len(good)} good and {len(poor)} poor models"
         )
-    parts = [f"{m} {corrs[m]:+.4f} → {paid[m] / 1e9:+,.2f}" for m in [*good, *poor]]
+    parts = [f"{m} {scores[m]:+.4f} → {paid[m] / 1e9:+,.2f}" for m in [*good, *poor]]
     passed = all(paid[m] > 0 for m in good) and all(paid[m] < 0 for m in poor)
-    return IntegrityCheck(claim, passed, "; ".join(parts) + " (mean CORR → tokens paid)")
+    return IntegrityCheck(claim, passed, "; ".join(parts) + " (mean payout score → tokens paid)")

@@ -133,7 +133,7 @@ def finish_season(
         boards[name] = leaderboard(ctx, figures, config, corr=corr, mmc=mmc)
         if not any(key[0] == name for key in figures.scores):
             continue
-        checks[name] = integrity_checks(figures, crowd, tournament=name, corr=corr, mmc=mmc)
+        checks[name] = integrity_checks(figures, crowd, config, corr=corr, mmc=mmc)
         if variants is not None and name in variants and not config.gates:
             repaid.append(counterfactual_payouts(figures, config, variants[name]))
     counterfactual = pd.concat(repaid, ignore_index=True) if repaid else None
