@@ -45,6 +45,7 @@ from crowdalpha.sim.season import (
     run_season,
     run_season_day,
 )
+from crowdalpha.sim.simulate import SEASON_ALPHA
 from crowdalpha.store import BlobStore, create_engine, run_transaction, upgrade_to_head
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import CLASSIC
@@ -108,7 +109,9 @@ def _download(ctx: Context, name: str, number: int | None) -> pd.DataFrame:
 def market(tmp_path_factory: pytest.TempPathFactory) -> SeasonMarket:
     """Return a 150-asset synthetic market (hidden alpha) and the Classic version built from its history."""
     root = tmp_path_factory.mktemp("season")
-    panel = generate_market(150, HISTORY_DAYS + SEASON_DAYS, SEED, "equity", "2019-01-01", 20).panel
+    panel = generate_market(
+        150, HISTORY_DAYS + SEASON_DAYS, SEED, "equity", "2019-01-01", 20, alpha_strength=SEASON_ALPHA
+    ).panel
     dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()
     history = panel[panel["date"] < dates[HISTORY_DAYS]].reset_index(drop=True)
     season = panel[panel["date"] >= dates[HISTORY_DAYS]].reset_index(drop=True)

@@ -3,9 +3,9 @@
 Top-level keys: ``title``, ``home`` (the directory the season's home, report and tables go to;
 relative paths are relative to the config file), ``seed``, ``tournaments``, ``benchmark_models``;
 tables ``[market]`` (``source`` synthetic / pse / panel, ``panel``, ``assets``, ``days``, ``start``,
-``raw_features``, ``crypto_assets``), ``[dates]`` (``rounds`` — the market's last trading days —
-or ``start`` / ``end``), ``[crowd]`` (``default`` = use the default crowd; ``[[crowd.models]]``
-with ``model``, ``tournament``, ``strategy``, ``stake``, ``late``, ``skip_every``,
+``raw_features``, ``crypto_assets``, ``alpha_strength``), ``[dates]`` (``rounds`` — the market's
+last trading days — or ``start`` / ``end``), ``[crowd]`` (``default`` = use the default crowd;
+``[[crowd.models]]`` with ``model``, ``tournament``, ``strategy``, ``stake``, ``late``, ``skip_every``,
 ``stake_changes`` = [[day, tokens], …]) and ``[[payouts.<tournament>]]`` (``name`` plus any of
 ``multipliers`` = {score = multiplier}, ``clip``, ``stake_threshold``). Every mistake is reported
 as a :class:`SimulationError` naming the file and the field. ``examples/season.toml`` shows all.
@@ -31,7 +31,16 @@ from crowdalpha.sim.simulate import CONFIGS, TOURNAMENTS, MarketSpec, Simulation
 from crowdalpha.tournament.config import ConfigError
 
 TOP_KEYS = {"title", "home", "seed", "tournaments", "benchmark_models", "market", "dates", "crowd", "payouts"}
-MARKET_KEYS = {"source", "panel", "assets", "days", "start", "raw_features", "crypto_assets"}
+MARKET_KEYS = {
+    "source",
+    "panel",
+    "assets",
+    "days",
+    "start",
+    "raw_features",
+    "crypto_assets",
+    "alpha_strength",
+}
 MODEL_KEYS = {"model", "tournament", "strategy", "stake", "late", "skip_every", "stake_changes"}
 VARIANT_KEYS = {"name", "multipliers", "clip", "stake_threshold"}
 
@@ -86,7 +95,15 @@ def _market(source: Path, table: Mapping[str, Any]) -> MarketSpec:
         start=str(reader.get("start", (str, date), defaults.start)),
         raw_features=reader.positive("raw_features", defaults.raw_features),
         crypto_assets=reader.positive("crypto_assets", defaults.crypto_assets),
+        alpha_strength=_alpha(reader, defaults.alpha_strength),
     )
+
+
+def _alpha(reader: _Reader, default: float) -> float:
+    value = float(reader.get("alpha_strength", (int, float), default))
+    if not value >= 0:
+        raise reader.error("alpha_strength", f"must be ≥ 0; got {value}")
+    return value
 
 
 def _participant(
