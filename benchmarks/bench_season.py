@@ -77,7 +77,7 @@ def bench_crowd(models: int):
     return tuple(crowd)
 
 
-def run(rounds: int, models: int, assets: int, seed: int) -> dict:
+def run(rounds: int, models: int, assets: int, seed: int, *, bmc: bool = True) -> dict:
     """Run the season in a temporary home and return its figures."""
     from crowdalpha.sim.simulate import MarketSpec, SimulationSpec, run_simulation
 
@@ -90,6 +90,7 @@ def run(rounds: int, models: int, assets: int, seed: int) -> dict:
             seed=seed,
             rounds=rounds,
             crowd=bench_crowd(models),
+            benchmark_models=bmc,
             title="bench_season",
         )
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -102,6 +103,7 @@ def run(rounds: int, models: int, assets: int, seed: int) -> dict:
         "rounds": rounds,
         "models": models,
         "assets": assets,
+        "bmc": bmc,
         "crowdalpha_seconds": round(total, 1),
         "crowdalpha_cpu_seconds": round(cpu, 1),
         "goal_seconds": GOAL_SECONDS,
@@ -127,12 +129,13 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="12 rounds × 12 models × 300 assets")
+    parser.add_argument("--no-bmc", action="store_true", help="no benchmark models (so no BMC)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.models, args.assets = 12, 12, 300
     if args.models < 4:
         sys.exit("--models must be at least 4 (the mix, a late model and the copycat)")
-    print(json.dumps(run(args.rounds, args.models, args.assets, args.seed)))
+    print(json.dumps(run(args.rounds, args.models, args.assets, args.seed, bmc=not args.no_bmc)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ import hashlib
 import io
 import json
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from crowdalpha.datasets.benchmark_models import BUNDLE_FILE, FILES, predict_live_bundle
 from crowdalpha.service._tournaments import LoadedTournament
@@ -40,8 +43,20 @@ IN_FLIGHT = (RoundState.UPCOMING, RoundState.OPEN, RoundState.CLOSED, RoundState
 
 
 def _parquet(frame: pd.DataFrame) -> tuple[bytes, str]:
+    """Return the frame (index ``id``) as Parquet bytes and their SHA-256, with plain string columns.
+
+    No pandas metadata is kept, so readers get ordinary (object) strings back: scoring looks each
+    round's ids up in this file, and a lookup in Arrow-backed strings is an order slower.
+    """
+    columns = {"id": pa.array(np.asarray(frame.index, dtype=object).astype(str), pa.string())}
+    for name in frame.columns:
+        values = frame[name]
+        numeric = pd.api.types.is_numeric_dtype(values)
+        columns[name] = pa.array(
+            values.to_numpy(np.float64) if numeric else values.astype(str).to_numpy(object)
+        )
     sink = io.BytesIO()
-    frame.to_parquet(sink)
+    pq.write_table(pa.table(columns), sink)
     content = sink.getvalue()
     return content, hashlib.sha256(content).hexdigest()
 
@@ -58,7 +73,7 @@ def publish_live_benchmarks(
         return False
     bundle = json.loads(ctx.blobs.read_bytes(files[BUNDLE].blob_key))
     with ctx.blobs.open(fresh.blob.key) as handle:
-        live = pd.read_parquet(io.BytesIO(handle.read()))
+        live = pq.read_table(io.BytesIO(handle.read())).to_pandas()
     predictions = predict_live_bundle(bundle, live)
     predictions.index = predictions.index.astype(str).rename("id")
     content, digest = _parquet(predictions)
@@ -88,7 +103,7 @@ def _update_in_flight(
     kept = pd.DataFrame()
     if current is not None:
         with ctx.blobs.open(current.blob_key) as handle:
-            kept = pd.read_parquet(io.BytesIO(handle.read()))
+            kept = pq.read_table(io.BytesIO(handle.read())).to_pandas()
         if "id" in kept.columns:
             kept = kept.set_index("id")
         if ROUND_COLUMN not in kept.columns:
