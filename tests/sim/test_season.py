@@ -396,3 +396,21 @@ def test_each_round_publishes_benchmark_predictions_of_its_own_fresh_live_file(
         assert set(in_flight["round"]) >= {str(day.opened["classic"]) for day in season.log.days}
     finally:
         ctx.engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_in_flight_benchmark_file_drops_the_rows_of_resolved_rounds(
+    full_season: dict[str, PlayedSeason],
+) -> None:
+    season = full_season["sqlite"]
+    ctx = season.context()
+    try:
+        in_flight = _download(ctx, "live_benchmark_models.parquet", None)
+    finally:
+        ctx.engine.dispose()
+    states = {str(number): state for (_, number), state in season.figures.states.items()}
+    resolved = {number for number, state in states.items() if state == "resolved"}
+    kept = set(in_flight["round"]) - {"version"}
+    assert kept >= set(states) - resolved  # every round still being scored finds its benchmark rows
+    # rounds that had resolved when the last round opened were dropped (some resolve after that open)
+    assert resolved and kept & resolved != resolved, (sorted(kept & resolved), sorted(resolved))
