@@ -102,6 +102,11 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
 def render_integrity(console: Console, integrity: Mapping[str, Sequence[IntegrityCheck]]) -> None:
     """Print each tournament's integrity checks: pass, fail or not measured, with their figures."""
     for tournament, checks in integrity.items():
+        if all(check.passed is None for check in checks):
+            console.print(
+                f"{tournament} integrity checks: not measured (no resolved or scored rounds to judge)"
+            )
+            continue
         table = Table(title=f"{tournament} integrity checks")
         for column in ("result", "claim", "figures"):
             table.add_column(column)

@@ -131,8 +131,6 @@ def finish_season(
     for name, config in configs.items():
         corr, mmc = CHART_SCORES.get(name, CHART_SCORES["classic"])
         boards[name] = leaderboard(ctx, figures, config, corr=corr, mmc=mmc)
-        if not any(key[0] == name for key in figures.scores):
-            continue
         checks[name] = integrity_checks(figures, crowd, config, corr=corr, mmc=mmc)
         if variants is not None and name in variants and not config.gates:
             repaid.append(counterfactual_payouts(figures, config, variants[name]))
@@ -147,7 +145,7 @@ def finish_season(
             log=log,
             ledger=ledger,
             leaderboards=boards,
-            integrity=[check for name in checks for check in checks[name]],
+            integrity=checks,
             counterfactual=None if counterfactual is None else counterfactual_totals(counterfactual),
             meta_model={t: m for t, m in copycats.items() if t in boards},
             extra_sections=extra_sections,

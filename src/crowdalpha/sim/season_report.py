@@ -51,7 +51,8 @@ class SeasonReportInputs:
     log: SeasonLog
     ledger: LedgerReport
     leaderboards: Mapping[str, list[LeaderboardRow]]
-    integrity: Sequence[IntegrityCheck] = ()
+    integrity: Mapping[str, Sequence[IntegrityCheck]] = field(default_factory=dict)
+    """tournament → its integrity checks."""
     counterfactual: pd.DataFrame | None = None
     """Season totals per model and payout variant (nano-tokens), from ``counterfactual_totals``."""
     meta_model: Mapping[str, str] = field(default_factory=dict)
@@ -191,13 +192,15 @@ def _ledger_html(ledger: LedgerReport) -> str:
     return _table(pd.DataFrame(items, columns=["", "tokens / count"]).set_index(""))
 
 
-def _integrity_html(checks: Sequence[IntegrityCheck]) -> str:
+def _integrity_html(checks: Mapping[str, Sequence[IntegrityCheck]]) -> str:
     rows = "".join(
-        f'<tr class="{_verdict(c.passed)}"><td>{_verdict(c.passed)}</td>'
+        f'<tr class="{_verdict(c.passed)}"><td>{_verdict(c.passed)}</td><td>{html.escape(tournament)}</td>'
         f"<td>{html.escape(c.claim)}</td><td>{html.escape(c.detail)}</td></tr>"
-        for c in checks
+        for tournament, items in checks.items()
+        for c in items
     )
-    return f'<table class="figures"><tr><th>result</th><th>claim</th><th>figures</th></tr>{rows}</table>'
+    header = "<tr><th>result</th><th>tournament</th><th>claim</th><th>figures</th></tr>"
+    return f'<table class="figures">{header}{rows}</table>'
 
 
 def _verdict(passed: bool | None) -> str:
