@@ -57,7 +57,8 @@ class SeasonReportInputs:
     """Season totals per model and payout variant (nano-tokens), from ``counterfactual_totals``."""
     meta_model: Mapping[str, str] = field(default_factory=dict)
     """tournament → name of the model whose scores are the meta model's (the copycat)."""
-    extra_sections: Sequence[ReportSection] = ()
+    extra_sections: Sequence[ReportSection | tuple[str, str, Sequence[Path]]] = ()
+    """Sections appended after the built-in ones (the hook for e.g. the fund's backtest)."""
 
 
 def _figure(width: float = 8.0, height: float = 4.2):
@@ -277,7 +278,8 @@ def write_season_report(directory: str | Path, inputs: SeasonReportInputs) -> Pa
     supply = supply_chart(inputs.log, charts / "token_supply.png")
     if supply is not None:
         sections.append(ReportSection("Token supply", "", [supply]))
-    sections.extend(inputs.extra_sections)
+    # extra sections may come as ReportSection or as plain (title, html, [png paths]) tuples
+    sections.extend(s if isinstance(s, ReportSection) else ReportSection(*s) for s in inputs.extra_sections)
     body = "".join(
         f"<section><h2>{html.escape(s.title)}</h2>{s.html}{_images(s.images, directory)}</section>"
         for s in sections
