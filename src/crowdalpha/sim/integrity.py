@@ -11,9 +11,10 @@ says pass or fail with the figures it compared:
   staked original's (by more than the tolerance): the meta model adds nothing to itself, while the
   models it is made of contribute (their stake-weighted MMC is itself near 0, so the best one is
   the fair comparison);
-- good models' stakes grow and poor ones burn: over the resolved rounds, every staked model whose
-  mean payout score (the tournament's own Σ multiplier · final score) is positive was paid in
-  total, and every one whose mean payout score is negative lost stake in total.
+- good models' stakes grow and poor ones burn: over the resolved rounds, every staked model that
+  the tournament's payout rule, applied to its final scores, pays on average (a positive mean
+  clipped payout fraction) was paid in total by the ledger, and every one it burns on average
+  lost stake in total.
 
 CORR and MMC checks use each round's latest score (the final one once resolved), so the whole
 season counts; the stake check uses the resolved rounds, the only ones that paid.
@@ -32,6 +33,7 @@ import numpy as np
 from crowdalpha.sim.participants import Participant
 from crowdalpha.sim.report import SeasonFigures, round_scores, total_payouts
 from crowdalpha.tournament.config import TournamentConfig
+from crowdalpha.tournament.payouts import payout_factor, payout_fractions
 
 NOISE_FLOOR = 0.01
 COPYCAT_MMC_TOLERANCE = 0.005
@@ -122,38 +124,52 @@ def _copycat_check(
     return IntegrityCheck(claim, passed, detail)
 
 
-def mean_payout_scores(
+def mean_payout_fractions(
     figures: SeasonFigures, config: TournamentConfig, models: Sequence[str]
 ) -> dict[str, float]:
-    """Return each model's mean payout score (Σ multiplier · final score) over the rounds that paid it."""
+    """Return each model's mean earned fraction of stake per resolved round, from its final scores.
+
+    Per round: ``clip(payout_factor · Σ multiplier · final score, ±clip)`` — the tournament's rule
+    (:func:`crowdalpha.tournament.payouts.payout_fractions`) applied to the scores, not read from the
+    ledger, so the check compares what the rule says a model earns with what the ledger paid.
+    """
     horizons = {score.name: score.horizon for score in config.scores}
-    means = {}
-    for model in models:
-        rounds = [n for (t, n, m) in figures.payouts if (t, m) == (config.name, model)]
-        values = [
-            sum(
-                term.multiplier
-                * figures.scores.get((config.name, n, model, term.score, horizons[term.score]), np.nan)
-                for term in config.payout.terms
-            )
-            for n in rounds
+    rule = config.payout
+    fractions: dict[str, list[float]] = {}
+    rounds = sorted({n for (t, n, _) in figures.payouts if t == config.name})
+    for number in rounds:
+        staked = [
+            m for (t, n, m), nano in figures.at_risk.items() if (t, n) == (config.name, number) and nano
         ]
-        values = [value for value in values if np.isfinite(value)]
-        if values:
-            means[model] = float(np.mean(values))
-    return means
+        total = sum(figures.at_risk[(config.name, number, m)] for m in staked)
+        scores = {
+            term.score: np.array(
+                [
+                    figures.scores.get((config.name, number, m, term.score, horizons[term.score]), np.nan)
+                    for m in staked
+                ]
+            )
+            for term in rule.terms
+        }
+        factor = payout_factor(total, rule.stake_threshold) if total else 1.0
+        for model, value in zip(staked, payout_fractions(rule, scores, factor), strict=True):
+            if model in models and np.isfinite(value):
+                fractions.setdefault(model, []).append(float(value))
+    return {model: float(np.mean(values)) for model, values in fractions.items()}
 
 
 def _stake_check(figures: SeasonFigures, config: TournamentConfig, originals: list[str]) -> IntegrityCheck:
-    claim = "good models' stakes grow and poor ones burn (by mean payout score over resolved rounds)"
+    claim = "good models' stakes grow and poor ones burn (by the rule's mean payout on their scores)"
     paid = total_payouts(figures, config.name)
-    scores = mean_payout_scores(figures, config, [m for m in originals if m in paid])
+    scores = mean_payout_fractions(figures, config, [m for m in originals if m in paid])
     good = sorted((m for m in scores if scores[m] > 0), key=lambda m: -scores[m])
     poor = sorted((m for m in scores if scores[m] < 0), key=lambda m: scores[m])
     if not good or not poor:
         return IntegrityCheck(
             claim, None, f"resolved payouts for {len(good)} good and {len(poor)} poor models"
         )
-    parts = [f"{m} {scores[m]:+.4f} → {paid[m] / 1e9:+,.2f}" for m in [*good, *poor]]
+    parts = [f"{m} {scores[m]:+.2%} → {paid[m] / 1e9:+,.2f}" for m in [*good, *poor]]
     passed = all(paid[m] > 0 for m in good) and all(paid[m] < 0 for m in poor)
-    return IntegrityCheck(claim, passed, "; ".join(parts) + " (mean payout score → tokens paid)")
+    return IntegrityCheck(
+        claim, passed, "; ".join(parts) + " (mean payout per round as a share of stake → tokens paid)"
+    )
