@@ -69,6 +69,11 @@ def _figure(width: float = 8.0, height: float = 4.2):
 
 
 def _save(figure, path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
+    for axes in figure.axes:
+        if axes.get_xlabel() == "round":
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # round numbers, never 5357.5
     figure.tight_layout()
     figure.savefig(path, format="png")
     return path
@@ -147,6 +152,7 @@ def supply_chart(log: SeasonLog, path: Path) -> Path | None:
     )
     top.plot(dates, [d.supply.treasury / NANO_PER_TOKEN for d in days], label="treasury")
     top.set(ylabel="tokens", title="token supply over the season")
+    top.ticklabel_format(axis="y", useOffset=False, style="plain")
     top.legend(fontsize="small")
     bottom.plot(dates, [d.supply.staked / NANO_PER_TOKEN for d in days], color="tab:purple", label="staked")
     bottom.plot(dates, [d.supply.burned / NANO_PER_TOKEN for d in days], color="tab:red", label="burned")
