@@ -18,6 +18,7 @@ from crowdalpha.commands.models import model_app
 from crowdalpha.commands.rounds import round_app, round_tick
 from crowdalpha.commands.score import score_command
 from crowdalpha.commands.serve import serve_command
+from crowdalpha.commands.simulate import simulate_command
 
 app = typer.Typer(
     name="crowdalpha",
@@ -62,4 +63,7 @@ app.command("serve", help="Serve the tournament API (numerapi-compatible GraphQL
 
 
 app.command("demo", help="Run a demo tournament with a simulated crowd, then serve it.")(demo_command)
+app.command("simulate", help="Replay a season from a TOML file; write its Parquet tables and report.")(
+    simulate_command
+)
 app.add_typer(fund_app, name="fund")

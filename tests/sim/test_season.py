@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,7 +13,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from crowdalpha.datasets.benchmark_models import (
+    MODELS_DIRNAME,
+    LightGBMParams,
+    predict_live,
+    train_benchmark_models,
+)
 from crowdalpha.datasets.classic import build_classic
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN as NANO
 from crowdalpha.market.synthetic import generate_market
 from crowdalpha.service import (
     Context,
@@ -20,9 +28,12 @@ from crowdalpha.service import (
     check_ledger,
     ingest_market,
     init_home,
+    open_dataset_file,
     publish_dataset,
 )
 from crowdalpha.settings import Settings
+from crowdalpha.sim.counterfactual import counterfactual_payouts, default_variants
+from crowdalpha.sim.integrity import integrity_checks
 from crowdalpha.sim.participants import Participant
 from crowdalpha.sim.report import SeasonFigures, final_scores, season_figures
 from crowdalpha.sim.season import (
@@ -34,6 +45,7 @@ from crowdalpha.sim.season import (
     run_season,
     run_season_day,
 )
+from crowdalpha.sim.simulate import SEASON_ALPHA
 from crowdalpha.store import BlobStore, create_engine, run_transaction, upgrade_to_head
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import CLASSIC
@@ -42,14 +54,19 @@ SECRET = b"season-test-secret-0123456789abc"
 HISTORY_DAYS = 320
 SHORT_SEASON = 7  # the first rounds get their first score days
 SEASON_DAYS = 25  # the first rounds resolve: score day 20 lands 23 scoring days after the round
-REPLAY_TOLERANCE = 1e-12
 SEED = 11
+SKIP_EVERY = 3
+RAISED_ON, RAISED_BY = 2, 400
+RELEASED_ON, RELEASED_BY = 1, 50
 CROWD = [
-    Participant("classic_gbm", "classic", "lightgbm", 1500),
+    Participant("classic_gbm", "classic", "lightgbm", 1500, stake_changes=((RAISED_ON, RAISED_BY),)),
     Participant("classic_ridge", "classic", "ridge", 600),
-    Participant("classic_noise", "classic", "noise", 200),
+    Participant("classic_noise", "classic", "noise", 200, stake_changes=((RELEASED_ON, -RELEASED_BY),)),
+    Participant("classic_contrarian", "classic", "contrarian", 300),
+    Participant("classic_skipper", "classic", "ridge", 300, skip_every=SKIP_EVERY),
     Participant("classic_unstaked", "classic", "example", 0),
     Participant("classic_late", "classic", "ridge", late=True),
+    Participant("classic_copycat", "classic", "copycat", late=True),
 ]
 STEP_ORDER = {"open": 0, "close": 1, "score": 2, "resolve": 3}
 
@@ -72,17 +89,36 @@ class PlayedSeason:
     figures: SeasonFigures
     ledger: LedgerReport
     jobs: list[tuple[str, str, str, datetime | None]]
+    settings: Settings
+
+    def context(self) -> Context:
+        """Return a Context on the season's home as it was left (dispose its engine after use)."""
+        engine = create_engine(self.settings.database_url)
+        clock = SettableClock(datetime(2030, 1, 1, tzinfo=UTC))
+        return Context(engine, BlobStore(self.settings.storage_url, durable=False), clock, self.settings)
+
+
+def _download(ctx: Context, name: str, number: int | None) -> pd.DataFrame:
+    """Return a published Classic file as a participant downloads it (of round ``number``, if given)."""
+    with open_dataset_file(ctx, "classic", name, number).open() as handle:
+        frame = pd.read_parquet(io.BytesIO(handle.read()))
+    return frame.set_index("id") if "id" in frame.columns else frame
 
 
 @pytest.fixture(scope="module")
 def market(tmp_path_factory: pytest.TempPathFactory) -> SeasonMarket:
     """Return a 150-asset synthetic market (hidden alpha) and the Classic version built from its history."""
     root = tmp_path_factory.mktemp("season")
-    panel = generate_market(150, HISTORY_DAYS + SEASON_DAYS, SEED, "equity", "2019-01-01", 20).panel
+    panel = generate_market(
+        150, HISTORY_DAYS + SEASON_DAYS, SEED, "equity", "2019-01-01", 20, alpha_strength=SEASON_ALPHA
+    ).panel
     dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()
     history = panel[panel["date"] < dates[HISTORY_DAYS]].reset_index(drop=True)
     season = panel[panel["date"] >= dates[HISTORY_DAYS]].reset_index(drop=True)
     report = build_classic(history, root / "public", secret=SECRET, private_dir=root / "private")
+    train_benchmark_models(
+        report.version_dir, report.private_dir, chunk_eras=26, params=LightGBMParams(n_estimators=40)
+    )
     return SeasonMarket(history, season, Path(report.version_dir), root / "private")
 
 
@@ -106,7 +142,11 @@ def play_season(database_url: str, root: Path, market: SeasonMarket, days: int) 
             return [(job.key, job.step, job.state, job.finished_at) for job in uow.jobs.list()]
 
         return PlayedSeason(
-            log, season_figures(ctx), check_ledger(ctx), run_transaction(engine, jobs, read_only=True)
+            log,
+            season_figures(ctx),
+            check_ledger(ctx),
+            run_transaction(engine, jobs, read_only=True),
+            settings,
         )
     finally:
         engine.dispose()
@@ -185,17 +225,18 @@ def test_every_on_time_and_late_upload_is_scored_on_every_computed_day(
     for (tournament, number), days in figures.score_days.items():
         assert days == tuple(range(1, len(days) + 1))  # no gap in the computed days
         uploads = [model for (t, n, model) in figures.uploads if (t, n) == (tournament, number)]
-        assert len(uploads) == len(CROWD)
+        expected = {p.model for p in CROWD if not p.skips(number)}
+        assert set(uploads) == expected, number  # the skipper sits out every third round
         for day in days:
             scored = {
                 model: {score for (t, n, m, score, d) in figures.scores if (t, n, m, d) == (*key, model, day)}
                 for key in [(tournament, number)]
                 for model in uploads
             }
-            # every upload, on time or late, has the day's same scores, CORR and MMC among them
-            # (no benchmark models were trained for this version, so there is no BMC)
+            # every upload, on time or late, has the day's same scores, CORR, MMC and BMC among them
+            # (BMC: the server predicted each round's fresh live file with the benchmark models)
             names = set.union(*scored.values())
-            assert ({"corr20v2", "mmc"} <= names) == (day <= CLASSIC.horizon) and "bmc" not in names
+            assert ({"corr20v2", "mmc", "bmc"} <= names) == (day <= CLASSIC.horizon), names
             assert all(found == names for found in scored.values()), (number, day, scored)
 
 
@@ -218,12 +259,11 @@ def test_replaying_the_season_reproduces_every_score_and_payout(played: dict[str
     first, second = played["sqlite"].figures, played["postgresql"].figures
     assert first.states == second.states and first.score_days == second.score_days
     assert first.uploads == second.uploads
-    assert first.scores.keys() == second.scores.keys()
-    # Scores agree to the last bits only: the service stacks submissions in model-id order, and
-    # model ids are random, so the same sums run in another order (see the season's report).
-    differences = [abs(first.scores[key] - second.scores[key]) for key in first.scores]
-    assert max(differences) < REPLAY_TOLERANCE
+    # submissions are stacked in model-name order, so every sum runs in the same order: bit for bit
+    assert first.scores == second.scores
     assert first.payouts == second.payouts and first.at_risk == second.at_risk  # nano-tokens, exactly
+    supply = [[day.supply for day in season.log.days] for season in (played["sqlite"], played["postgresql"])]
+    assert supply[0] == supply[1] and all(snapshot is not None for snapshot in supply[0])
 
 
 @pytest.mark.slow
@@ -271,3 +311,106 @@ def test_a_season_day_refuses_rows_of_several_dates(market: SeasonMarket) -> Non
     clock = SettableClock(datetime(2020, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="one market date; got 2 dates"):
         run_season_day(None, clock, rows, [], {}, {"classic": CLASSIC})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def short_season(seasons: Callable[[int], dict[str, PlayedSeason]]) -> dict[str, PlayedSeason]:
+    """Return the short season (no round resolves yet, so stakes move only by the crowd's own changes)."""
+    return seasons(SHORT_SEASON)
+
+
+def _round_opened_on(season: PlayedSeason, day_index: int) -> int:
+    return season.log.days[day_index].opened["classic"]
+
+
+def test_the_copycat_uploads_each_closed_rounds_meta_model_late_and_earns_no_mmc(
+    short_season: dict[str, PlayedSeason],
+) -> None:
+    figures = short_season["sqlite"].figures
+    closed = [number for (_, number), state in figures.states.items() if state != "open"]
+    assert all(figures.uploads[("classic", number, "classic_copycat")] == "late" for number in closed)
+    copycat_mmc = [
+        v for (_, _, m, s, _), v in figures.scores.items() if m == "classic_copycat" and s == "mmc"
+    ]
+    others_mmc = [v for (_, _, m, s, _), v in figures.scores.items() if m == "classic_ridge" and s == "mmc"]
+    assert copycat_mmc and max(abs(v) for v in copycat_mmc) < 1e-9  # the meta model adds nothing to itself
+    assert max(abs(v) for v in others_mmc) > 1e-4
+
+
+def test_stakes_raised_and_released_mid_season_change_the_at_risk_stake_from_that_day(
+    short_season: dict[str, PlayedSeason],
+) -> None:
+    season = short_season["sqlite"]
+    assert season.log.days[RAISED_ON].stake_changes == {"classic_gbm": RAISED_BY * NANO}
+    assert season.log.days[RELEASED_ON].stake_changes == {"classic_noise": -RELEASED_BY * NANO}
+    at_risk = season.figures.at_risk
+    for index in range(len(season.log.days) - 1):
+        number = _round_opened_on(season, index)
+        gbm = 1500 + (RAISED_BY if index >= RAISED_ON else 0)
+        noise = 200 - (RELEASED_BY if index >= RELEASED_ON else 0)  # stake pending release is not at risk
+        assert at_risk[("classic", number, "classic_gbm")] == gbm * NANO, index
+        assert at_risk[("classic", number, "classic_noise")] == noise * NANO, index
+    staked = [day.supply.staked for day in season.log.days]
+    assert staked[RAISED_ON] - staked[RAISED_ON - 1] == RAISED_BY * NANO  # releasing stake still counts
+
+
+@pytest.mark.slow
+def test_integrity_holds_on_the_market_with_hidden_alpha(full_season: dict[str, PlayedSeason]) -> None:
+    figures = full_season["sqlite"].figures
+    checks = integrity_checks(figures, CROWD, CLASSIC, corr="corr20v2", mmc="mmc")
+    assert [check.passed for check in checks] == [True] * 4, [(c.claim, c.detail) for c in checks]
+
+
+@pytest.mark.slow
+def test_the_actual_payout_rule_re_applied_reproduces_the_ledgers_payouts(
+    full_season: dict[str, PlayedSeason],
+) -> None:
+    figures = full_season["sqlite"].figures
+    table = counterfactual_payouts(figures, CLASSIC, default_variants(CLASSIC))
+    assert len(table) and set(table["round"]) == {
+        n for (_, n), s in figures.states.items() if s == "resolved"
+    }
+    recorded = {(row.round, row.model): row.payout_actual for row in table.itertuples()}
+    assert recorded == {(n, m): nano for (_, n, m), nano in figures.payouts.items()}
+    only_corr = table["payout_corr_only"].to_numpy()
+    assert not np.array_equal(only_corr, table["payout_actual"].to_numpy())
+
+
+def test_each_round_publishes_benchmark_predictions_of_its_own_fresh_live_file(
+    short_season: dict[str, PlayedSeason], market: SeasonMarket
+) -> None:
+    season = short_season["sqlite"]
+    ctx = season.context()
+    try:
+        models_dir = market.private_dir / market.version_dir.name / MODELS_DIRNAME
+        for day in season.log.days:
+            number = day.opened["classic"]
+            live = _download(ctx, "live.parquet", number)
+            benchmarks = _download(
+                ctx, "live_benchmark_models.parquet", number
+            )  # numerapi's name, the round's file
+            assert list(benchmarks.index) == list(live.index)  # the round's fresh ids, not the version's
+            expected = predict_live(models_dir, live)
+            pd.testing.assert_frame_equal(benchmarks, expected, check_names=False, check_index_type=False)
+        in_flight = _download(ctx, "live_benchmark_models.parquet", None)
+        assert set(in_flight["round"]) >= {str(day.opened["classic"]) for day in season.log.days}
+    finally:
+        ctx.engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_in_flight_benchmark_file_drops_the_rows_of_resolved_rounds(
+    full_season: dict[str, PlayedSeason],
+) -> None:
+    season = full_season["sqlite"]
+    ctx = season.context()
+    try:
+        in_flight = _download(ctx, "live_benchmark_models.parquet", None)
+    finally:
+        ctx.engine.dispose()
+    states = {str(number): state for (_, number), state in season.figures.states.items()}
+    resolved = {number for number, state in states.items() if state == "resolved"}
+    kept = set(in_flight["round"]) - {"version"}
+    assert kept >= set(states) - resolved  # every round still being scored finds its benchmark rows
+    # rounds that had resolved when the last round opened were dropped (some resolve after that open)
+    assert resolved and kept & resolved != resolved, (sorted(kept & resolved), sorted(resolved))

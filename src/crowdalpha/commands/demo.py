@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ from crowdalpha.sim.demo import (
     DemoResult,
     run_demo,
 )
+from crowdalpha.sim.integrity import IntegrityCheck
 from crowdalpha.tournament.submissions import SubmissionError
 
 DEFAULT_DEMO_HOME = Path(".crowdalpha-demo")
@@ -60,7 +62,7 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
     board = Table(title="Classic leaderboard (final CORR20v2 and MMC over resolved rounds)")
     for column in ("model", "resolved", "mean CORR", "mean MMC", "stake now", "total payout"):
         board.add_column(column, justify="left" if column == "model" else "right")
-    for row in result.leaderboards["classic"]:
+    for row in result.leaderboards.get("classic", []):
         board.add_row(
             row.model,
             str(row.resolved_rounds),
@@ -83,7 +85,7 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
     for key, message in sorted(classic_failed.items())[:5]:
         console.print(f"classic job {key} failed: {message}")
     for tournament in TOURNAMENTS[1:]:
-        if tournament in result.skipped:
+        if tournament in result.skipped or any(key[0] == tournament for key in figures.scores):
             continue
         failed = sum(1 for key in result.season.failed if key.startswith(f"{tournament}/"))
         console.print(
@@ -92,6 +94,26 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
         )
     for tournament, reason in result.skipped.items():
         console.print(f"{tournament}: published, no round run — {reason}")
+    render_integrity(console, result.integrity)
+    if result.report is not None:
+        console.print(f"report: {result.report}")
+
+
+def render_integrity(console: Console, integrity: Mapping[str, Sequence[IntegrityCheck]]) -> None:
+    """Print each tournament's integrity checks: pass, fail or not measured, with their figures."""
+    for tournament, checks in integrity.items():
+        if all(check.passed is None for check in checks):
+            console.print(
+                f"{tournament} integrity checks: not measured (no resolved or scored rounds to judge)"
+            )
+            continue
+        table = Table(title=f"{tournament} integrity checks")
+        for column in ("result", "claim", "figures"):
+            table.add_column(column)
+        for check in checks:
+            verdict = "not measured" if check.passed is None else ("pass" if check.passed else "FAIL")
+            table.add_row(verdict, check.claim, check.detail)
+        console.print(table)
 
 
 def demo_command(

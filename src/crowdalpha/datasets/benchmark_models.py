@@ -10,7 +10,10 @@ ranked within each era to (0, 1) and written, one column per benchmark named
 ``train_benchmark_models.parquet`` / ``validation_benchmark_models.parquet`` /
 ``live_benchmark_models.parquet`` (index ``id``, column ``era``). The final models are saved as
 LightGBM text files in the private directory, so a round opened on a fresh live file can be
-predicted by the same models (:func:`predict_live`).
+predicted by the same models (:func:`predict_live`); the same models are also written as one
+private file, ``benchmark_models.json`` (features, and each model as LightGBM text), which
+``dataset publish --private`` stores with the version so the server predicts every round's fresh
+live file at open (:func:`predict_live_bundle`, used by ``service.live_benchmarks``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ DEFAULT_TARGETS = ("target_factor_neutral_20",)
 DEFAULT_FEATURE_SET = "medium"
 DEFAULT_CHUNK_ERAS = 156
 MODELS_DIRNAME = "benchmark_models"
+BUNDLE_FILE = "benchmark_models.json"
+"""The private file holding every final benchmark model (features + LightGBM text per model)."""
 FILES = {
     "train": "train_benchmark_models.parquet",
     "validation": "validation_benchmark_models.parquet",
@@ -193,6 +198,8 @@ def train_benchmark_models(
         live_predictions[name] = _ranked(live, final.predict(live[features].to_numpy(np.float32)))
     report_progress("training benchmark models", total, total)
     (models_dir / "features.json").write_text(json.dumps({"features": features, "benchmarks": names}))
+    bundle = {name: (models_dir / f"{name}.txt").read_text() for name in names}
+    (Path(private_dir) / BUNDLE_FILE).write_text(json.dumps({"features": features, "models": bundle}))
     predicted[ERA_COLUMN] = history[ERA_COLUMN]
     covered = predicted[names].notna().all(axis=1)
     for split in ("train", "validation"):
@@ -205,13 +212,18 @@ def train_benchmark_models(
 
 def predict_live(models_dir: str | Path, live: pd.DataFrame) -> pd.DataFrame:
     """Return the saved benchmark models' predictions for a live frame (index id; era + one column each)."""
-    import lightgbm
-
     models_dir = Path(models_dir)
     saved: Mapping[str, list[str]] = json.loads((models_dir / "features.json").read_text())
+    models = {name: (models_dir / f"{name}.txt").read_text() for name in saved["benchmarks"]}
+    return predict_live_bundle({"features": saved["features"], "models": models}, live)
+
+
+def predict_live_bundle(bundle: Mapping, live: pd.DataFrame) -> pd.DataFrame:
+    """Return a ``benchmark_models.json`` bundle's predictions for a live frame (index id; era + one each)."""
+    import lightgbm
+
     out = pd.DataFrame({ERA_COLUMN: live[ERA_COLUMN]}, index=live.index)
-    matrix = live[saved["features"]].to_numpy(np.float32)
-    for name in saved["benchmarks"]:
-        booster = lightgbm.Booster(model_file=str(models_dir / f"{name}.txt"))
-        out[name] = _ranked(live, booster.predict(matrix))
+    matrix = live[list(bundle["features"])].to_numpy(np.float32)
+    for name, text in bundle["models"].items():
+        out[name] = _ranked(live, lightgbm.Booster(model_str=text).predict(matrix))
     return out

@@ -5,7 +5,8 @@ version's ``live.parquet`` becomes the round's live file ``<version>/live_<round
 same blob; per-round fresh ids arrive with daily market ingestion), and the id columns of the
 live file (``live_universe.parquet`` when the version has one, as Crypto's does) become the
 round's live universe — the ids every submission is validated against. Queued submissions of
-the round become on time.
+the round become on time. A fresh live file is also predicted by the version's benchmark models,
+when it has them, so the round's BMC is scored (:mod:`crowdalpha.service.live_benchmarks`).
 
 ``tick`` runs what the calendar says is due, each transition as an idempotent job in the jobs
 table keyed ``tournament/round/step/date``: a double trigger or a concurrent tick runs each job
@@ -27,6 +28,7 @@ from crowdalpha.service._universes import extract_universe, store_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError, user_message
 from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_file
+from crowdalpha.service.live_benchmarks import publish_live_benchmarks
 from crowdalpha.service.resolution import close_round_in, resolve_round_in
 from crowdalpha.service.scoring import (
     ScoresPending,
@@ -182,6 +184,7 @@ def _publish_live(
     else:
         store_round_live_data(ctx, uow, row, fresh.live_date, fresh.id_map, now=now)
         carry_queued_submissions(ctx, uow, loaded, row, fresh)
+        publish_live_benchmarks(ctx, uow, loaded, row, version.id, fresh)
 
 
 def _open(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: RoundRow, now: datetime) -> bool:

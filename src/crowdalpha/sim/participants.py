@@ -19,6 +19,8 @@ from crowdalpha.datasets.example_model import RidgeExampleModel
 from crowdalpha.scoring.transforms import neutralize
 
 PREDICTION = "prediction"
+COPYCAT = "copycat"
+"""The strategy that uploads the round's published meta model, after the close (when it is published)."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,29 @@ class PriceView:
 
 @dataclass(frozen=True)
 class Participant:
-    """One simulated model: name, tournament, strategy, tokens it stakes, and whether it submits late."""
+    """One simulated model: name, tournament, strategy, tokens it stakes, and how it behaves in the season.
+
+    ``late`` models upload after the close (scored, never staked). ``skip_every`` N > 0 skips every
+    round whose number is a multiple of N. ``stake_changes`` are (season day index, whole tokens):
+    a positive amount raises the stake that day, a negative one asks to release that much.
+    """
 
     model: str
     tournament: str
     strategy: str
     stake: int = 0
     late: bool = False
+    skip_every: int = 0
+    stake_changes: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def copies_meta_model(self) -> bool:
+        """Return whether the model uploads the round's published meta model instead of its own."""
+        return self.strategy == COPYCAT
+
+    def skips(self, round_number: int) -> bool:
+        """Return whether the model sits out round ``round_number``."""
+        return self.skip_every > 0 and round_number % self.skip_every == 0
 
 
 ClassicModel = Callable[[pd.DataFrame], np.ndarray]
@@ -125,6 +143,10 @@ def _classic_strategies() -> dict[str, Callable[[ClassicTraining, int], ClassicM
         ridge, gbm = fit_ridge(training, seed), fit_lightgbm(training, seed)
         return lambda live: _percentile(ridge(live)) + _percentile(gbm(live))
 
+    def contrarian(training: ClassicTraining, seed: int) -> ClassicModel:
+        ridge = fit_ridge(training, seed)  # a poor model on purpose: the ridge's ranking upside down
+        return lambda live: -ridge(live)
+
     def noise(training: ClassicTraining, seed: int) -> ClassicModel:
         rng = np.random.default_rng(seed)  # fresh draws every round, reproducible from the seed
         return lambda live: rng.random(len(live))
@@ -135,6 +157,7 @@ def _classic_strategies() -> dict[str, Callable[[ClassicTraining, int], ClassicM
         "neutral_ridge": neutral_ridge,
         "ensemble": ensemble,
         "example": fit_example,
+        "contrarian": contrarian,
         "noise": noise,
     }
 
@@ -153,11 +176,23 @@ def _price_strategies() -> dict[str, Callable[[PriceView, int], pd.Series]]:
     def low_volatility(view: PriceView, seed: int) -> pd.Series:
         return -view.prices.ffill().pct_change(fill_method=None).tail(20).std()
 
+    def value(view: PriceView, seed: int) -> pd.Series:
+        # cheap against its own year: the last close below its trailing 250-day mean
+        prices = view.prices.ffill()
+        return 1.0 - prices.iloc[-1] / prices.tail(250).mean()
+
     def noise(view: PriceView, seed: int) -> pd.Series:
         columns = view.prices.columns
-        return pd.Series(np.random.default_rng(seed).random(len(columns)), index=columns)
+        rng = np.random.default_rng([seed, len(view.prices)])  # fresh draws every date, reproducible
+        return pd.Series(rng.random(len(columns)), index=columns)
 
-    return {"momentum": momentum, "reversal": reversal, "low_volatility": low_volatility, "noise": noise}
+    return {
+        "momentum": momentum,
+        "reversal": reversal,
+        "low_volatility": low_volatility,
+        "value": value,
+        "noise": noise,
+    }
 
 
 CLASSIC_STRATEGIES = _classic_strategies()
@@ -167,8 +202,16 @@ PRICE_STRATEGIES = _price_strategies()
 def fit_classic(strategy: str, training: ClassicTraining, seed: int) -> ClassicModel:
     """Return the model of one of CLASSIC_STRATEGIES, fitted once on the published training data."""
     if strategy not in CLASSIC_STRATEGIES:
-        raise ValueError(f"unknown Classic strategy {strategy!r}; one of {sorted(CLASSIC_STRATEGIES)}")
+        known = sorted([*CLASSIC_STRATEGIES, COPYCAT])
+        raise ValueError(f"unknown Classic strategy {strategy!r}; one of {known}")
     return CLASSIC_STRATEGIES[strategy](training, seed)
+
+
+def copycat_submission(meta_model: pd.Series) -> pd.DataFrame:
+    """Return a Classic submission that is the published meta model (values by id) itself."""
+    return pd.DataFrame(
+        {"id": meta_model.index.to_numpy(), PREDICTION: _percentile(meta_model.to_numpy(np.float64))}
+    )
 
 
 def classic_submission(model: ClassicModel, live: pd.DataFrame) -> pd.DataFrame:
@@ -207,31 +250,55 @@ DEFAULT_CROWD: Mapping[str, tuple[tuple[str, str, int], ...]] = {
         ("blend", "ensemble", 1200),
         ("example", "example", 300),
         ("noise", "noise", 100),
+        ("contrarian", "contrarian", 200),
     ),
     "signals": (
         ("momentum", "momentum", 600),
         ("reversal", "reversal", 400),
         ("lowvol", "low_volatility", 300),
+        ("value", "value", 300),
         ("noise", "noise", 50),
     ),
     "crypto": (("momentum", "momentum", 200), ("reversal", "reversal", 150), ("noise", "noise", 20)),
 }
 """tournament → (model suffix, strategy, stake in whole tokens) of the demo crowd."""
 
-LATE_CROWD: Mapping[str, tuple[tuple[str, str], ...]] = {"classic": (("late", "ridge"),)}
+LATE_CROWD: Mapping[str, tuple[tuple[str, str], ...]] = {"classic": (("late", "ridge"), ("copycat", COPYCAT))}
 """tournament → (model suffix, strategy) of models that upload after the close (never staked)."""
+
+SKIPPING_CROWD: Mapping[str, tuple[tuple[str, str, int, int], ...]] = {
+    "classic": (("skipper", "ridge", 400, 3),)
+}
+"""tournament → (model suffix, strategy, stake, skip every N-th round) of models that sit rounds out."""
+
+STAKE_CHANGES: Mapping[str, tuple[tuple[int, int], ...]] = {
+    "classic_gbm": ((5, 500),),
+    "classic_noise": ((3, -50),),
+}
+"""model → (season day index, whole tokens): stake raised (+) or released (−) mid-season."""
 
 
 def default_crowd(tournaments: tuple[str, ...] = ("classic", "signals", "crypto")) -> list[Participant]:
     """Return the demo crowd: one model per (tournament, strategy) of DEFAULT_CROWD, then the late ones."""
     on_time = [
-        Participant(f"{tournament}_{suffix}", tournament, strategy, stake)
+        Participant(
+            f"{tournament}_{suffix}",
+            tournament,
+            strategy,
+            stake,
+            stake_changes=STAKE_CHANGES.get(f"{tournament}_{suffix}", ()),
+        )
         for tournament in tournaments
         for suffix, strategy, stake in DEFAULT_CROWD[tournament]
+    ]
+    skipping = [
+        Participant(f"{tournament}_{suffix}", tournament, strategy, stake, skip_every=every)
+        for tournament in tournaments
+        for suffix, strategy, stake, every in SKIPPING_CROWD.get(tournament, ())
     ]
     late = [
         Participant(f"{tournament}_{suffix}", tournament, strategy, late=True)
         for tournament in tournaments
         for suffix, strategy in LATE_CROWD.get(tournament, ())
     ]
-    return on_time + late
+    return on_time + skipping + late

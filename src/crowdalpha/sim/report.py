@@ -120,3 +120,27 @@ def leaderboard(
             )
         )
     return sorted(rows, key=lambda row: (-np.nan_to_num(row.mean_corr, nan=-np.inf), row.model))
+
+
+def round_scores(figures: SeasonFigures, tournament: str, score: str, model: str) -> dict[int, float]:
+    """Return the model's latest ``score`` in every round that has one (the final one once resolved)."""
+    latest: dict[int, tuple[int, float]] = {}
+    for (name, number, scored_model, scored, day), value in figures.scores.items():
+        wanted = name == tournament and scored_model == model and scored == score
+        if wanted and day >= latest.get(number, (0, 0.0))[0]:
+            latest[number] = (day, value)
+    return {number: value for number, (_, value) in sorted(latest.items())}
+
+
+def scored_models(figures: SeasonFigures, tournament: str) -> list[str]:
+    """Return the names of the tournament's models that have any score, sorted."""
+    return sorted({model for (name, _, model, _, _) in figures.scores if name == tournament})
+
+
+def total_payouts(figures: SeasonFigures, tournament: str) -> dict[str, int]:
+    """Return each staked model's payouts summed over the season, in nano-tokens (− burned)."""
+    totals: dict[str, int] = {}
+    for (name, _, model), nano in figures.payouts.items():
+        if name == tournament:
+            totals[model] = totals.get(model, 0) + nano
+    return totals

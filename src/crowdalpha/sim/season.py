@@ -14,7 +14,11 @@ operator's daily routine and the participants do in production, in order:
    late participants upload in the late window.
 
 Nothing here changes a rule: the season only moves the clock and calls the use cases. Stakes are
-set once, before the first round (:func:`stake_crowd`).
+set before the first round (:func:`stake_crowd`); a participant's ``stake_changes`` raise or
+release stake at the market close of the season day they name, through the same ledger use
+cases a participant calls. The copycat reads the round's published ``meta_model.parquet`` (the
+file numerapi downloads) once the round has closed and uploads it in the late window. After each
+day the ledger's supply is recorded (:class:`SupplySnapshot`) for the report's supply chart.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from crowdalpha.ledger.accounts import BURN, SUPPLY, TREASURY, AccountKind
 from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.service import (
     Context,
     TickReport,
+    balances,
     create_account,
     create_model,
     grant,
@@ -39,20 +45,24 @@ from crowdalpha.service import (
     ingest_market,
     mint_genesis,
     open_dataset_file,
+    request_release,
     round_status,
     submit_predictions,
     tick,
 )
+from crowdalpha.service.meta_models import META_MODEL_COLUMN
 from crowdalpha.sim.participants import (
     ClassicModel,
     ClassicTraining,
     Participant,
     PriceView,
     classic_submission,
+    copycat_submission,
     fit_classic,
     price_history,
     price_submission,
 )
+from crowdalpha.store import NotFound
 from crowdalpha.tournament.calendar import RoundSchedule, is_round_day, round_number_on, round_schedule
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import TournamentConfig
@@ -62,6 +72,7 @@ MARKET_CLOSE = time(22, 0)
 GRANT_MARGIN = 1000
 """Whole tokens granted to each crowd account on top of what its models stake."""
 LIVE_FILE = "live.parquet"
+META_MODEL_FILE = "meta_model.parquet"
 PRICE_KEYS = {"signals": "numerai_ticker", "crypto": "symbol"}
 
 Stage = Callable[[str, int, int], None]
@@ -79,9 +90,25 @@ class CrowdMember:
     classic_model: ClassicModel | None = None
 
 
+@dataclass(frozen=True)
+class SupplySnapshot:
+    """The ledger's supply at the end of a season day, in nano-tokens."""
+
+    minted: int
+    burned: int
+    treasury: int
+    staked: int
+    """Held in stake and releasing accounts."""
+
+    @property
+    def circulating(self) -> int:
+        """Return minted − burned: every token that exists, wherever it is held."""
+        return self.minted - self.burned
+
+
 @dataclass
 class SeasonDay:
-    """What one market date did: the rounds it opened, the uploads, and the jobs' outcomes."""
+    """What one market date did: the rounds it opened, the uploads, the jobs' outcomes, the supply after."""
 
     market_date: date
     opened: dict[str, int] = field(default_factory=dict)
@@ -89,6 +116,9 @@ class SeasonDay:
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)
+    stake_changes: dict[str, int] = field(default_factory=dict)
+    """Model name → nano-tokens raised (+) or asked to release (−) that day."""
+    supply: SupplySnapshot | None = None
 
 
 @dataclass
@@ -129,12 +159,17 @@ def create_crowd(ctx: Context, crowd: list[Participant]) -> dict[str, tuple[str,
 def enroll_crowd(
     ctx: Context,
     crowd: list[Participant],
-    training: ClassicTraining,
+    training: ClassicTraining | None,
     seed: int,
     progress: Stage | None = None,
 ) -> list[CrowdMember]:
-    """Create the crowd's accounts and models, fit each Classic model once, stake (:func:`stake_crowd`)."""
+    """Create the crowd's accounts and models, fit each Classic model once, stake (:func:`stake_crowd`).
+
+    ``training`` is the published Classic training data (None when the season runs no Classic).
+    """
     report = progress or (lambda stage, done, total: None)
+    if training is None and any(p.tournament == "classic" for p in crowd):
+        raise ValueError("Classic participants need the published Classic training data; none was given")
     owners = create_crowd(ctx, crowd)
     members = []
     for done, participant in enumerate(crowd):
@@ -142,7 +177,9 @@ def enroll_crowd(
         owner, model_id = owners[participant.model]
         model = (
             fit_classic(participant.strategy, training, seed + done)
-            if participant.tournament == "classic"
+            if training is not None
+            and participant.tournament == "classic"
+            and not participant.copies_meta_model
             else None
         )
         members.append(CrowdMember(participant, owner, model_id, seed + done, model))
@@ -183,6 +220,51 @@ def _read_live(ctx: Context, tournament: str, number: int) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(handle.read()))
 
 
+def read_published_meta_model(ctx: Context, tournament: str, number: int) -> pd.Series | None:
+    """Return the round's published meta model by id (``meta_model.parquet`` of the round), if any."""
+    try:
+        opened = open_dataset_file(ctx, tournament, META_MODEL_FILE, number)
+    except NotFound:
+        return None
+    with opened.open() as handle:
+        frame = pd.read_parquet(io.BytesIO(handle.read()))
+    if "id" in frame.columns:
+        frame = frame.set_index("id")
+    return frame[META_MODEL_COLUMN]
+
+
+def supply_snapshot(ctx: Context) -> SupplySnapshot:
+    """Return the ledger's supply now: minted, burned, the treasury and everything staked."""
+    held = balances(ctx)
+    by_name = {row.name: row.balance_nano for row in held}
+    staked = sum(
+        row.balance_nano for row in held if row.kind in (AccountKind.STAKE.value, AccountKind.RELEASING.value)
+    )
+    return SupplySnapshot(-by_name.get(SUPPLY, 0), by_name.get(BURN, 0), by_name.get(TREASURY, 0), staked)
+
+
+def change_stakes(ctx: Context, crowd: list[CrowdMember], day_index: int) -> dict[str, int]:
+    """Raise or release the stakes the crowd's ``stake_changes`` name for season day ``day_index``."""
+    changed: dict[str, int] = {}
+    for member in crowd:
+        for when, tokens in member.participant.stake_changes:
+            if when != day_index or tokens == 0:
+                continue
+            key = f"season/stake-change/{member.participant.model}/{day_index}"
+            if tokens > 0:
+                increase_stake(
+                    ctx, member.owner, member.model_id, tokens * NANO_PER_TOKEN, idempotency_key=key
+                )
+            else:
+                request_release(
+                    ctx, member.owner, member.model_id, -tokens * NANO_PER_TOKEN, idempotency_key=key
+                )
+            changed[member.participant.model] = (
+                changed.get(member.participant.model, 0) + tokens * NANO_PER_TOKEN
+            )
+    return changed
+
+
 def _price_view(tournament: str, live: pd.DataFrame, panel: pd.DataFrame, market_date: date) -> PriceView:
     """Return what a Signals/Crypto participant works from: its prices through the date, the live keys."""
     key = PRICE_KEYS[tournament]
@@ -214,7 +296,13 @@ def _submit_all(
     uploads = 0
     for member in members:
         tournament = member.participant.tournament
-        if tournament not in opened:
+        if tournament not in opened or member.participant.skips(opened[tournament]):
+            continue
+        if member.participant.copies_meta_model:
+            published = read_published_meta_model(ctx, tournament, opened[tournament])
+            if published is not None:
+                _upload(ctx, member, copycat_submission(published))
+                uploads += 1
             continue
         if tournament not in lives:
             lives[tournament] = _read_live(ctx, tournament, opened[tournament])
@@ -240,11 +328,13 @@ def run_season_day(
     configs: Mapping[str, TournamentConfig],
     *,
     close: bool = True,
+    day_index: int = 0,
 ) -> SeasonDay:
-    """Run one market date: ingest it, open its rounds (tick), the crowd uploads, close (tick), late uploads.
+    """Run one market date: ingest, stake changes, open (tick), uploads, close (tick), late uploads.
 
     ``rows`` are the market store's rows of that one date; ``prices`` the panels Signals and Crypto
-    participants compute their signals from; ``close=False`` leaves the day's rounds open.
+    participants compute their signals from; ``close=False`` leaves the day's rounds open;
+    ``day_index`` is the date's place in the season (what ``stake_changes`` refer to).
     """
     dates = pd.DatetimeIndex(rows["date"].drop_duplicates()) if len(rows) else pd.DatetimeIndex([])
     if len(dates) != 1:
@@ -253,9 +343,11 @@ def run_season_day(
     day = SeasonDay(market_date)
     clock.set(max(clock.now(), datetime.combine(market_date, MARKET_CLOSE, tzinfo=UTC)))
     ingest_market(ctx, rows)
+    day.stake_changes = change_stakes(ctx, crowd, day_index)
     schedules = {name: round_of_data(config, market_date) for name, config in configs.items()}
     schedules = {name: schedule for name, schedule in schedules.items() if schedule is not None}
     if not schedules:
+        day.supply = supply_snapshot(ctx)
         return day
     clock.set(max(clock.now(), min(schedule.open_time for schedule in schedules.values())))
     _record(day, tick(ctx))
@@ -265,12 +357,12 @@ def run_season_day(
             day.opened[name] = status.number
     on_time = [member for member in crowd if not member.participant.late]
     day.uploads += _submit_all(ctx, on_time, day.opened, prices, market_date)
-    if not close:
-        return day
-    clock.set(max(clock.now(), max(schedule.close_staking_time for schedule in schedules.values())))
-    _record(day, tick(ctx))
-    late = [member for member in crowd if member.participant.late]
-    day.uploads += _submit_all(ctx, late, day.opened, prices, market_date)
+    if close:
+        clock.set(max(clock.now(), max(schedule.close_staking_time for schedule in schedules.values())))
+        _record(day, tick(ctx))
+        late = [member for member in crowd if member.participant.late]
+        day.uploads += _submit_all(ctx, late, day.opened, prices, market_date)
+    day.supply = supply_snapshot(ctx)
     return day
 
 
@@ -294,7 +386,9 @@ def run_season(
         rows = season[season["date"] == market_date].reset_index(drop=True)
         last = done == len(dates) - 1
         log.days.append(
-            run_season_day(ctx, clock, rows, crowd, prices, configs, close=not (leave_open and last))
+            run_season_day(
+                ctx, clock, rows, crowd, prices, configs, close=not (leave_open and last), day_index=done
+            )
         )
     report("simulating the season", len(dates), len(dates))
     return log
