@@ -16,12 +16,18 @@ Concurrency: the write runs at READ COMMITTED on PostgreSQL behind the model's r
 tournament's when it must create the round), so concurrent uploads of one model are ordered and
 exactly one — the latest received — stays selected, without serialization failures; on SQLite
 ``BEGIN IMMEDIATE`` orders every writer anyway.
+
+Cost: an upload whose bytes are already in hand (bytes, or the file numerapi PUT to an upload key,
+:func:`submit_upload`) takes two transactions — one read (model, tournament, target round and
+universe) and one short write — and the PUT file is renamed into place, not copied. A streamed
+upload reads its model first, because the tournament's size limit applies while it streams.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -32,9 +38,11 @@ from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.models import model_of_account
+from crowdalpha.service.models import model_of_account, require_owner
 from crowdalpha.service.rounds import create_round_row, stored_schedule, upcoming_schedule
+from crowdalpha.service.uploads import claim_upload
 from crowdalpha.store import (
+    Account,
     LiveUniverse,
     Model,
     RoundState,
@@ -44,6 +52,7 @@ from crowdalpha.store import (
 )
 from crowdalpha.tournament.calendar import RoundSchedule
 from crowdalpha.tournament.submissions import (
+    Receipt,
     ReceiptBuilder,
     UploadKind,
     UploadTiming,
@@ -86,6 +95,7 @@ class SubmissionReceipt:
     selected: bool
     rows_kept: int
     ids_ignored: int
+    tournament_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,21 @@ class _Target:
     universe: LiveUniverse
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a read transaction found for an upload: the model, its tournament, and where the upload goes.
+
+    ``target`` is None when no round has opened yet; ``no_target`` then holds the error, raised only
+    after the upload's own checks (ownership, the file, its size) so errors come in the same order
+    however the upload arrived.
+    """
+
+    model: Model
+    loaded: LoadedTournament
+    target: _Target | None
+    no_target: ServiceError | None
+
+
 def _chunks(content: UploadContent) -> Iterable[bytes]:
     if isinstance(content, bytes | bytearray | memoryview):
         yield bytes(content)
@@ -126,7 +151,9 @@ def _chunks(content: UploadContent) -> Iterable[bytes]:
 
 
 def _owned_model(uow: UnitOfWork, account: AccountRef, model_id: str) -> tuple[Model, LoadedTournament]:
-    model = model_of_account(uow, resolve_account(uow, account), model_id)
+    # An authenticated Account row is trusted as it is: re-reading it would only confirm it exists.
+    owner = account if isinstance(account, Account) else resolve_account(uow, account)
+    model = model_of_account(uow, owner, model_id)
     return model, load_tournament(uow, model.tournament_id)
 
 
@@ -148,6 +175,30 @@ def _target(uow: UnitOfWork, loaded: LoadedTournament, received_at: datetime) ->
     return _Target(UploadTiming(UploadKind.QUEUED, upcoming.number, upcoming.number), upcoming, universe)
 
 
+def _prepared(uow: UnitOfWork, model: Model, loaded: LoadedTournament, received_at: datetime) -> _Prepared:
+    try:
+        return _Prepared(model, loaded, _target(uow, loaded, received_at), None)
+    except ServiceError as error:
+        if error.rule != "no_round_opened":
+            raise
+        return _Prepared(model, loaded, None, error)
+
+
+def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
+    model, loaded = _owned_model(uow, account, model_id)
+    return _prepared(uow, model, loaded, received_at)
+
+
+def _upload_limit(ctx: Context, loaded: LoadedTournament) -> int:
+    return min(ctx.settings.upload_limit_bytes, loaded.config.submissions.max_upload_bytes)
+
+
+def _receipt_of(content: bytes, limit: int, received_at: datetime) -> Receipt:
+    builder = ReceiptBuilder(limit)
+    builder.update(content)
+    return builder.finish(received_at)
+
+
 def submit_predictions(
     ctx: Context,
     account: AccountRef,
@@ -158,22 +209,91 @@ def submit_predictions(
     data_datestamp: int | None = None,
 ) -> SubmissionReceipt:
     """Accept an upload of predictions for the account's model and return its receipt; raise on a bad one."""
-    name = PurePosixPath(filename.replace("\\", "/")).name[:MAX_FILENAME_CHARS] or "predictions"
-    model, loaded = run_transaction(
-        ctx.engine, lambda uow: _owned_model(uow, account, model_id), read_only=True
+    if isinstance(content_stream, bytes | bytearray | memoryview):
+        # The whole file is in hand: it was received now, and one read transaction finds everything.
+        content = bytes(content_stream)
+        received_at = ctx.now()
+        prepared = run_transaction(
+            ctx.engine, lambda uow: _prepare(uow, account, model_id, received_at), read_only=True
+        )
+        receipt = _receipt_of(content, _upload_limit(ctx, prepared.loaded), received_at)
+    else:
+        model, loaded = run_transaction(
+            ctx.engine, lambda uow: _owned_model(uow, account, model_id), read_only=True
+        )
+        builder = ReceiptBuilder(_upload_limit(ctx, loaded))
+        parts = []
+        for chunk in _chunks(content_stream):
+            builder.update(chunk)
+            parts.append(chunk)
+        content = b"".join(parts)
+        receipt = builder.finish(ctx.now())
+        prepared = run_transaction(
+            ctx.engine, lambda uow: _prepared(uow, model, loaded, receipt.received_at), read_only=True
+        )
+    return _accept(
+        ctx,
+        prepared,
+        filename,
+        content,
+        receipt,
+        lambda blob_key: ctx.blobs.put_bytes(blob_key, content),
+        data_datestamp=data_datestamp,
     )
-    limit = min(ctx.settings.upload_limit_bytes, loaded.config.submissions.max_upload_bytes)
-    builder = ReceiptBuilder(limit)
-    parts = []
-    for chunk in _chunks(content_stream):
-        builder.update(chunk)
-        parts.append(chunk)
-    content = b"".join(parts)
-    receipt = builder.finish(ctx.now())
 
-    target = run_transaction(
-        ctx.engine, lambda uow: _target(uow, loaded, receipt.received_at), read_only=True
+
+def submit_upload(
+    ctx: Context,
+    account: Account,
+    model_id: str,
+    upload_key: str,
+    *,
+    auth_field: str = "submission_upload_auth",
+    data_datestamp: int | None = None,
+) -> SubmissionReceipt:
+    """Accept the file PUT to ``upload_key`` (numerapi's ``create_submission``) and return its receipt.
+
+    The same checks and receipt as :func:`submit_predictions`; the upload must be the model's (see
+    ``claim_upload``, whose messages name ``auth_field``). An accepted file is renamed to its
+    submission key; whatever happens, the upload key is gone afterwards.
+    """
+    received_at = ctx.now()  # the PUT has finished: the whole file is here
+    prepared = run_transaction(
+        ctx.engine, lambda uow: _prepare(uow, account, model_id, received_at), read_only=True
     )
+    model = prepared.model
+    name = claim_upload(ctx, model.id, model.name, upload_key, auth_field)
+    try:
+        content = ctx.blobs.read_bytes(upload_key)
+        receipt = _receipt_of(content, _upload_limit(ctx, prepared.loaded), received_at)
+        return _accept(
+            ctx,
+            prepared,
+            name,
+            content,
+            receipt,
+            lambda blob_key: ctx.blobs.move(upload_key, blob_key),
+            data_datestamp=data_datestamp,
+        )
+    finally:
+        ctx.blobs.delete(upload_key)
+
+
+def _accept(
+    ctx: Context,
+    prepared: _Prepared,
+    filename: str,
+    content: bytes,
+    receipt: Receipt,
+    store_blob: Callable[[str], object],
+    *,
+    data_datestamp: int | None,
+) -> SubmissionReceipt:
+    """Validate the file, store its blob (``store_blob(key)``), record the row; the receipt, or raise."""
+    name = PurePosixPath(filename.replace("\\", "/")).name[:MAX_FILENAME_CHARS] or "predictions"
+    model, loaded, target = prepared.model, prepared.loaded, prepared.target
+    if target is None:
+        raise prepared.no_target or AssertionError("a prepared upload without target has its error")
     validated = validate_submission(
         content, prepared_universe(ctx, target.universe), loaded.config.submissions
     )
@@ -182,7 +302,7 @@ def submit_predictions(
         f"submissions/{loaded.name}/{target.timing.round_number}/{model.id}/"
         f"{uuid.uuid4().hex}.{validated.file_format}"
     )
-    ctx.blobs.put_bytes(blob_key, content)
+    store_blob(blob_key)
 
     def work(uow: UnitOfWork) -> SubmissionReceipt:
         # Concurrent uploads of one model queue on its row lock; at READ COMMITTED each then sees the
@@ -221,6 +341,7 @@ def submit_predictions(
             selected=submission.selected,
             rows_kept=validated.n_valid,
             ids_ignored=validated.n_invalid,
+            tournament_id=loaded.id,
         )
 
     try:
@@ -228,6 +349,53 @@ def submit_predictions(
     except BaseException:
         ctx.blobs.delete(blob_key)
         raise
+
+
+@dataclass(frozen=True)
+class UploadModel:
+    """The model an upload URL is issued for: facts that never change once the model exists."""
+
+    id: str
+    name: str
+    account_id: str
+    tournament_id: int
+
+
+class _UploadModels:
+    """Models seen by :func:`upload_model`, by id (bounded; a model's owner and tournament never change)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, UploadModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_id: str) -> UploadModel | None:
+        return self._entries.get(model_id)
+
+    def put(self, model: UploadModel) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[model.id] = model
+
+
+def upload_model(ctx: Context, account: Account, model_id: str) -> UploadModel:
+    """Return the (authenticated) account's model that an upload URL is for; NotFound or PermissionDenied.
+
+    numerapi asks for an upload URL before every file; a model's owner, name and tournament never
+    change, so after the first look-up this answers from memory (the ownership check still runs
+    every time, and ``create_submission`` re-reads the model in its own transaction).
+    """
+    models = ctx.cache.get("upload models")
+    if models is None:
+        models = ctx.cache.setdefault("upload models", _UploadModels())
+    known = models.get(model_id)
+    if known is None:
+        row = run_transaction(ctx.engine, lambda uow: uow.models.get(model_id), read_only=True)
+        known = UploadModel(row.id, row.name, row.account_id, row.tournament_id)
+        models.put(known)
+    require_owner(account, model_id, known.account_id)
+    return known
 
 
 def list_submissions(ctx: Context, account: AccountRef, model_id: str) -> list[SubmissionInfo]:

@@ -68,20 +68,26 @@ class SubmissionRepository:
         data_datestamp: int | None = None,
     ) -> Submission:
         """Return a new submission, selected unless the selected one was received strictly later."""
-        submission = self.add(
-            model_id,
-            round_id,
+        # At most three statements: read the selected one, unselect it if this one is newer, insert.
+        current = self.selected(model_id, round_id)
+        selected = current is None or current.received_at <= received_at
+        if selected and current is not None:
+            current.selected = False
+            self.session.flush()  # the old flag is cleared before the unique index sees the new one
+        submission = Submission(
+            model_id=model_id,
+            round_id=round_id,
             filename=filename,
             blob_key=blob_key,
             sha256=sha256,
             size_bytes=size_bytes,
             received_at=received_at,
-            status=status,
+            status=SubmissionStatus(status).value,
+            selected=selected,
             data_datestamp=data_datestamp,
         )
-        current = self.selected(model_id, round_id)
-        if current is None or current.received_at <= submission.received_at:
-            self._select(submission)
+        self.session.add(submission)
+        self.session.flush()
         return submission
 
     def select_latest(self, model_id: str, round_id: str) -> Submission | None:
