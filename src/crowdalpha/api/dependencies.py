@@ -7,7 +7,10 @@ The upload hooks are the seam to the service layer: after a PUT is stored, the f
 ``on_upload(key, size, sha256)``; when a PUT is refused (over the size limit, client gone), it calls
 ``on_upload_rejected(key, message)`` so that a later ``create_submission`` can tell the participant
 why — numerapi ignores the PUT's status code. Both may be plain or ``async`` functions; plain ones
-run in the thread pool (they may touch the database). The defaults record nothing.
+run in the thread pool (they may touch the database). The defaults record nothing. The app sets
+them as ``app.state.upload_hook`` / ``app.state.upload_rejected_hook`` rather than through
+``dependency_overrides``: while any override is registered, FastAPI re-inspects the signature of
+every dependency of every request.
 
 The getters of shared objects are ``async`` although they do not wait for anything: FastAPI runs a
 plain dependency in the thread pool, a round trip per dependency per request.
@@ -64,14 +67,14 @@ def record_nothing(*_: object) -> None:
     return None
 
 
-async def get_upload_hook() -> UploadHook:
-    """Return the hook called after an upload is stored (the service layer overrides this dependency)."""
-    return record_nothing
+async def get_upload_hook(request: Request) -> UploadHook:
+    """Return the hook called after an upload is stored (``app.state.upload_hook``; default: none)."""
+    return getattr(request.app.state, "upload_hook", record_nothing)
 
 
-async def get_upload_rejected_hook() -> UploadRejectedHook:
-    """Return the hook called after an upload is refused (the service layer overrides this dependency)."""
-    return record_nothing
+async def get_upload_rejected_hook(request: Request) -> UploadRejectedHook:
+    """Return the hook called after an upload is refused (``app.state.upload_rejected_hook``)."""
+    return getattr(request.app.state, "upload_rejected_hook", record_nothing)
 
 
 def get_service(request: Request) -> Context:

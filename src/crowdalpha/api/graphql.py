@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crowdalpha.api.dependencies import get_service, get_upload_rejected_hook
+from crowdalpha.api.dependencies import get_service
 from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
 from crowdalpha.ledger import AmountError, format_tokens, parse_tokens
@@ -953,9 +953,4 @@ def install_graphql(app: FastAPI) -> None:
         logger=ResolverErrorLog(logger, {}),
     )
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])
-    recorder = make_rejection_recorder(app)
-
-    async def rejection_recorder() -> Callable[[str, str], None]:
-        return recorder
-
-    app.dependency_overrides[get_upload_rejected_hook] = rejection_recorder
+    app.state.upload_rejected_hook = make_rejection_recorder(app)

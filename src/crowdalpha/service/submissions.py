@@ -33,13 +33,13 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from crowdalpha.service._tournaments import LoadedTournament, load_tournament
+from crowdalpha.service._tournaments import LoadedTournament, load_tournament, loaded_tournament
 from crowdalpha.service._universes import prepared_universe
 from crowdalpha.service.accounts import AccountRef, resolve_account
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.models import model_of_account, require_owner
-from crowdalpha.service.rounds import create_round_row, stored_schedule, upcoming_schedule
+from crowdalpha.service.rounds import create_round_row, schedule_after, stored_schedule
 from crowdalpha.service.uploads import claim_upload
 from crowdalpha.store import (
     Account,
@@ -50,6 +50,7 @@ from crowdalpha.store import (
     UnitOfWork,
     run_transaction,
 )
+from crowdalpha.store import Round as RoundRow
 from crowdalpha.tournament.calendar import RoundSchedule
 from crowdalpha.tournament.submissions import (
     Receipt,
@@ -121,6 +122,8 @@ class _Target:
     timing: UploadTiming
     schedule: RoundSchedule
     universe: LiveUniverse
+    round_id: str | None = None
+    """The stored round's id when the upload counts for the current round (on time or late)."""
 
 
 @dataclass(frozen=True)
@@ -151,42 +154,45 @@ def _chunks(content: UploadContent) -> Iterable[bytes]:
 
 
 def _owned_model(uow: UnitOfWork, account: AccountRef, model_id: str) -> tuple[Model, LoadedTournament]:
-    # An authenticated Account row is trusted as it is: re-reading it would only confirm it exists.
-    owner = account if isinstance(account, Account) else resolve_account(uow, account)
-    model = model_of_account(uow, owner, model_id)
+    model = model_of_account(uow, resolve_account(uow, account), model_id)
     return model, load_tournament(uow, model.tournament_id)
 
 
-def _target(uow: UnitOfWork, loaded: LoadedTournament, received_at: datetime) -> _Target:
-    current = uow.rounds.current(loaded.id)
-    universe = None if current is None else uow.rounds.get_live_universe(current.id)
+def _target(
+    loaded: LoadedTournament,
+    current: RoundRow | None,
+    universe: LiveUniverse | None,
+    latest: RoundRow | None,
+    received_at: datetime,
+) -> _Target:
     if current is None or universe is None:
         raise ServiceError(
             "no_round_opened",
             f"no {loaded.name} round has opened yet,"
             " so there is no live universe to check a submission against",
         )
-    upcoming = upcoming_schedule(uow, loaded, received_at)
+    upcoming = schedule_after(loaded, latest, received_at)
     current_schedule = stored_schedule(loaded, current)
     timing = classify_upload([current_schedule, upcoming], received_at)
-    if timing.round_number == current.number:
-        return _Target(timing, current_schedule, universe)
+    if timing.round_number == current.number and timing.kind is not UploadKind.QUEUED:
+        return _Target(timing, current_schedule, universe, current.id)
     # An upload inside the window of a round that has not been opened yet waits for it, like any queued one.
     return _Target(UploadTiming(UploadKind.QUEUED, upcoming.number, upcoming.number), upcoming, universe)
 
 
-def _prepared(uow: UnitOfWork, model: Model, loaded: LoadedTournament, received_at: datetime) -> _Prepared:
+def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
+    # An authenticated Account row is trusted as it is: re-reading it would only confirm it exists.
+    owner = account if isinstance(account, Account) else resolve_account(uow, account)
+    rows = uow.submissions.upload_rows(model_id)
+    require_owner(owner, model_id, rows.model.account_id)
+    loaded = loaded_tournament(rows.tournament)
     try:
-        return _Prepared(model, loaded, _target(uow, loaded, received_at), None)
+        target = _target(loaded, rows.current, rows.universe, rows.latest, received_at)
     except ServiceError as error:
         if error.rule != "no_round_opened":
             raise
-        return _Prepared(model, loaded, None, error)
-
-
-def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
-    model, loaded = _owned_model(uow, account, model_id)
-    return _prepared(uow, model, loaded, received_at)
+        return _Prepared(rows.model, loaded, None, error)
+    return _Prepared(rows.model, loaded, target, None)
 
 
 def _upload_limit(ctx: Context, loaded: LoadedTournament) -> int:
@@ -218,7 +224,8 @@ def submit_predictions(
         )
         receipt = _receipt_of(content, _upload_limit(ctx, prepared.loaded), received_at)
     else:
-        model, loaded = run_transaction(
+        # The tournament's size limit applies while the file streams in: look the model up first.
+        _, loaded = run_transaction(
             ctx.engine, lambda uow: _owned_model(uow, account, model_id), read_only=True
         )
         builder = ReceiptBuilder(_upload_limit(ctx, loaded))
@@ -229,7 +236,9 @@ def submit_predictions(
         content = b"".join(parts)
         receipt = builder.finish(ctx.now())
         prepared = run_transaction(
-            ctx.engine, lambda uow: _prepared(uow, model, loaded, receipt.received_at), read_only=True
+            ctx.engine,
+            lambda uow: _prepare(uow, account, model_id, receipt.received_at),
+            read_only=True,
         )
     return _accept(
         ctx,
@@ -308,18 +317,21 @@ def _accept(
         # Concurrent uploads of one model queue on its row lock; at READ COMMITTED each then sees the
         # uploads committed before it, so the selection below is decided on current data.
         uow.models.lock(model.id)
-        row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
-        if row is None:
-            uow.tournaments.lock(loaded.id)  # uploads queued for a round not yet stored create it once
-            row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
-        if row is None:
-            row = create_round_row(uow, loaded, target.schedule, now=receipt.received_at)
         status = target.timing.kind
-        if status is UploadKind.QUEUED and row.state != RoundState.UPCOMING.value:
-            status = UploadKind.ON_TIME  # the round opened while the upload was being checked
+        round_id = target.round_id  # the current round: stored, and its state does not matter
+        if round_id is None:
+            row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
+            if row is None:
+                uow.tournaments.lock(loaded.id)  # uploads queued for a round not yet stored create it once
+                row = uow.rounds.get_by_number(loaded.id, target.timing.round_number)
+            if row is None:
+                row = create_round_row(uow, loaded, target.schedule, now=receipt.received_at)
+            if status is UploadKind.QUEUED and row.state != RoundState.UPCOMING.value:
+                status = UploadKind.ON_TIME  # the round opened while the upload was being checked
+            round_id = row.id
         submission = uow.submissions.add_and_select(
             model.id,
-            row.id,
+            round_id,
             filename=name,
             blob_key=blob_key,
             sha256=receipt.sha256,
@@ -332,7 +344,7 @@ def _accept(
             submission_id=submission.id,
             model_id=model.id,
             tournament=loaded.name,
-            round_number=row.number,
+            round_number=target.timing.round_number,
             filename=name,
             sha256=receipt.sha256,
             size_bytes=receipt.size_bytes,
