@@ -96,7 +96,7 @@ class SubmissionReceipt:
     selected: bool
     rows_kept: int
     ids_ignored: int
-    tournament_id: int = 0
+    tournament_id: int
 
 
 @dataclass(frozen=True)
