@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import timedelta
 
 import numpy as np
 import pytest
-from service_factories import TUESDAY_OPEN, World, predictions_csv
+from service_factories import World, predictions_csv
 from sqlalchemy import Engine, func, select
 
-from crowdalpha.service import authenticate, create_account, create_model, list_submissions, open_round
+from crowdalpha.service import authenticate, create_account, create_model, list_submissions
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.submissions import submit_upload, upload_model
 from crowdalpha.service.uploads import new_upload_key
@@ -26,14 +25,6 @@ def _rows(engine: Engine) -> int:
 
 def _account(world: World) -> Account:
     return authenticate(world.ctx, f"Token {world.public_id}${world.secret_key}", Scope.UPLOAD_SUBMISSION)
-
-
-@pytest.fixture
-def open_world(world: World) -> World:
-    """Return the world with a Classic round open on the calendar."""
-    world.clock.set(TUESDAY_OPEN + timedelta(minutes=30))
-    open_round(world.ctx, "classic")
-    return world
 
 
 def test_an_accepted_upload_is_renamed_into_place(open_world: World, live_ids: list[str]) -> None:

@@ -115,21 +115,18 @@ class SubmissionRepository:
         data_datestamp: int | None = None,
     ) -> Submission:
         """Return a new, not yet selected submission."""
-        submission = Submission(
-            model_id=model_id,
-            round_id=round_id,
+        return self._insert(
+            model_id,
+            round_id,
             filename=filename,
             blob_key=blob_key,
             sha256=sha256,
             size_bytes=size_bytes,
             received_at=received_at,
-            status=SubmissionStatus(status).value,
-            selected=False,
+            status=status,
             data_datestamp=data_datestamp,
+            selected=False,
         )
-        self.session.add(submission)
-        self.session.flush()
-        return submission
 
     def add_and_select(
         self,
@@ -149,18 +146,25 @@ class SubmissionRepository:
         # The old flag is cleared before the insert, so the unique index never sees two.
         parameters = {"of_model": model_id, "of_round": round_id, "not_after": received_at}
         unselected = self.session.execute(_UNSELECT_NOT_NEWER, parameters).rowcount
-        selected = unselected > 0 or self.selected(model_id, round_id) is None
-        submission = Submission(
-            model_id=model_id,
-            round_id=round_id,
+        return self._insert(
+            model_id,
+            round_id,
             filename=filename,
             blob_key=blob_key,
             sha256=sha256,
             size_bytes=size_bytes,
             received_at=received_at,
-            status=SubmissionStatus(status).value,
-            selected=selected,
+            status=status,
             data_datestamp=data_datestamp,
+            selected=unselected > 0 or self.selected(model_id, round_id) is None,
+        )
+
+    def _insert(
+        self, model_id: str, round_id: str, *, status: SubmissionStatus | str, **fields: object
+    ) -> Submission:
+        """Return a new submission row (flushed) with these fields."""
+        submission = Submission(
+            model_id=model_id, round_id=round_id, status=SubmissionStatus(status).value, **fields
         )
         self.session.add(submission)
         self.session.flush()
