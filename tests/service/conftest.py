@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,14 @@ from scoring_factories import Market, build_market
 from service_factories import TUESDAY_OPEN, World
 from sqlalchemy import Engine
 
-from crowdalpha.service import Context, create_account, create_model, init_home, publish_dataset
+from crowdalpha.service import (
+    Context,
+    create_account,
+    create_model,
+    init_home,
+    open_round,
+    publish_dataset,
+)
 from crowdalpha.settings import Settings
 from crowdalpha.store import BlobStore
 from crowdalpha.tournament.clock import SettableClock
@@ -60,3 +68,11 @@ def market(
 ) -> Market:
     """Return a 40-asset market and the Classic version built from its first HISTORY_DAYS dates."""
     return build_market(tmp_path_factory.mktemp("scoreday"), make_market_panel)
+
+
+@pytest.fixture
+def open_world(world: World) -> World:
+    """Return the world with the Classic round of TUESDAY_OPEN open on the calendar at 12:30."""
+    world.clock.set(TUESDAY_OPEN + timedelta(minutes=30))
+    open_round(world.ctx, "classic")
+    return world

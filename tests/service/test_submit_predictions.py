@@ -33,14 +33,6 @@ def _count_rows(engine: Engine) -> int:
         return uow.session.scalar(select(func.count()).select_from(Submission)) or 0
 
 
-@pytest.fixture
-def open_world(world: World) -> World:
-    """Return the world with round ROUND open on the calendar at 12:30."""
-    world.clock.set(TUESDAY_OPEN + timedelta(minutes=30))
-    open_round(world.ctx, "classic")
-    return world
-
-
 def test_an_upload_in_the_window_is_on_time_and_selected(open_world: World, live_ids: list[str]) -> None:
     content = predictions_csv(live_ids)
     receipt = submit_predictions(

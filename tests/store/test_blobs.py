@@ -92,6 +92,29 @@ def test_keys_lists_by_string_prefix_and_delete_is_idempotent(blobs: BlobStore) 
         blobs.size("other/y")
 
 
+def test_move_renames_a_blob_into_a_new_directory_and_replaces_an_old_one(blobs: BlobStore) -> None:
+    blobs.put_bytes("uploads/m/1/p.csv", b"new bytes")
+    blobs.move("uploads/m/1/p.csv", "submissions/classic/7/m/a.csv")
+    assert blobs.read_bytes("submissions/classic/7/m/a.csv") == b"new bytes"
+    assert not blobs.exists("uploads/m/1/p.csv")
+    blobs.put_bytes("uploads/m/2/p.csv", b"newer")
+    blobs.move("uploads/m/2/p.csv", "submissions/classic/7/m/a.csv")
+    assert blobs.read_bytes("submissions/classic/7/m/a.csv") == b"newer"
+    assert blobs.keys("uploads/") == []
+    with pytest.raises(NotFound, match=r"no blob 'uploads/m/3/p\.csv'"):
+        blobs.move("uploads/m/3/p.csv", "submissions/classic/7/m/b.csv")
+    assert not blobs.exists("submissions/classic/7/m/b.csv")
+
+
+def test_a_local_move_keeps_the_file_written_by_the_put(tmp_path: Path) -> None:
+    """On a local directory a move is a rename: the stored file is the very one the PUT wrote."""
+    blobs = BlobStore(tmp_path / "blobs")
+    blobs.put_bytes("uploads/m/1/p.csv", b"x" * 1000)
+    inode = (tmp_path / "blobs" / "uploads/m/1/p.csv").stat().st_ino
+    blobs.move("uploads/m/1/p.csv", "submissions/s.csv")
+    assert (tmp_path / "blobs" / "submissions/s.csv").stat().st_ino == inode
+
+
 def test_a_put_over_the_limit_raises_while_streaming_and_leaves_nothing(
     blobs: BlobStore, tmp_path: Path
 ) -> None:

@@ -70,10 +70,11 @@ def create_app(
     )
     install_error_handlers(app)
 
-    app.include_router(health.router)
-    app.include_router(files.router)
-    app.include_router(operator.router)
+    # The routes numerapi's uploads hit come first: routing tries the routes in order, every request.
     install_graphql(app)
+    app.include_router(files.router)
+    app.include_router(health.router)
+    app.include_router(operator.router)
     from crowdalpha.web import install_web  # here: the web pages import the API's dependencies
 
     install_web(app)

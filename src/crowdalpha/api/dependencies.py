@@ -7,7 +7,13 @@ The upload hooks are the seam to the service layer: after a PUT is stored, the f
 ``on_upload(key, size, sha256)``; when a PUT is refused (over the size limit, client gone), it calls
 ``on_upload_rejected(key, message)`` so that a later ``create_submission`` can tell the participant
 why — numerapi ignores the PUT's status code. Both may be plain or ``async`` functions; plain ones
-run in the thread pool (they may touch the database). The defaults record nothing.
+run in the thread pool (they may touch the database). The defaults record nothing. The app sets
+them as ``app.state.upload_hook`` / ``app.state.upload_rejected_hook`` rather than through
+``dependency_overrides``: while any override is registered, FastAPI re-inspects the signature of
+every dependency of every request.
+
+The getters of shared objects are ``async`` although they do not wait for anything: FastAPI runs a
+plain dependency in the thread pool, a round trip per dependency per request.
 """
 
 from __future__ import annotations
@@ -31,27 +37,27 @@ UploadRejectedHook = Callable[[str, str], Awaitable[None] | None]
 """Called as ``on_upload_rejected(key, message)`` after a PUT was refused and nothing was stored."""
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the app's settings."""
     return request.app.state.settings
 
 
-def get_blob_store(request: Request) -> BlobStore:
+async def get_blob_store(request: Request) -> BlobStore:
     """Return the blob store that file routes read from and write to."""
     return request.app.state.blob_store
 
 
-def get_url_signer(request: Request) -> UrlSigner:
+async def get_url_signer(request: Request) -> UrlSigner:
     """Return the signer that makes and checks the app's signed URLs."""
     return request.app.state.url_signer
 
 
-def get_upload_limit(request: Request) -> int:
+async def get_upload_limit(request: Request) -> int:
     """Return the largest upload accepted, in bytes."""
     return request.app.state.upload_limit
 
 
-def get_engine(request: Request) -> Engine | None:
+async def get_engine(request: Request) -> Engine | None:
     """Return the database engine, or None when the app runs without one (files only)."""
     return request.app.state.engine
 
@@ -61,14 +67,14 @@ def record_nothing(*_: object) -> None:
     return None
 
 
-def get_upload_hook() -> UploadHook:
-    """Return the hook called after an upload is stored (the service layer overrides this dependency)."""
-    return record_nothing
+async def get_upload_hook(request: Request) -> UploadHook:
+    """Return the hook called after an upload is stored (``app.state.upload_hook``; default: none)."""
+    return getattr(request.app.state, "upload_hook", record_nothing)
 
 
-def get_upload_rejected_hook() -> UploadRejectedHook:
-    """Return the hook called after an upload is refused (the service layer overrides this dependency)."""
-    return record_nothing
+async def get_upload_rejected_hook(request: Request) -> UploadRejectedHook:
+    """Return the hook called after an upload is refused (``app.state.upload_rejected_hook``)."""
+    return getattr(request.app.state, "upload_rejected_hook", record_nothing)
 
 
 def get_service(request: Request) -> Context:

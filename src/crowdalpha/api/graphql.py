@@ -7,9 +7,10 @@ error whose message is the service's ``<rule>: <detail>``, which numerapi raises
 Uploads follow numerapi's three steps. ``submission_upload_auth`` returns a signed PUT URL for a
 fresh blob key ``uploads/<model id>/<uuid>/<file name>`` and that key as ``filename``; numerapi
 PUTs the file there and hands the key back to ``create_submission``, which checks that the key
-names the same model, validates and stores the file with ``submit_predictions``, and removes the
-upload. A PUT the file routes refuse (too large, interrupted) leaves ``<key>.rejected`` holding the
-reason, so ``create_submission`` can say why — numerapi ignores the PUT's status.
+names the same model, validates the file and renames it into place as the submission
+(``submit_upload``; the upload key is gone afterwards, accepted or not). A PUT the file routes
+refuse (too large, interrupted) leaves ``<key>.rejected`` holding the reason, so
+``create_submission`` can say why — numerapi ignores the PUT's status.
 
 Stakes: numerapi sends no idempotency key, so each stake request gets a fresh one scoped to the
 account (``api/<account id>/<uuid4>``). Amounts arrive as token text and are parsed exactly
@@ -37,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crowdalpha.api.dependencies import get_service, get_upload_rejected_hook
+from crowdalpha.api.dependencies import get_service
 from crowdalpha.api.documents import DocumentCache
 from crowdalpha.api.signing import UrlSigner
 from crowdalpha.ledger import AmountError, format_tokens, parse_tokens
@@ -58,7 +59,6 @@ from crowdalpha.service import (
     public_models,
     request_release,
     set_submission_webhook,
-    submit_predictions,
     user_message,
 )
 from crowdalpha.service._tournaments import load_tournament
@@ -75,7 +75,8 @@ from crowdalpha.service.performance import (
     round_performances,
     submission_scores,
 )
-from crowdalpha.service.uploads import claim_upload, new_upload_key, record_rejected_upload
+from crowdalpha.service.submissions import UploadModel, submit_upload, upload_model
+from crowdalpha.service.uploads import new_upload_key, record_rejected_upload
 from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
 
@@ -138,11 +139,16 @@ def threaded(resolver: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _owned_model(ctx: Context, account: Account, model_id: str | None) -> Model:
-    """Return the account's model with this id; ``not_found`` or ``permission_denied`` otherwise."""
+def _required_model_id(model_id: str | None) -> str:
+    """Return the request's modelId; ``missing_model_id`` when it sent none."""
     if not model_id:
         raise ServiceError("missing_model_id", "pass the modelId of one of your models")
-    return owned_model(ctx, account, model_id)
+    return model_id
+
+
+def _owned_model(ctx: Context, account: Account, model_id: str | None) -> Model:
+    """Return the account's model with this id; ``not_found`` or ``permission_denied`` otherwise."""
+    return owned_model(ctx, account, _required_model_id(model_id))
 
 
 # -- rounds and datasets -------------------------------------------------------------------------------
@@ -326,7 +332,7 @@ def _upload_auth(
 ) -> dict:
     ctx = _service(info)
     account = _account(info, Scope.UPLOAD_SUBMISSION)
-    model = _owned_model(ctx, account, model_id)
+    model = upload_model(ctx, account, _required_model_id(model_id))
     _require_tournament(model, tournament)
     key = new_upload_key(model.id, filename)
     request: Request = info.context["request"]
@@ -361,20 +367,14 @@ def _submit_upload(
 ) -> dict[str, Any]:
     ctx = _service(info)
     account = _account(info, Scope.UPLOAD_SUBMISSION)
-    model = _owned_model(ctx, account, model_id)
-    name = claim_upload(ctx, model.id, model.name, key, "submission_upload_auth")
-    try:
-        with ctx.blobs.open(key) as handle:
-            receipt = submit_predictions(ctx, account, model.id, name, handle, data_datestamp=data_datestamp)
-    finally:
-        ctx.blobs.delete(key)
+    receipt = submit_upload(ctx, account, _required_model_id(model_id), key, data_datestamp=data_datestamp)
     return {
         "id": receipt.submission_id,
         "filename": receipt.filename,
         "insertedAt": _iso(receipt.received_at),
         "firstEffectiveDate": None,
         "selected": receipt.selected,
-        "round": {"tournament": model.tournament_id, "number": receipt.round_number},
+        "round": {"tournament": receipt.tournament_id, "number": receipt.round_number},
         "sha256": receipt.sha256,
         "status": receipt.status,
     }
@@ -512,7 +512,7 @@ WALLET_TXNS_LIMIT = 1000
 STAKE_CHANGE_TYPES = ("increase", "decrease")
 
 
-def _require_tournament(model: Model, tournament: int | None) -> None:
+def _require_tournament(model: Model | UploadModel, tournament: int | None) -> None:
     """Refuse a model of another tournament than the one the request names."""
     if tournament is not None and tournament != model.tournament_id:
         raise ServiceError(
@@ -959,8 +959,7 @@ def install_graphql(app: FastAPI) -> None:
         logger=ResolverErrorLog(logger, {}),
     )
     app.add_route(GRAPHQL_PATH, graphql_app, methods=["GET", "POST"])
-    recorder = make_rejection_recorder(app)
-    app.dependency_overrides[get_upload_rejected_hook] = lambda: recorder
+    app.state.upload_rejected_hook = make_rejection_recorder(app)
 
 
 # -- payouts -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
-from crowdalpha.store import NotFound, UnitOfWork
+from crowdalpha.store import NotFound, Tournament, UnitOfWork
 from crowdalpha.tournament.config import TournamentConfig, config_from_dict
 
 TournamentRef = str | int
@@ -32,6 +32,11 @@ def load_tournament(uow: UnitOfWork, tournament: TournamentRef) -> LoadedTournam
         except NotFound:
             known = ", ".join(row.name for row in uow.tournaments.list())
             raise NotFound(f"no tournament named {tournament!r}; the tournaments are: {known}") from None
+    return loaded_tournament(row)
+
+
+def loaded_tournament(row: Tournament) -> LoadedTournament:
+    """Return a stored tournament row with its rules parsed."""
     return LoadedTournament(
         id=row.id, name=row.name, config=parsed_config(json.dumps(row.config, sort_keys=True))
     )

@@ -57,9 +57,14 @@ def list_models(ctx: Context, account: AccountRef, tournament: TournamentRef | N
 def model_of_account(uow: UnitOfWork, owner: Account, model_id: str) -> Model:
     """Return the model with this id if ``owner`` owns it; NotFound or PermissionDenied otherwise."""
     model = uow.models.get(model_id)
-    if model.account_id != owner.id:
-        raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
+    require_owner(owner, model_id, model.account_id)
     return model
+
+
+def require_owner(owner: Account, model_id: str, model_account_id: str) -> None:
+    """Return None if the model (owned by ``model_account_id``) is ``owner``'s; else PermissionDenied."""
+    if model_account_id != owner.id:
+        raise PermissionDenied(f"model {model_id!r} does not belong to account {owner.username!r}")
 
 
 def owned_model(ctx: Context, account: Account, model_id: str) -> Model:

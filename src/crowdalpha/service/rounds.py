@@ -128,7 +128,11 @@ def create_round_row(
 
 def upcoming_schedule(uow: UnitOfWork, loaded: LoadedTournament, now: datetime) -> RoundSchedule:
     """Return the schedule of the next round to open: a stored upcoming one, else the calendar's next."""
-    latest = uow.rounds.latest(loaded.id)
+    return schedule_after(loaded, uow.rounds.latest(loaded.id), now)
+
+
+def schedule_after(loaded: LoadedTournament, latest: RoundRow | None, now: datetime) -> RoundSchedule:
+    """Return the schedule of the next round to open, given the tournament's highest-numbered round."""
     if latest is not None and latest.state == RoundState.UPCOMING.value:
         return stored_schedule(loaded, latest)
     schedule = next_round(loaded.config, now)

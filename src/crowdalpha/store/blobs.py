@@ -5,6 +5,8 @@ see the whole blob or nothing. On a local directory bytes go to a temporary file
 ``<root>/.partial/`` and are renamed into place; elsewhere they are spooled to a local temporary file
 and uploaded in one call at the end. A size limit is enforced while streaming: the write that would
 cross it raises BlobTooLarge before any byte past the limit is written, and nothing is left behind.
+A local directory is read, probed and deleted with plain file calls (fsspec's local layer costs tens
+of microseconds per call, and an upload makes several); ``move`` renames a blob without copying it.
 """
 
 from __future__ import annotations
@@ -105,9 +107,12 @@ class BlobStore:
 
     def open(self, key: str) -> BinaryIO:
         """Return the blob opened for binary reading (seekable); raise NotFound if absent."""
+        path = self._path(key)
         try:
-            return self.fs.open(self._path(key), "rb")
-        except FileNotFoundError:
+            if self.is_local:
+                return open(path, "rb")
+            return self.fs.open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError):
             raise NotFound(f"no blob {key!r}") from None
 
     def read_bytes(self, key: str) -> bytes:
@@ -117,23 +122,56 @@ class BlobStore:
 
     def size(self, key: str) -> int:
         """Return the blob's size in bytes; raise NotFound if absent."""
+        path = self._path(key)
         try:
-            return int(self.fs.size(self._path(key)))
+            if self.is_local:
+                return os.stat(path).st_size
+            return int(self.fs.size(path))
         except FileNotFoundError:
             raise NotFound(f"no blob {key!r}") from None
 
     def exists(self, key: str) -> bool:
         """Return True if a blob is stored under the key."""
-        return bool(self.fs.isfile(self._path(key)))
+        path = self._path(key)
+        if self.is_local:
+            return os.path.isfile(path)
+        return bool(self.fs.isfile(path))
 
     def delete(self, key: str) -> bool:
         """Delete the blob; return whether it existed."""
         path = self._path(key)
         try:
-            self.fs.rm_file(path)
+            if self.is_local:
+                os.unlink(path)
+            else:
+                self.fs.rm_file(path)
         except FileNotFoundError:
             return False
         return True
+
+    def move(self, source_key: str, target_key: str) -> None:
+        """Store the blob of ``source_key`` under ``target_key`` (replacing any) and remove the source.
+
+        On a local directory this is one atomic rename: no byte is copied, and readers of the target
+        see the old blob or the new one, never a mix. Raises NotFound if the source is absent.
+        """
+        source, target = self._path(source_key), self._path(target_key)
+        try:
+            if self.is_local:
+                try:
+                    os.replace(source, target)
+                except FileNotFoundError:
+                    if not os.path.isfile(source):
+                        raise
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(source, target)
+            else:
+                parent = target.rsplit("/", 1)[0]
+                with contextlib.suppress(Exception):
+                    self.fs.makedirs(parent, exist_ok=True)
+                self.fs.mv(source, target)
+        except FileNotFoundError:
+            raise NotFound(f"no blob {source_key!r}") from None
 
     def keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys that start with ``prefix`` (a string prefix, not only a directory)."""
@@ -175,10 +213,13 @@ class BlobWriter:
     def __enter__(self) -> BlobWriter:
         """Open the temporary file and return the writer."""
         if self.store.is_local:
-            directory = Path(self.store.root, PARTIAL_DIRNAME)
-            directory.mkdir(parents=True, exist_ok=True)
-            self._temp_path = str(directory / f"{uuid.uuid4().hex}.partial")
-            self._handle = open(self._temp_path, "xb")
+            directory = f"{self.store.root}/{PARTIAL_DIRNAME}"
+            self._temp_path = f"{directory}/{uuid.uuid4().hex}.partial"
+            try:
+                self._handle = open(self._temp_path, "xb")
+            except FileNotFoundError:  # the staging directory was removed since the store was opened
+                Path(directory).mkdir(parents=True, exist_ok=True)
+                self._handle = open(self._temp_path, "xb")
         else:
             descriptor, self._temp_path = tempfile.mkstemp(prefix="crowdalpha-blob-", suffix=".partial")
             self._handle = os.fdopen(descriptor, "wb")
@@ -215,8 +256,11 @@ class BlobWriter:
             handle.close()
             final = self.store._path(self.key)
             if self.store.is_local:
-                Path(final).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp_path, final)
+                try:
+                    os.replace(temp_path, final)
+                except FileNotFoundError:  # a new directory: create it (the rare case) and retry
+                    Path(final).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(temp_path, final)
             else:
                 parent = final.rsplit("/", 1)[0]
                 with contextlib.suppress(Exception):

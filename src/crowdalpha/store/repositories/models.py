@@ -39,6 +39,8 @@ class ModelRepository:
 
     def lock(self, model_id: str) -> None:
         """Hold the model's row lock until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return  # BEGIN IMMEDIATE already holds the database's only write lock
         self.session.execute(select(Model.id).where(Model.id == model_id).with_for_update())
 
     def get_by_name(self, tournament_id: int, name: str) -> Model | None:

@@ -3,13 +3,80 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import Session, aliased
 
 from crowdalpha.store.errors import NotFound
-from crowdalpha.store.schema import Model, Submission, SubmissionStatus
+from crowdalpha.store.schema import (
+    LiveUniverse,
+    Model,
+    Round,
+    RoundState,
+    Submission,
+    SubmissionStatus,
+    Tournament,
+)
+
+
+@dataclass(frozen=True)
+class UploadRows:
+    """What an upload for a model needs to know, read in one statement (see ``upload_rows``)."""
+
+    model: Model
+    tournament: Tournament
+    current: Round | None
+    """The highest-numbered round of the tournament that has opened (None before the first)."""
+    universe: LiveUniverse | None
+    """The current round's live universe (None if it has none)."""
+    latest: Round | None
+    """The highest-numbered round in any state (the current one, or an upcoming one after it)."""
+
+
+def _upload_rows_statement() -> Select:
+    """Return the statement behind ``upload_rows`` (built once: building it costs more than running it)."""
+    current, latest = aliased(Round), aliased(Round)
+    current_id = (
+        select(Round.id)
+        .where(Round.tournament_id == Model.tournament_id, Round.state != RoundState.UPCOMING.value)
+        .order_by(Round.number.desc())
+        .limit(1)
+        .correlate(Model)
+        .scalar_subquery()
+    )
+    latest_id = (
+        select(Round.id)
+        .where(Round.tournament_id == Model.tournament_id)
+        .order_by(Round.number.desc())
+        .limit(1)
+        .correlate(Model)
+        .scalar_subquery()
+    )
+    return (
+        select(Model, Tournament, current, LiveUniverse, latest)
+        .join(Tournament, Tournament.id == Model.tournament_id)
+        .outerjoin(current, current.id == current_id)
+        .outerjoin(LiveUniverse, LiveUniverse.round_id == current.id)
+        .outerjoin(latest, latest.id == latest_id)
+        .where(Model.id == bindparam("model_id"))
+    )
+
+
+_UPLOAD_ROWS = _upload_rows_statement()
+
+_UNSELECT_NOT_NEWER = (
+    update(Submission)
+    .where(
+        Submission.model_id == bindparam("of_model"),
+        Submission.round_id == bindparam("of_round"),
+        Submission.selected.is_(True),
+        Submission.received_at <= bindparam("not_after"),
+    )
+    .values(selected=False)
+)
+"""Clear the selection of a model's round if the selected submission was received no later than a time."""
 
 
 class SubmissionRepository:
@@ -23,6 +90,16 @@ class SubmissionRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def upload_rows(self, model_id: str) -> UploadRows:
+        """Return the model, its tournament, the current and latest rounds and the live universe; NotFound.
+
+        One statement (one round trip) instead of five: every upload reads them all.
+        """
+        row = self.session.execute(_UPLOAD_ROWS, {"model_id": model_id}).one_or_none()
+        if row is None:
+            raise NotFound(f"no model with id {model_id!r}")
+        return UploadRows(*row)
 
     def add(
         self,
@@ -38,21 +115,18 @@ class SubmissionRepository:
         data_datestamp: int | None = None,
     ) -> Submission:
         """Return a new, not yet selected submission."""
-        submission = Submission(
-            model_id=model_id,
-            round_id=round_id,
+        return self._insert(
+            model_id,
+            round_id,
             filename=filename,
             blob_key=blob_key,
             sha256=sha256,
             size_bytes=size_bytes,
             received_at=received_at,
-            status=SubmissionStatus(status).value,
-            selected=False,
+            status=status,
             data_datestamp=data_datestamp,
+            selected=False,
         )
-        self.session.add(submission)
-        self.session.flush()
-        return submission
 
     def add_and_select(
         self,
@@ -68,7 +142,11 @@ class SubmissionRepository:
         data_datestamp: int | None = None,
     ) -> Submission:
         """Return a new submission, selected unless the selected one was received strictly later."""
-        submission = self.add(
+        # Usually two statements: unselect the selected one if this one is not older, insert this one.
+        # The old flag is cleared before the insert, so the unique index never sees two.
+        parameters = {"of_model": model_id, "of_round": round_id, "not_after": received_at}
+        unselected = self.session.execute(_UNSELECT_NOT_NEWER, parameters).rowcount
+        return self._insert(
             model_id,
             round_id,
             filename=filename,
@@ -78,10 +156,18 @@ class SubmissionRepository:
             received_at=received_at,
             status=status,
             data_datestamp=data_datestamp,
+            selected=unselected > 0 or self.selected(model_id, round_id) is None,
         )
-        current = self.selected(model_id, round_id)
-        if current is None or current.received_at <= submission.received_at:
-            self._select(submission)
+
+    def _insert(
+        self, model_id: str, round_id: str, *, status: SubmissionStatus | str, **fields: object
+    ) -> Submission:
+        """Return a new submission row (flushed) with these fields."""
+        submission = Submission(
+            model_id=model_id, round_id=round_id, status=SubmissionStatus(status).value, **fields
+        )
+        self.session.add(submission)
+        self.session.flush()
         return submission
 
     def select_latest(self, model_id: str, round_id: str) -> Submission | None:
