@@ -43,6 +43,13 @@ FILES = {
     "live": "live_benchmark_models.parquet",
 }
 
+
+def round_live_benchmarks_name(round_number: int) -> str:
+    """Return the name of a round's own live benchmark predictions: ``live_benchmark_models_<n>.parquet``."""
+    stem, suffix = FILES["live"].rsplit(".", 1)
+    return f"{stem}_{round_number}.{suffix}"
+
+
 Progress = Callable[[str, int, int], None]
 
 

@@ -26,7 +26,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crowdalpha.datasets.benchmark_models import BUNDLE_FILE, FILES, predict_live_bundle
+from crowdalpha.datasets.benchmark_models import (
+    BUNDLE_FILE,
+    FILES,
+    predict_live_bundle,
+    round_live_benchmarks_name,
+)
 from crowdalpha.service._tournaments import LoadedTournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
@@ -79,10 +84,9 @@ def publish_live_benchmarks(
     content, digest = _parquet(predictions)
     prefix = f"datasets/{loaded.name}/rounds/{row.number}/benchmarks"
     blob = ctx.blobs.put_bytes(f"{prefix}/{digest}.parquet", content)
-    stem, suffix = LIVE_BENCHMARKS.rsplit(".", 1)
     uow.datasets.add_files(
         version_id,
-        [DatasetFileSpec(f"{stem}_{row.number}.{suffix}", blob.key, blob.size_bytes, digest)],
+        [DatasetFileSpec(round_live_benchmarks_name(row.number), blob.key, blob.size_bytes, digest)],
         round_id=row.id,
     )
     _update_in_flight(ctx, uow, loaded, row, files.get(LIVE_BENCHMARKS), version_id, predictions)

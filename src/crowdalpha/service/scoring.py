@@ -56,6 +56,7 @@ from scipy.stats import rankdata
 from sqlalchemy import func, select
 
 from crowdalpha import scoring
+from crowdalpha.datasets.benchmark_models import round_live_benchmarks_name
 from crowdalpha.datasets.classic import PRIVATE_IDS
 from crowdalpha.datasets.obfuscate import LIVE, TARGET_COLUMN
 from crowdalpha.datasets.signals import composite_id, neutralizers_and_sample_weights, numerai_tickers
@@ -448,9 +449,11 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
 def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> pd.Series | None:
     """Return the benchmark meta model of the round's live benchmark predictions, or None without them."""
     files = {item.name: item for item in uow.datasets.list_files(row.dataset_version_id, round_id=row.id)}
-    if BENCHMARK_MODELS_FILE not in files:
+    # a round opened on a fresh live file has its own predictions; else the version's live ones
+    found = files.get(round_live_benchmarks_name(row.number)) or files.get(BENCHMARK_MODELS_FILE)
+    if found is None:
         return None
-    with ctx.blobs.open(files[BENCHMARK_MODELS_FILE].blob_key) as handle:
+    with ctx.blobs.open(found.blob_key) as handle:
         benchmarks = pq.read_table(handle).to_pandas()
     if "id" in benchmarks.columns:
         benchmarks = benchmarks.set_index("id")

@@ -27,7 +27,7 @@ from crowdalpha.sim.season import SeasonLog
 REPORT_FILE = "report.html"
 CHART_SCORES: Mapping[str, tuple[str, str]] = {
     "classic": ("corr20v2", "mmc"),
-    "signals": ("corr20", "mmc"),
+    "signals": ("corr_v4", "mmc"),
     "crypto": ("corr20", "mmc"),
 }
 """tournament → (CORR score, MMC score) the charts draw."""

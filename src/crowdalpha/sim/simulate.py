@@ -13,6 +13,7 @@ ledger, integrity checks, counterfactual payouts, Parquet tables, ``report.html`
 
 from __future__ import annotations
 
+import html
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from crowdalpha.market.loaders import read_panel
 from crowdalpha.market.samples import load_sample
 from crowdalpha.market.synthetic import generate_market
 from crowdalpha.service import Context, ingest_market, init_home, open_context, publish_dataset, set_clock
+from crowdalpha.service.errors import ServiceError
 from crowdalpha.settings import Settings
 from crowdalpha.sim.counterfactual import PayoutVariant, default_variants
 from crowdalpha.sim.outcome import SeasonOutcome, finish_season
@@ -95,6 +97,8 @@ class SimulationSpec:
     benchmark_models: bool = True
     title: str = "crowdalpha season"
     extra_sections: Sequence[ReportSection] = ()
+    fund_backtest: bool = True
+    """Add the fund backtest of the Classic meta model (``crowdalpha fund backtest``) to the report."""
 
 
 @dataclass
@@ -259,6 +263,11 @@ def run_simulation(spec: SimulationSpec, progress: Stage | None = None) -> Simul
         members = enroll_crowd(ctx, crowd, training, spec.seed, report)
         prices = {"signals": equity, "crypto": crypto}
         log = run_season(ctx, clock, season, members, prices, configs, report)
+        sections = list(spec.extra_sections)
+        if spec.fund_backtest and "classic" in configs:
+            report("backtesting the fund", 0, 1)
+            sections.append(fund_section(ctx, home / REPORT_DIR / "fund"))
+            report("backtesting the fund", 1, 1)
         report("writing the report", 0, 1)
         outcome = finish_season(
             ctx,
@@ -268,11 +277,21 @@ def run_simulation(spec: SimulationSpec, progress: Stage | None = None) -> Simul
             crowd=crowd,
             configs=configs,
             variants=variants,
-            extra_sections=spec.extra_sections,
+            extra_sections=sections,
         )
         report("writing the report", 1, 1)
     set_clock(settings, clock.now())  # the served home stands at the season's last moment
     return SimulationResult(settings, log, crowd, outcome, skipped)
+
+
+def fund_section(ctx: Context, directory: Path) -> ReportSection:
+    """Return the fund backtest of the season's Classic rounds as a report section (or why there is none)."""
+    from crowdalpha.service.fund_backtest import season_report_section  # cvxpy: loaded only here
+
+    try:
+        return ReportSection(*season_report_section(ctx, directory))
+    except ServiceError as error:  # e.g. no resolved round to trade yet
+        return ReportSection("Fund backtest", f"<p>No backtest: {html.escape(str(error))}</p>", [])
 
 
 def _publish(ctx: Context, built: Mapping[str, Path], private: Path) -> None:

@@ -1,7 +1,8 @@
 """``crowdalpha simulate CONFIG.toml``: the TOML file that declares a season simulation.
 
 Top-level keys: ``title``, ``home`` (the directory the season's home, report and tables go to;
-relative paths are relative to the config file), ``seed``, ``tournaments``, ``benchmark_models``;
+relative paths are relative to the config file), ``seed``, ``tournaments``, ``benchmark_models``,
+``fund_backtest``;
 tables ``[market]`` (``source`` synthetic / pse / panel, ``panel``, ``assets``, ``days``, ``start``,
 ``raw_features``, ``crypto_assets``, ``alpha_strength``), ``[dates]`` (``rounds`` — the market's
 last trading days — or ``start`` / ``end``), ``[crowd]`` (``default`` = use the default crowd;
@@ -30,7 +31,18 @@ from crowdalpha.sim.participants import (
 from crowdalpha.sim.simulate import CONFIGS, TOURNAMENTS, MarketSpec, SimulationError, SimulationSpec
 from crowdalpha.tournament.config import ConfigError
 
-TOP_KEYS = {"title", "home", "seed", "tournaments", "benchmark_models", "market", "dates", "crowd", "payouts"}
+TOP_KEYS = {
+    "title",
+    "home",
+    "seed",
+    "tournaments",
+    "benchmark_models",
+    "fund_backtest",
+    "market",
+    "dates",
+    "crowd",
+    "payouts",
+}
 MARKET_KEYS = {
     "source",
     "panel",
@@ -233,5 +245,6 @@ def load_simulation_spec(path: str | Path, *, home: Path | None = None) -> Simul
         crowd=_crowd(source, reader.get("crowd", dict, {}), tournaments),
         variants=_variants(source, reader.get("payouts", dict, {}), tournaments) or None,
         benchmark_models=reader.get("benchmark_models", bool, True),
+        fund_backtest=reader.get("fund_backtest", bool, True),
         title=reader.get("title", str, f"crowdalpha season ({source.name})"),
     )
