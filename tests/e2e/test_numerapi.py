@@ -185,8 +185,8 @@ def test_another_accounts_model_is_refused(server: Server) -> None:
 
 def test_an_operation_not_served_yet_is_a_clear_graphql_error(server: Server) -> None:
     napi = server.client()
-    with pytest.raises(ValueError, match=r"Cannot query field 'pendingModelPayouts' on type 'Query'"):
-        napi.pending_model_payouts()
+    with pytest.raises(ValueError, match=r"Cannot query field 'pipelineStatus' on type 'Query'"):
+        napi.pipeline_status()
 
 
 @pytest.mark.parametrize(
