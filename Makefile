@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint bench clean help
+.PHONY: test test-slow demo lint bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 	command -v chromium >/dev/null || (apt-get install -y chromium || sudo apt-get install -y chromium)
 	touch $(STAMP)
 
-test: $(STAMP)  ## lint and run the whole test suite (two processes; a test file stays in one)
+test: $(STAMP)  ## lint and run the test suite without the slow tests (two processes; a file stays in one)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
+
+test-slow: $(STAMP)  ## run the slow tests (full seasons, crash-safety runs, big benchmarks' smoke tests); CI runs them too
+	$(BIN)/pytest -n 2 --dist loadfile -m slow
 
 demo: $(STAMP)  ## run the demo tournament on the embedded defaults
 	$(BIN)/crowdalpha demo
