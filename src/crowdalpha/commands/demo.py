@@ -130,6 +130,9 @@ def demo_command(
         DEFAULT_ROUNDS, "--rounds", min=1, help="Trading days of the season simulated after the history."
     ),
     no_serve: bool = typer.Option(False, "--no-serve", help="Build and print, then exit without serving."),
+    fund: bool = typer.Option(
+        False, "--fund", help="Add the fund backtest of the meta model to the report (about a minute more)."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to serve on."),
     port: int = typer.Option(8000, "--port", help="TCP port to serve on."),
 ) -> None:
@@ -137,7 +140,9 @@ def demo_command(
     console = Console()
     errors = Console(stderr=True)
     started = time.monotonic()
-    options = DemoOptions(home=home, assets=assets, days=days, seed=seed, market=market, rounds=rounds)
+    options = DemoOptions(
+        home=home, assets=assets, days=days, seed=seed, market=market, rounds=rounds, fund_backtest=fund
+    )
     try:
         with stage_bars(errors) as bars:
             result = run_demo(options, bars)

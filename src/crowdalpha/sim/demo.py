@@ -57,6 +57,8 @@ class DemoOptions:
     market: str = "synthetic"
     rounds: int = DEFAULT_ROUNDS
     """Trading days of the season, after the history the datasets are built from."""
+    fund_backtest: bool = False
+    """Add the fund backtest to the report (off by default: it adds about a minute)."""
 
 
 @dataclass
@@ -98,6 +100,7 @@ def run_demo(
         rounds=options.rounds,
         title="crowdalpha demo season",
         extra_sections=extra_sections,
+        fund_backtest=options.fund_backtest,
     )
     result = run_simulation(spec, progress)
     with open_context(result.settings) as ctx:
