@@ -790,8 +790,36 @@ def _feature_set_frame(
     return features
 
 
+SIGNALS_RISK_CACHE = "crowdalpha.service.scoring.signals_risk"
+SIGNALS_RISK_KEPT = 32
+"""Rounds whose neutralisers a context keeps (about the rounds a Signals tournament scores at once)."""
+
+
 def _signals_risk(ctx: Context, live_date: date, id_assets: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-    """Return the round's neutralisers and sample weights (from the market store at its live date), by id."""
+    """Return the round's neutralisers and sample weights (from the market store at its live date), by id.
+
+    They depend only on the market up to the live date, which never changes once ingested, so a
+    context computes them once per round and reuses them on every later score day.
+    """
+    kept: dict[tuple[object, ...], tuple[pd.DataFrame, pd.Series]] = ctx.cache.setdefault(
+        SIGNALS_RISK_CACHE, {}
+    )
+    key = (
+        live_date,
+        int(pd.util.hash_pandas_object(id_assets.astype(str), index=True).sum()),
+        len(id_assets),
+    )
+    if key not in kept:
+        if len(kept) >= SIGNALS_RISK_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[key] = _compute_signals_risk(ctx, live_date, id_assets)
+    neutralizers, weights = kept[key]
+    return neutralizers.copy(), weights.copy()
+
+
+def _compute_signals_risk(
+    ctx: Context, live_date: date, id_assets: pd.Series
+) -> tuple[pd.DataFrame, pd.Series]:
     panel = market_panel(ctx, through=live_date)
     if panel is None:
         raise ServiceError("no_market_data", "the market store is empty")
