@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_web.py"
-
 
 @pytest.mark.slow
-def test_quick_web_benchmark_times_the_leaderboard_page_and_the_anchor_on_every_seeded_model() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick"], capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1
-    figures = json.loads(lines[0])
+def test_quick_web_benchmark_times_the_leaderboard_page_and_the_anchor_on_every_seeded_model(
+    benchmark_figures: Callable[..., dict],
+) -> None:
+    figures = benchmark_figures("bench_web.py", "--quick", timeout=600)
     assert figures["benchmark"] == "web_leaderboard"
     assert figures["anchor_rows"] == figures["models"] == 300
     assert 0 < figures["crowdalpha_page_seconds"] <= figures["crowdalpha_page_p95_seconds"]
