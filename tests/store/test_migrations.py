@@ -36,6 +36,8 @@ EXPECTED_TABLES = {
     "round_stakes",
     "round_resolutions",
     "account_passwords",
+    "meta_model_scores",
+    "leaderboard_snapshots",
 }
 
 

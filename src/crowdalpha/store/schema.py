@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -515,3 +516,35 @@ class AccountPassword(Base):
     """Wrong passwords in a row since the last successful log-in."""
     locked_until: Mapped[datetime | None]
     """Log-ins are refused until then after too many wrong passwords in a row."""
+
+
+class MetaModelScore(Base):
+    """The round's meta model scored like a submission on one score day (its CORR of each CORR score)."""
+
+    __tablename__ = "meta_model_scores"
+
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[float] = mapped_column(Double)
+    scored_at: Mapped[datetime]
+
+
+class LeaderboardSnapshot(Base):
+    """A tournament's computed leaderboard table of models or accounts (Parquet), and what it was made of.
+
+    ``version`` digests the inputs (resolved rounds, their score days); the table holds for the
+    dates ``as_of`` … ``valid_through`` (until a round leaves a reputation or return window).
+    """
+
+    __tablename__ = "leaderboard_snapshots"
+
+    tournament_id: Mapped[int] = mapped_column(
+        ForeignKey("tournaments.id", ondelete="CASCADE"), primary_key=True
+    )
+    entity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date] = mapped_column(Date)
+    valid_through: Mapped[date] = mapped_column(Date)
+    computed_at: Mapped[datetime]
+    table_parquet: Mapped[bytes] = mapped_column(LargeBinary)
