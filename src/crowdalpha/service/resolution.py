@@ -36,6 +36,7 @@ from crowdalpha.service.ledger import (
 )
 from crowdalpha.service.meta_models import publish_meta_model
 from crowdalpha.service.scoring import ScoresPending, round_predictions, scored_predictions
+from crowdalpha.service.web_leaderboard import refresh_leaderboards
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories import NewStake
@@ -264,4 +265,6 @@ def resolve_round(ctx: Context, tournament: TournamentRef, number: int) -> Resol
             raise NotFound(f"{loaded.name} has no round {number}")
         return resolve_round_in(ctx, uow, loaded, row, now=now)
 
-    return run_transaction(ctx.engine, work)
+    resolved = run_transaction(ctx.engine, work)
+    refresh_leaderboards(ctx)  # right after: the leaderboards the resolution changed (idempotent)
+    return resolved

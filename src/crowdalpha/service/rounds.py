@@ -37,6 +37,7 @@ from crowdalpha.service.scoring import (
     score_round_job,
     store_round_live_data,
 )
+from crowdalpha.service.web_leaderboard import refresh_leaderboards
 from crowdalpha.service.webhooks import notify_round_opened
 from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
@@ -82,13 +83,17 @@ class RoundStatus:
 
 @dataclass
 class TickReport:
-    """What one tick did: rounds it created, job keys it ran, job keys that failed (with the error)."""
+    """What one tick did: rounds it created, job keys it ran, job keys that failed (with the error).
+
+    ``leaderboards``: the ``tournament/entity`` leaderboard snapshots it stored after its jobs.
+    """
 
     now: datetime
     created_rounds: list[str] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)
+    leaderboards: list[str] = field(default_factory=list)
 
 
 # -- schedules of stored rounds ----------------------------------------------------------------------
@@ -375,6 +380,8 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
             isolation_level="READ COMMITTED",
         )
         if not jobs:
+            # right after the jobs: the leaderboards their resolutions and scores changed (idempotent)
+            report.leaderboards.extend(refresh_leaderboards(ctx))
             return report
         job = jobs[0]
 

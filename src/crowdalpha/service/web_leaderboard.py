@@ -6,25 +6,34 @@ its 90 % round-bootstrap interval, the number of resolved rounds in it and its r
 stake; and the 13- and 52-week returns (payouts of the rounds resolved in the window over the mean
 stake at risk in them).
 
-Speed with 10,000 models: reputations change only when a round resolves (or the day changes), so
-the table of reputations and returns is computed once per tournament, day and set of resolved
-rounds, from each round's **final** score day only, and kept in memory. The rows joined with the
-roster (names, owners, stakes) and each sort order of them are kept too, until a model is added or
-the ledger records a transaction (every stake change is one): a request then costs a few
+Speed with 10,000 models: reputations change only when a round resolves, a resolved round is scored
+again (Classic CORR60) or a round leaves a window as the days pass, so the table of reputations and
+returns is computed then — by :func:`refresh_leaderboards`, which the tick runs right after its jobs
+and ``resolve_round`` right after its transaction — and stored as a **snapshot** (Parquet in
+``leaderboard_snapshots``) with a digest of its inputs and the last date it holds for. A page reads the
+snapshot (kept in memory once read) when its digest is current, and computes the table itself only
+when none is (a database never ticked). Each round's final scores are read once per process and kept
+(:func:`_round_finals`), so a refresh after a resolution reads only the new round's scores. The rows
+joined with the roster (names, owners, stakes) and each sort order of them are kept too, until a model
+is added or the ledger records a transaction (every stake change is one): a request then costs a few
 aggregate queries, a search over the sorted names and the page's rows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import Select, func, select
 
 from crowdalpha.ledger.accounts import AccountKind
@@ -34,11 +43,13 @@ from crowdalpha.service.errors import ServiceError
 from crowdalpha.store import RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.schema import (
     Account,
+    LeaderboardSnapshot,
     LedgerAccount,
     LedgerTransaction,
     Model,
     Round,
     RoundResolution,
+    RoundScoreDay,
     RoundStake,
     Submission,
     SubmissionScore,
@@ -63,6 +74,8 @@ MAX_PAGE_SIZE = 500
 ENTITIES = (MODEL, ACCOUNT)
 FIXED_SORTS = ("name", "stake", *RETURN_WINDOWS)
 _CACHED_TABLES = 16
+_SNAPSHOT_FORMAT = 1
+"""Bump when a snapshot's columns change: older snapshots then no longer hold."""
 
 
 @dataclass(frozen=True)
@@ -169,20 +182,59 @@ class _ResolvedRound:
     id: str
     number: int
     resolved_on: date
+    score_days: int
+    last_scored: str
+
+    @property
+    def version(self) -> tuple[str, str, int, str]:
+        """Return what changes whenever this round's final scores may: its resolve date and score days."""
+        return (self.id, self.resolved_on.isoformat(), self.score_days, self.last_scored)
 
 
 def _resolved_rounds(uow: UnitOfWork, tournament_id: int) -> list[_ResolvedRound]:
-    """Return the tournament's resolved rounds with the date each resolved (recorded, else scheduled)."""
+    """Return the tournament's resolved rounds: resolve date (recorded, else scheduled), score days stored."""
+    days = (
+        select(
+            RoundScoreDay.round_id,
+            func.count(RoundScoreDay.id).label("days"),
+            func.max(RoundScoreDay.scored_at).label("last"),
+        )
+        .group_by(RoundScoreDay.round_id)
+        .subquery()
+    )
     query = (
-        select(Round.id, Round.number, Round.resolve_time, Round.updated_at, RoundResolution.resolved_at)
+        select(Round.id, Round.number, Round.resolve_time, Round.updated_at, RoundResolution.resolved_at,
+               days.c.days, days.c.last)
         .outerjoin(RoundResolution, RoundResolution.round_id == Round.id)
+        .outerjoin(days, days.c.round_id == Round.id)
         .where(Round.tournament_id == tournament_id, Round.state == RoundState.RESOLVED.value)
         .order_by(Round.number)
-    )
+    )  # fmt: skip
     return [
-        _ResolvedRound(round_id, number, (resolved_at or resolve_time or updated_at).date())
-        for round_id, number, resolve_time, updated_at, resolved_at in uow.session.execute(query)
+        _ResolvedRound(
+            round_id, number, (resolved_at or resolve_time or updated_at).date(), count or 0, str(last)
+        )
+        for round_id, number, resolve_time, updated_at, resolved_at, count, last in uow.session.execute(query)
     ]
+
+
+def _inputs_version(rounds: list[_ResolvedRound]) -> str:
+    """Return a digest of what a leaderboard table is computed from (and of how it is computed)."""
+    text = repr((_SNAPSHOT_FORMAT, LEADERBOARD_REPUTATION, RETURN_WINDOWS, [item.version for item in rounds]))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _valid_through(rounds: list[_ResolvedRound], as_of: date) -> date:
+    """Return the last date a table computed ``as_of`` holds: before a round enters or leaves a window."""
+    windows = [LEADERBOARD_REPUTATION.window_days or 0, *(7 * weeks for weeks in RETURN_WINDOWS.values())]
+    ends = [item.resolved_on - timedelta(days=1) for item in rounds if item.resolved_on > as_of]
+    ends += [
+        item.resolved_on + timedelta(days=days - 1)
+        for item in rounds
+        for days in windows
+        if as_of - timedelta(days=days) < item.resolved_on <= as_of
+    ]
+    return min(ends, default=date.max)
 
 
 def _rows(uow: UnitOfWork, query: Select) -> list[tuple]:
@@ -190,87 +242,102 @@ def _rows(uow: UnitOfWork, query: Select) -> list[tuple]:
     return [tuple(row) for row in uow.session.execute(query)]
 
 
-def _final_scores_frame(
-    uow: UnitOfWork, loaded: LoadedTournament, rounds: list[_ResolvedRound]
-) -> pd.DataFrame:
-    """Return one row per (model, resolved round): account, resolve date, at-risk stake, final scores.
+def _read_round_finals(
+    uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return a resolved round's final scores per model (with at-risk stake) and its staked rows' payouts.
 
     A round's final score of a name is its value on the last day that name was scored in the round.
     """
-    scores = [item.name for item in loaded.config.scores]
-    columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores]
-    if not rounds:
-        return pd.DataFrame(columns=columns)
-    ids = [item.id for item in rounds]
+    scores = [score.name for score in loaded.config.scores]
     last_days = _rows(
         uow,
-        select(SubmissionScore.round_id, SubmissionScore.score, func.max(SubmissionScore.day))
-        .where(SubmissionScore.round_id.in_(ids))
-        .group_by(SubmissionScore.round_id, SubmissionScore.score),
+        select(SubmissionScore.score, func.max(SubmissionScore.day))
+        .where(SubmissionScore.round_id == item.id)
+        .group_by(SubmissionScore.score),
     )
-    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
-    at_risk = {
-        (round_id, model_id): stake
-        for model_id, round_id, stake in _rows(
-            uow,
-            select(RoundStake.model_id, RoundStake.round_id, RoundStake.at_risk_nano).where(
-                RoundStake.round_id.in_(ids)
-            ),
-        )
-    }
-    per_round: dict[str, dict[str, pd.Series]] = {}
-    for round_id, score, day in last_days:
+    series: dict[str, pd.Series] = {}
+    for score, day in last_days:
         if score not in scores:
             continue
-        # one (round, score, day) at a time: each is a range of the (round_id, score, day) index
+        # one (score, day) at a time: each is a range of the (round_id, score, day) index
         values = _rows(
             uow,
             select(Submission.model_id, SubmissionScore.value)
             .join(Submission, Submission.id == SubmissionScore.submission_id)
             .where(
-                SubmissionScore.round_id == round_id,
+                SubmissionScore.round_id == item.id,
                 SubmissionScore.score == score,
                 SubmissionScore.day == day,
             ),
         )
         model_ids, numbers = zip(*values, strict=True) if values else ((), ())
-        per_round.setdefault(round_id, {})[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
-    by_id = {item.id: item for item in rounds}
-    parts = []
-    for round_id, series in per_round.items():
-        part = pd.DataFrame(series).reindex(columns=scores)
-        part.index.name = MODEL
-        part = part.reset_index()
-        part[ACCOUNT] = part[MODEL].map(accounts)
-        part[ROUND] = by_id[round_id].number
-        part[RESOLVED_ON] = by_id[round_id].resolved_on
-        part[AT_RISK] = [at_risk.get((round_id, model_id), 0) for model_id in part[MODEL]]
-        parts.append(part)
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    wide = pd.concat(parts, ignore_index=True)
-    wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
-    wide[scores] = wide[scores].astype(np.float64)
-    return wide[columns]
+        series[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
+    stakes = pd.DataFrame(
+        _rows(
+            uow,
+            select(RoundStake.model_id, RoundStake.at_risk_nano, RoundStake.payout_nano).where(
+                RoundStake.round_id == item.id
+            ),
+        ),
+        columns=[MODEL, AT_RISK, "payout_nano"],
+    )
+    stakes[ROUND] = item.number
+    stakes[RESOLVED_ON] = item.resolved_on
+    stakes["payout_nano"] = stakes["payout_nano"].fillna(0)
+    finals = pd.DataFrame(series).reindex(columns=scores).astype(np.float64)
+    finals.index.name = MODEL
+    finals = finals.reset_index()
+    at_risk = dict(zip(stakes[MODEL], stakes[AT_RISK], strict=True))
+    finals[ROUND] = item.number
+    finals[RESOLVED_ON] = item.resolved_on
+    finals[AT_RISK] = np.array([at_risk.get(model_id, 0) for model_id in finals[MODEL]], dtype=np.int64)
+    return finals, stakes
 
 
-def _payouts_frame(uow: UnitOfWork, rounds: list[_ResolvedRound]) -> pd.DataFrame:
-    """Return the staked rows of the resolved rounds: model, account, resolve date, at risk, payout (nano)."""
-    columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, "payout_nano"]
-    if not rounds:
-        return pd.DataFrame(columns=columns)
-    query = (
-        select(RoundStake.model_id, Model.account_id, RoundStake.round_id, RoundStake.at_risk_nano,
-               RoundStake.payout_nano)
-        .join(Model, Model.id == RoundStake.model_id)
-        .where(RoundStake.round_id.in_([item.id for item in rounds]))
-    )  # fmt: skip
-    frame = pd.DataFrame(_rows(uow, query), columns=[MODEL, ACCOUNT, "round_id", AT_RISK, "payout_nano"])
-    by_id = {item.id: item for item in rounds}
-    frame[ROUND] = frame["round_id"].map(lambda round_id: by_id[round_id].number)
-    frame[RESOLVED_ON] = frame["round_id"].map(lambda round_id: by_id[round_id].resolved_on)
-    frame["payout_nano"] = frame["payout_nano"].fillna(0)
-    return frame[columns]
+_ROUND_FINALS_KEY = "web leaderboard round finals"
+
+
+def _round_finals(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return :func:`_read_round_finals`, read once per process and round version."""
+    cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
+    found = cache.get(item.id)
+    if found is None or found[0] != item.version:
+        found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item))
+    return found[1], found[2]
+
+
+def _resolved_frames(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, rounds: list[_ResolvedRound]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the final scores (one row per model and resolved round) and the staked rows with payouts.
+
+    Final scores: ``model, account, round, resolved_on, at_risk_nano`` and each score; staked rows:
+    ``model, account, round, resolved_on, at_risk_nano, payout_nano``.
+    """
+    scores = [item.name for item in loaded.config.scores]
+    finals_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores]
+    payout_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, "payout_nano"]
+    parts = [_round_finals(ctx, uow, loaded, item) for item in rounds]
+    finals = [part[0] for part in parts if not part[0].empty]
+    staked = [part[1] for part in parts if not part[1].empty]
+    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
+    if finals:
+        wide = pd.concat(finals, ignore_index=True)
+        wide[ACCOUNT] = wide[MODEL].map(accounts)
+        wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
+        wide = wide[finals_columns]
+    else:
+        wide = pd.DataFrame(columns=finals_columns)
+    if staked:
+        payouts = pd.concat(staked, ignore_index=True)
+        payouts[ACCOUNT] = payouts[MODEL].map(accounts)
+        payouts = payouts[payout_columns]
+    else:
+        payouts = pd.DataFrame(columns=payout_columns)
+    return wide, payouts
 
 
 def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int) -> pd.Series:
@@ -311,6 +378,148 @@ def _reputation_table(resolved: pd.DataFrame, payouts: pd.DataFrame, loaded: Loa
     for column, weeks in RETURN_WINDOWS.items():
         parts.append(stake_returns(payouts, entity, as_of=as_of, weeks=weeks).rename(column).to_frame())
     return pd.concat(parts, axis=1) if parts else pd.DataFrame()
+
+
+def _computed_tables(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    rounds: list[_ResolvedRound],
+    entities: Sequence[str],
+    as_of: date,
+) -> dict[str, pd.DataFrame]:
+    """Return the reputation table of each entity kind, from one read of the resolved rounds."""
+    resolved, payouts = _resolved_frames(ctx, uow, loaded, rounds)
+    return {entity: _reputation_table(resolved, payouts, loaded, entity, as_of) for entity in entities}
+
+
+# -- snapshots: the tables computed when their inputs change ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _SnapshotHeader:
+    version: str
+    as_of: date
+    valid_through: date
+
+    def holds(self, version: str, as_of: date) -> bool:
+        """Return whether the snapshot is the table of these inputs on that date."""
+        return self.version == version and self.as_of <= as_of <= self.valid_through
+
+
+def _snapshot_headers(uow: UnitOfWork, tournament_id: int) -> dict[str, _SnapshotHeader]:
+    query = select(
+        LeaderboardSnapshot.entity,
+        LeaderboardSnapshot.version,
+        LeaderboardSnapshot.as_of,
+        LeaderboardSnapshot.valid_through,
+    ).where(LeaderboardSnapshot.tournament_id == tournament_id)
+    return {entity: _SnapshotHeader(*rest) for entity, *rest in uow.session.execute(query)}
+
+
+def _to_parquet(table: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=True), sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _from_parquet(content: bytes) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(content)).to_pandas()
+
+
+def _stale_entities(
+    uow: UnitOfWork, tournament_id: int, as_of: date
+) -> tuple[list[_ResolvedRound], str, list[str]]:
+    """Return the resolved rounds, their digest and the entity kinds without a snapshot holding ``as_of``."""
+    rounds = _resolved_rounds(uow, tournament_id)
+    version = _inputs_version(rounds)
+    headers = _snapshot_headers(uow, tournament_id)
+    stale = [
+        entity for entity in ENTITIES if entity not in headers or not headers[entity].holds(version, as_of)
+    ]
+    return rounds, version, stale
+
+
+def refresh_leaderboards_in(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, *, now: datetime
+) -> list[str]:
+    """Store the tournament's leaderboard snapshots that do not hold today; return the entity kinds stored.
+
+    Idempotent: a snapshot of the same inputs that holds today is left as it is.
+    """
+    as_of = now.date()
+    rounds, version, stale = _stale_entities(uow, loaded.id, as_of)
+    if not stale:
+        return []
+    tables = _computed_tables(ctx, uow, loaded, rounds, stale, as_of)
+    valid_through = _valid_through(rounds, as_of)
+    for entity, table in tables.items():
+        uow.session.merge(
+            LeaderboardSnapshot(
+                tournament_id=loaded.id,
+                entity=entity,
+                version=version,
+                as_of=as_of,
+                valid_through=valid_through,
+                computed_at=now,
+                table_parquet=_to_parquet(table),
+            )
+        )
+        _tables(ctx).put(("snapshot", loaded.id, entity, version, as_of), table)
+    uow.session.flush()
+    return stale
+
+
+def refresh_leaderboards(ctx: Context) -> list[str]:
+    """Refresh every tournament's leaderboard snapshots that do not hold today; return ``name/entity`` stored.
+
+    A read-only look first, so a tick with nothing new costs two small queries per tournament.
+    """
+    now = ctx.now()
+
+    def stale(uow: UnitOfWork) -> list[int]:
+        tournaments = [item.id for item in uow.tournaments.list()]
+        return [tid for tid in tournaments if _stale_entities(uow, tid, now.date())[2]]
+
+    refreshed = []
+    for tournament_id in run_transaction(ctx.engine, stale, read_only=True):
+
+        def work(uow: UnitOfWork, tournament_id: int = tournament_id) -> list[str]:
+            loaded = load_tournament(uow, tournament_id)
+            return [
+                f"{loaded.name}/{entity}" for entity in refresh_leaderboards_in(ctx, uow, loaded, now=now)
+            ]
+
+        refreshed.extend(run_transaction(ctx.engine, work))
+    return refreshed
+
+
+def _current_table(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, entity: str, as_of: date
+) -> tuple[Hashable, pd.DataFrame]:
+    """Return the entity kind's reputation table as of today and its cache key: the snapshot if it holds."""
+    tables = _tables(ctx)
+    rounds = _resolved_rounds(uow, loaded.id)
+    version = _inputs_version(rounds)
+    header = _snapshot_headers(uow, loaded.id).get(entity)
+    if header is not None and header.holds(version, as_of):
+        key: Hashable = ("snapshot", loaded.id, entity, version, header.as_of)
+        table = tables.get(key)
+        if table is None:
+            content = uow.session.scalar(
+                select(LeaderboardSnapshot.table_parquet).where(
+                    LeaderboardSnapshot.tournament_id == loaded.id, LeaderboardSnapshot.entity == entity
+                )
+            )
+            table = _from_parquet(content)
+            tables.put(key, table)
+        return key, table
+    key = ("computed", loaded.id, entity, version, as_of)  # no snapshot yet (never ticked): compute it
+    table = tables.get(key)
+    if table is None:
+        table = _computed_tables(ctx, uow, loaded, rounds, [entity], as_of)[entity]
+        tables.put(key, table)
+    return key, table
 
 
 # -- the roster and a page ---------------------------------------------------------------------------
@@ -457,16 +666,10 @@ def leaderboard_page(
 
     def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
         loaded = load_tournament(uow, tournament)
-        rounds = _resolved_rounds(uow, loaded.id)
-        table_key = (loaded.id, entity, as_of, tuple((item.id, item.resolved_on) for item in rounds))
-        board_key = ("board", *table_key, _roster_version(uow, loaded.id))
+        table_key, table = _current_table(ctx, uow, loaded, entity, as_of)
+        board_key = ("board", table_key, _roster_version(uow, loaded.id))
         board = tables.get(board_key)
         if board is None:
-            table = tables.get(table_key)
-            if table is None:
-                resolved = _final_scores_frame(uow, loaded, rounds)
-                table = _reputation_table(resolved, _payouts_frame(uow, rounds), loaded, entity, as_of)
-                tables.put(table_key, table)
             roster = _roster(uow, loaded, entity)
             board = _Board(roster.join(table, how="left") if not table.empty else roster)
             tables.put(board_key, board)
