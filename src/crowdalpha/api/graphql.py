@@ -16,7 +16,8 @@ Stakes: numerapi sends no idempotency key, so each stake request gets a fresh on
 account (``api/<account id>/<uuid4>``). Amounts arrive as token text and are parsed exactly
 (``parse_tokens``). A decrease or drain is a release request: ``status`` "pending" with the due
 round's resolve time as ``dueDate``, or "completed" when the model had no active round. Scores,
-reputations and leaderboards are read from :mod:`crowdalpha.service.performance`.
+reputations are read from :mod:`crowdalpha.service.performance`, leaderboards from the snapshots of
+:mod:`crowdalpha.service.web_leaderboard` (the web pages' tables).
 """
 
 from __future__ import annotations
@@ -66,10 +67,7 @@ from crowdalpha.service.models import owned_model
 from crowdalpha.service.performance import (
     ModelPayout,
     ScoreRecord,
-    Standing,
-    account_leaderboard,
     daily_performances,
-    model_leaderboard,
     model_payouts,
     model_profile,
     round_performances,
@@ -77,8 +75,10 @@ from crowdalpha.service.performance import (
 )
 from crowdalpha.service.submissions import UploadModel, submit_upload, upload_model
 from crowdalpha.service.uploads import new_upload_key, record_rejected_upload
+from crowdalpha.service.web_leaderboard import LeaderboardRow, ranked_leaderboard
 from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
 from crowdalpha.store import Round as RoundRow
+from crowdalpha.tournament.reputation import ACCOUNT, MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -680,13 +680,14 @@ LEADERBOARD_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 """Per leaderboard root field: its reputation fields and its rank fields → the stored score name.
 
 A field whose score the tournament does not compute is null; fields crowdalpha has no figure for
-(returns, sharpe, today, prevRank) are null too.
+(1-day and all-time returns, returns in NMR, sharpe, today, prevRank) are null too.
 """
 
 LEADERBOARD_TOURNAMENTS = {
     "v2Leaderboard": CLASSIC_TOURNAMENT,
     "signalsLeaderboard": SIGNALS_TOURNAMENT,
     "cryptosignalsLeaderboard": 12,
+    "accountLeaderboard": CLASSIC_TOURNAMENT,
 }
 
 
@@ -856,48 +857,54 @@ def resolve_round_model_performances(
     ]
 
 
-def _standing_fields(root: str, standing: Standing) -> dict[str, Any]:
+RETURN_FIELDS = {
+    "v2Leaderboard": {"return_13_weeks": "return_13_weeks", "return_52_weeks": "return_52_weeks"},
+    "cryptosignalsLeaderboard": {"return_13_weeks": "return_13_weeks", "return_52_weeks": "return_52_weeks"},
+    "accountLeaderboard": {"return3m": "return_13_weeks", "return1y": "return_52_weeks"},
+}
+"""Per leaderboard root field: its return fields → the leaderboard's return column (a fraction of stake)."""
+
+
+def _leaderboard_fields(root: str, ranked_by: str, row: LeaderboardRow) -> dict[str, Any]:
     """Return a leaderboard row with the root field's names (no figure: null)."""
     reputations, ranks = LEADERBOARD_FIELDS[root]
+
+    def figure(score: str, part: str) -> Any:
+        found = row.reputations.get(score)
+        return None if found is None else getattr(found, part)
+
     return {
-        "rank": standing.rank,
-        "username": standing.name,
-        "displayName": standing.name,
-        "nmrStaked": format_tokens(standing.stake_nano),
+        "rank": figure(ranked_by, "rank"),
+        "username": row.name,
+        "displayName": row.name,
+        "nmrStaked": format_tokens(row.stake_nano),
         "team": False,
-        **{field: standing.reputations.get(score) for field, score in reputations.items()},
-        **{field: standing.ranks.get(score) for field, score in ranks.items()},
+        **{field: figure(score, "value") for field, score in reputations.items()},
+        **{field: figure(score, "rank") for field, score in ranks.items()},
+        **{field: getattr(row, column) for field, column in RETURN_FIELDS.get(root, {}).items()},
     }
 
 
-def _model_leaderboard(root: str) -> Callable[..., Any]:
+def _leaderboard(root: str, entity: str) -> Callable[..., Any]:
     @threaded
     def resolve(
         _: Any, info: GraphQLResolveInfo, limit: int, offset: int, tournament: int | None = None
     ) -> list[dict[str, Any]]:
-        standings = model_leaderboard(
-            _service(info), tournament or LEADERBOARD_TOURNAMENTS[root], limit=limit, offset=offset
+        ranked_by, rows = ranked_leaderboard(
+            _service(info),
+            tournament or LEADERBOARD_TOURNAMENTS[root],
+            entity=entity,
+            limit=limit,
+            offset=offset,
         )
-        return [_standing_fields(root, standing) for standing in standings]
+        return [_leaderboard_fields(root, ranked_by, row) for row in rows]
 
-    resolve.__doc__ = f"Return the {root} rows by rank (unranked models last), a page of them."
+    resolve.__doc__ = f"Return the {root} rows by rank (unranked last), a page of them."
     return resolve
 
 
 for _root in LEADERBOARD_TOURNAMENTS:
-    query.set_field(_root, _model_leaderboard(_root))
-
-
-@query.field("accountLeaderboard")
-@threaded
-def resolve_account_leaderboard(
-    _: Any, info: GraphQLResolveInfo, limit: int, offset: int, tournament: int | None = None
-) -> list[dict[str, Any]]:
-    """Return the accounts by rank of their account reputation (unranked last), a page of them."""
-    standings = account_leaderboard(
-        _service(info), tournament or CLASSIC_TOURNAMENT, limit=limit, offset=offset
-    )
-    return [_standing_fields("accountLeaderboard", standing) for standing in standings]
+    query.set_field(_root, _leaderboard(_root, ACCOUNT if _root == "accountLeaderboard" else MODEL))
 
 
 # -- the app -------------------------------------------------------------------------------------------

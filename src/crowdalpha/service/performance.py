@@ -10,7 +10,7 @@ round score is its at-risk stake snapshotted at the round's close (0 when it had
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -25,6 +25,7 @@ from crowdalpha.service.errors import ServiceError
 from crowdalpha.store import Model, NotFound, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.schema import SubmissionScore
+from crowdalpha.tournament.config import TournamentConfig
 from crowdalpha.tournament.payouts import payout_scores, payouts
 from crowdalpha.tournament.reputation import (
     ACCOUNT,
@@ -397,19 +398,21 @@ def _ranked(standings: list[Standing], limit: int | None, offset: int) -> list[S
     return ordered[offset : None if limit is None else offset + limit]
 
 
-def _ranking_score(loaded: LoadedTournament, tables: dict[str, pd.DataFrame]) -> str:
+def ranking_score(config: TournamentConfig, is_ranked: Callable[[str], bool]) -> str:
     """Return the score that ranks a leaderboard: the first payout score, else the first score, ranked.
 
     Candidates are the payout terms' scores, then the tournament's other scores, in config order;
-    the first one any entity has a rank of wins (e.g. Signals' ALPHA before it is computed: MMC).
+    the first one ``is_ranked`` (some entity has a rank of it) wins (e.g. Signals' ALPHA before it
+    is computed: MMC).
     """
-    config = loaded.config
     candidates = [term.score for term in config.payout.terms] + [item.name for item in config.scores]
-    for score in candidates:
-        table = tables.get(score)
-        if table is not None and table["rank"].notna().any():
-            return score
-    return candidates[0]
+    return next((score for score in candidates if is_ranked(score)), candidates[0])
+
+
+def _ranking_score(loaded: LoadedTournament, tables: dict[str, pd.DataFrame]) -> str:
+    return ranking_score(
+        loaded.config, lambda score: score in tables and bool(tables[score]["rank"].notna().any())
+    )
 
 
 def model_leaderboard(

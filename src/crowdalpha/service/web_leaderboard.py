@@ -40,6 +40,7 @@ from crowdalpha.ledger.accounts import AccountKind
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
+from crowdalpha.service.performance import ranking_score
 from crowdalpha.store import RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.schema import (
     Account,
@@ -643,6 +644,29 @@ def _check_request(sort: str, sorts: tuple[str, ...], offset: int, limit: int) -
         )
 
 
+def _score_columns(loaded: LoadedTournament) -> tuple[ScoreColumn, ...]:
+    return tuple(ScoreColumn(item.name, item.display_name or item.name) for item in loaded.config.scores)
+
+
+def _board(ctx: Context, tournament: TournamentRef, entity: str) -> tuple[LoadedTournament, _Board]:
+    """Return the tournament and its leaderboard rows of models (or accounts) joined with the roster."""
+    as_of = ctx.now().date()
+    tables = _tables(ctx)
+
+    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
+        loaded = load_tournament(uow, tournament)
+        table_key, table = _current_table(ctx, uow, loaded, entity, as_of)
+        board_key = ("board", table_key, _roster_version(uow, loaded.id))
+        board = tables.get(board_key)
+        if board is None:
+            roster = _roster(uow, loaded, entity)
+            board = _Board(roster.join(table, how="left") if not table.empty else roster)
+            tables.put(board_key, board)
+        return loaded, board
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
 def leaderboard_page(
     ctx: Context,
     tournament: TournamentRef,
@@ -661,22 +685,9 @@ def leaderboard_page(
     """
     if entity not in ENTITIES:
         raise ServiceError("invalid_entity", f"a leaderboard is of {' or '.join(ENTITIES)}; got {entity!r}")
+    loaded, board = _board(ctx, tournament, entity)
     as_of = ctx.now().date()
-    tables = _tables(ctx)
-
-    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
-        loaded = load_tournament(uow, tournament)
-        table_key, table = _current_table(ctx, uow, loaded, entity, as_of)
-        board_key = ("board", table_key, _roster_version(uow, loaded.id))
-        board = tables.get(board_key)
-        if board is None:
-            roster = _roster(uow, loaded, entity)
-            board = _Board(roster.join(table, how="left") if not table.empty else roster)
-            tables.put(board_key, board)
-        return loaded, board
-
-    loaded, board = run_transaction(ctx.engine, work, read_only=True)
-    scores = tuple(ScoreColumn(item.name, item.display_name or item.name) for item in loaded.config.scores)
+    scores = _score_columns(loaded)
     sort = sort or loaded.config.payout.terms[0].score
     sorts = (*FIXED_SORTS, *(score.name for score in scores))
     _check_request(sort, sorts, offset, limit)
@@ -695,3 +706,28 @@ def leaderboard_page(
         as_of=as_of,
         rows=tuple(_row(record, scores) for _, record in page.iterrows()),
     )
+
+
+def ranked_leaderboard(
+    ctx: Context, tournament: TournamentRef, *, entity: str = MODEL, limit: int | None = None, offset: int = 0
+) -> tuple[str, list[LeaderboardRow]]:
+    """Return the ranking score and the rows by its rank (unranked last, then by name): numerapi's order.
+
+    The ranking score is :func:`crowdalpha.service.performance.ranking_score`; the rows come from
+    the same tables as the pages (the snapshot when it holds).
+    """
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ServiceError(
+            "invalid_page", f"limit and offset must be ≥ 0; got limit {limit}, offset {offset}"
+        )
+    loaded, board = _board(ctx, tournament, entity)
+    frame = board.frame
+
+    def is_ranked(score: str) -> bool:
+        column = f"{score}_rank"
+        return column in frame.columns and bool(frame[column].notna().any())
+
+    ranked_by = ranking_score(loaded.config, is_ranked)
+    positions = board.positions(ranked_by, True, "")
+    page = frame.iloc[positions[offset : None if limit is None else offset + limit]]
+    return ranked_by, [_row(record, _score_columns(loaded)) for _, record in page.iterrows()]
