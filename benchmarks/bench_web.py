@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -208,19 +209,22 @@ def seed_leaderboard(
     return [row["name"] for row in model_rows]
 
 
-def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
-    """Return the status and body of ``GET path`` answered by the ASGI app in this process (no socket)."""
+def asgi_request(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Return the status and body of a request answered by the ASGI app in this process (no socket)."""
     raw_path, _, query = path.partition("?")
+    headers = [(b"host", b"127.0.0.1")]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": raw_path,
         "raw_path": raw_path.encode(),
         "query_string": query.encode(),
-        "headers": [(b"host", b"127.0.0.1")],
+        "headers": headers,
         "server": ("127.0.0.1", 80),
         "client": ("127.0.0.1", 12345),
         "root_path": "",
@@ -228,7 +232,7 @@ def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
     answer: dict[str, Any] = {"status": 0, "body": b""}
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -240,6 +244,11 @@ def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
     return answer["status"], answer["body"]
 
 
+def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
+    """Return the status and body of ``GET path`` answered by the ASGI app in this process."""
+    return asgi_request(app, "GET", path)
+
+
 def timed_get(app: Any, path: str) -> float:
     """Return the seconds the app takes to answer ``GET path`` with 200."""
     started = time.perf_counter()
@@ -247,6 +256,26 @@ def timed_get(app: Any, path: str) -> float:
     elapsed = time.perf_counter() - started
     if status != 200:
         raise SystemExit(f"GET {path} answered {status}: {body[:500]!r}")
+    return elapsed
+
+
+LEADERBOARD_QUERY = {
+    "query": "query($limit: Int!, $offset: Int!) { v2Leaderboard(limit: $limit, offset: $offset) {"
+    " nmrStaked rank username corr20Rep corr20V2Rep corj60Rep fncRep fncV3Rep tcRep mmcRep bmcRep"
+    " team return_1_day return_52_weeks return_13_weeks } }",
+    "variables": {"limit": 50, "offset": 0},
+}
+"""The operation numerapi's ``get_leaderboard()`` sends (its default page of 50)."""
+
+
+def timed_post(app: Any, path: str, document: dict[str, Any]) -> float:
+    """Return the seconds the app takes to answer a GraphQL POST with 200 and no errors."""
+    started = time.perf_counter()
+    status, body = asgi_request(app, "POST", path, json.dumps(document).encode())
+    elapsed = time.perf_counter() - started
+    answer = json.loads(body)
+    if status != 200 or answer.get("errors") or not answer["data"]["v2Leaderboard"]:
+        raise SystemExit(f"POST {path} answered {status}: {body[:500]!r}")
     return elapsed
 
 
@@ -260,6 +289,7 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
     from crowdalpha.api import create_app
     from crowdalpha.service import Context, init_home
     from crowdalpha.service.performance import model_leaderboard
+    from crowdalpha.service.web_leaderboard import refresh_leaderboards
     from crowdalpha.settings import Settings
     from crowdalpha.store import BlobStore, create_engine
     from crowdalpha.tournament.clock import SettableClock
@@ -277,9 +307,17 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         progress(f"seeding {models} models × {rounds} resolved rounds")
         seed_leaderboard(ctx, models=models, rounds=rounds, score_days=score_days)
         seed_seconds = time.perf_counter() - started
+        progress("refreshing the leaderboard snapshots (what the tick does right after a resolution)")
+        started, cpu = time.perf_counter(), time.process_time()
+        refreshed = refresh_leaderboards(ctx)
+        refresh_seconds, refresh_cpu = time.perf_counter() - started, time.process_time() - cpu
+        ctx.cache.clear()  # the server below is another process's view: nothing in memory
         progress("timing the page")
         app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
+        cpu = time.process_time()
         cold = timed_get(app, "/leaderboard/classic")
+        cold_cpu = time.process_time() - cpu
+        cold_account = timed_get(app, "/leaderboard/classic?view=account")
         paths = [
             "/leaderboard/classic",
             "/leaderboard/classic?sort=mmc",
@@ -290,8 +328,9 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
             f"/leaderboard/classic?offset={max(models - 50, 0)}",
             "/leaderboard/classic?view=account",
         ]
-        asgi_get(app, "/leaderboard/classic?view=account")  # the account table's own cold compute
         warm = [timed_get(app, path) for _ in range(repeats) for path in paths]
+        progress("timing numerapi's leaderboard query (GraphQL, in-process)")
+        graphql = [timed_post(app, "/graphql", LEADERBOARD_QUERY) for _ in range(repeats)]
         progress("timing the anchor")
         started = time.perf_counter()
         anchor_rows = model_leaderboard(ctx, "classic")
@@ -307,13 +346,20 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         "crowdalpha_page_seconds": round(ours, 4),
         "crowdalpha_page_p95_seconds": round(float(np.quantile(warm, 0.95)), 4),
         "crowdalpha_cold_page_seconds": round(cold, 4),
+        "crowdalpha_cold_page_cpu_seconds": round(cold_cpu, 4),
+        "crowdalpha_cold_account_page_seconds": round(cold_account, 4),
+        "refresh_seconds": round(refresh_seconds, 3),
+        "refresh_cpu_seconds": round(refresh_cpu, 3),
+        "refreshed": refreshed,
+        "graphql_leaderboard_seconds": round(statistics.median(graphql), 4),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "anchor": "performance.model_leaderboard (numerapi v2Leaderboard path, every row, no cache)",
         "anchor_rows": len(anchor_rows),
         "anchor_seconds": round(anchor, 4),
         "ratio": round(anchor / ours, 2),
         "cold_ratio": round(anchor / cold, 2),
         "goal_seconds": GOAL_SECONDS,
-        "goal_met": ours < GOAL_SECONDS,
+        "goal_met": max(ours, cold) < GOAL_SECONDS,
     }
 
 
