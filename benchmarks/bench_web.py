@@ -5,12 +5,15 @@ with ``--rounds`` weekly resolved rounds, written straight into the store as the
 them (:func:`seed_leaderboard`): selected submissions, the final ``--score-days`` of every score of
 the Classic config, at-risk stakes with payouts, round resolutions and the models' stake balances.
 
-Timed, in-process (the ASGI app called directly, no socket): ``GET /leaderboard/classic`` once cold
-(the reputation table computed) and then warm, sorted by every column, searched and paged (median).
-Anchor, side by side on the same database: the leaderboard query numerapi's ``v2Leaderboard``
-uses (:func:`crowdalpha.service.performance.model_leaderboard`: every stored score day read, no
-interval, no cache, every row). ``ratio`` is anchor ÷ warm page, ``cold_ratio`` anchor ÷ the cold
-page (which also computes the 1,000-resample intervals the anchor skips). Goal: warm page < 200 ms.
+Then, as the tick does right after a resolution, :func:`refresh_leaderboards` computes and stores the
+leaderboard snapshots (timed: ``refresh_seconds``, work moved off the read path). Timed, in-process (the
+ASGI app called directly, no socket, nothing in memory): ``GET /leaderboard/classic`` cold (the first
+request: the snapshot read from the database) and the account view cold, then warm, sorted by every
+column, searched and paged (median); numerapi's ``v2Leaderboard`` operation over ``/graphql``.
+Anchor, side by side on the same database: :func:`crowdalpha.service.performance.model_leaderboard`
+(every stored score day read, no interval, no cache, every row — the numerapi path before the
+snapshots). ``ratio`` is anchor ÷ warm page, ``cold_ratio`` anchor ÷ the cold page. Goal: warm and
+cold page < 200 ms.
 
 Prints one JSON line. ``--quick`` runs a small case for a smoke test.
 """

@@ -18,4 +18,9 @@ def test_quick_web_benchmark_times_the_leaderboard_page_and_the_anchor_on_every_
     assert figures["ratio"] == pytest.approx(
         figures["anchor_seconds"] / figures["crowdalpha_page_seconds"], rel=0.05
     )
-    assert figures["goal_met"] == (figures["crowdalpha_page_seconds"] < figures["goal_seconds"])
+    assert figures["goal_met"] == (
+        max(figures["crowdalpha_page_seconds"], figures["crowdalpha_cold_page_seconds"])
+        < figures["goal_seconds"]
+    )
+    assert "classic/model" in figures["refreshed"] and "classic/account" in figures["refreshed"]
+    assert figures["graphql_leaderboard_seconds"] > 0

@@ -1,0 +1,101 @@
+"""Leaderboard snapshots: computed when their inputs change, stored, read by the pages and numerapi.
+
+Checked on SQLite and PostgreSQL: a refresh stores a snapshot per tournament and entity, is a
+no-op until something changes, and a page read from the stored snapshot (nothing in memory) equals
+the page computed from the scores; a new resolved round or a round leaving a window makes the
+snapshots stale again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from web_helpers import seed_leaderboard
+
+from crowdalpha.service import Context
+from crowdalpha.service.performance import model_leaderboard
+from crowdalpha.service.rounds import tick
+from crowdalpha.service.web_leaderboard import (
+    MAX_PAGE_SIZE,
+    leaderboard_page,
+    ranked_leaderboard,
+    refresh_leaderboards,
+)
+from crowdalpha.store import run_transaction
+from crowdalpha.store.schema import LeaderboardSnapshot
+
+
+def _snapshots(ctx: Context) -> dict[tuple[int, str], tuple[str, object, object]]:
+    def work(uow):
+        rows = uow.session.execute(
+            select(
+                LeaderboardSnapshot.tournament_id,
+                LeaderboardSnapshot.entity,
+                LeaderboardSnapshot.version,
+                LeaderboardSnapshot.as_of,
+                LeaderboardSnapshot.valid_through,
+            )
+        )
+        return {(tid, entity): (version, as_of, through) for tid, entity, version, as_of, through in rows}
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def _figures(page) -> dict[str, tuple]:
+    return {
+        row.name: (
+            row.stake_nano,
+            row.return_13_weeks,
+            row.return_52_weeks,
+            *((rep.value, rep.low, rep.high, rep.rounds, rep.rank) for rep in row.reputations.values()),
+        )
+        for row in page.rows
+    }
+
+
+def test_a_refresh_stores_each_leaderboard_once_and_pages_read_it_back_unchanged(ctx: Context) -> None:
+    seed_leaderboard(ctx, models=20, rounds=5, score_days=2, seed=3)
+    computed = {entity: _figures(leaderboard_page(ctx, "classic", entity=entity, limit=MAX_PAGE_SIZE))
+                for entity in ("model", "account")}  # fmt: skip
+    refreshed = refresh_leaderboards(ctx)
+    assert {"classic/model", "classic/account"} <= set(refreshed)
+    assert refresh_leaderboards(ctx) == []  # idempotent: nothing changed
+    stored = _snapshots(ctx)
+    assert stored[(8, "model")][1] == ctx.now().date() <= stored[(8, "model")][2]
+    ctx.cache.clear()  # another process: only the database
+    for entity, figures in computed.items():
+        assert _figures(leaderboard_page(ctx, "classic", entity=entity, limit=MAX_PAGE_SIZE)) == figures
+
+
+def test_a_new_resolved_round_or_a_round_leaving_a_window_makes_the_snapshot_stale(ctx: Context) -> None:
+    seed_leaderboard(ctx, models=12, rounds=3, score_days=1, seed=4)
+    refresh_leaderboards(ctx)
+    version, _, valid_through = _snapshots(ctx)[(8, "model")]
+    seed_leaderboard(ctx, models=4, rounds=1, score_days=1, seed=6, prefix="late")
+    assert "classic/model" in refresh_leaderboards(ctx)
+    newer, _, valid_through = _snapshots(ctx)[(8, "model")]
+    assert newer != version
+    ctx.clock.set(ctx.now() + timedelta(days=(valid_through - ctx.now().date()).days + 1))
+    assert "classic/model" in refresh_leaderboards(ctx)  # same rounds, but one left a window
+
+
+def test_the_tick_refreshes_the_leaderboards_after_its_jobs(ctx: Context) -> None:
+    seed_leaderboard(ctx, models=8, rounds=2, score_days=1, seed=7)
+    report = tick(ctx)
+    assert {"classic/model", "classic/account"} <= set(report.leaderboards)
+    assert tick(ctx).leaderboards == []
+
+
+def test_numerapis_ranking_from_the_snapshot_matches_the_score_by_score_path(ctx: Context) -> None:
+    seed_leaderboard(ctx, models=15, rounds=4, score_days=2, seed=8)
+    refresh_leaderboards(ctx)
+    ctx.cache.clear()
+    ranked_by, rows = ranked_leaderboard(ctx, "classic")
+    reference = model_leaderboard(ctx, "classic")
+    assert [row.reputations[ranked_by].rank for row in rows] == [standing.rank for standing in reference]
+    assert {row.name: row.reputations["mmc"].value for row in rows} == {
+        standing.name: standing.reputations["mmc"] for standing in reference
+    }
+    _, page = ranked_leaderboard(ctx, "classic", limit=5, offset=5)
+    assert [row.name for row in page] == [row.name for row in rows[5:10]]
