@@ -92,6 +92,17 @@ def test_market_ingest_command_reports_the_dates_covered(
     assert json.loads(result.output)["covered_through"] == "2020-01-16"
     result = runner.invoke(app, ["market", "ingest", str(tmp_path / "next.parquet"), "--home", home])
     assert result.exit_code == 2
-    assert "error: market_dates_overlap: the market store already holds dates through 2020-01-16" in (
+    assert "error: market_dates_overlap: the equity market store already holds dates through 2020-01-16" in (
         result.output
     )
+    # the crypto market is a store of its own: the same dates ingest there, and only there
+    crypto = ["market", "ingest", str(tmp_path / "first.csv"), "--home", home, "--market", "crypto"]
+    result = runner.invoke(app, crypto)
+    assert result.exit_code == 0, result.output
+    assert "the crypto market store covers 2020-01-01 … 2020-01-14 (10 dates)" in result.output
+    result = runner.invoke(app, crypto)
+    assert result.exit_code == 2
+    assert "the crypto market store already holds dates through 2020-01-14" in result.output
+    result = runner.invoke(app, [*crypto[:-1], "bonds"])
+    assert result.exit_code == 2
+    assert "unknown_market: market is one of ['equity', 'crypto']; got 'bonds'" in result.output

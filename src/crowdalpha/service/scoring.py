@@ -82,7 +82,7 @@ from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.market import market_panel, market_through
+from crowdalpha.service.market import EQUITY, market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
@@ -152,18 +152,18 @@ class ScoreDayReport:
 
 
 def record_round_live_data(
-    ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime
+    ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime, market: str = EQUITY
 ) -> RoundLiveData | None:
     """Record the round's live date and id → asset map; None when neither source has them.
 
     Classic: from the version's private ``ids.parquet``. A universe tournament (Signals, Crypto:
     real tickers or symbols, no private ids) maps its live universe through the market store
-    on the live file's date (:func:`universe_id_assets`).
+    on the live file's date (:func:`universe_id_assets`) in the tournament's ``market`` store.
     """
     files = {item.name: item for item in uow.datasets.list_files(version_id, public_only=False)}
     private_ids = files.get(PRIVATE_IDS_FILE)
     if private_ids is None:
-        return _record_universe_live_data(ctx, uow, round_row, files, now=now)
+        return _record_universe_live_data(ctx, uow, round_row, files, now=now, market=market)
     with ctx.blobs.open(private_ids.blob_key) as handle:
         table = pq.read_table(handle, columns=["data_type", "id", "date", "asset"])
     table = table.filter(pc.equal(table.column("data_type"), LIVE))
@@ -204,7 +204,7 @@ def universe_id_assets(rows: pd.DataFrame, id_column: str, ids: np.ndarray) -> p
 
 
 def _record_universe_live_data(
-    ctx: Context, uow: UnitOfWork, round_row: Round, files: dict, *, now: datetime
+    ctx: Context, uow: UnitOfWork, round_row: Round, files: dict, *, now: datetime, market: str
 ) -> RoundLiveData | None:
     universe_row = uow.rounds.get_live_universe(round_row.id)
     live = files.get(LIVE_FILE)
@@ -218,7 +218,7 @@ def _record_universe_live_data(
     if len(dates) != 1:
         return None
     live_date = pd.Timestamp(dates[0]).date()
-    panel = market_panel(ctx, through=live_date)
+    panel = market_panel(ctx, through=live_date, market=market)
     if panel is None or panel["date"].iloc[-1] < pd.Timestamp(live_date):
         return None  # the market store does not reach the live date yet: the round cannot be scored
     rows = panel[panel["date"] == pd.Timestamp(live_date)]
@@ -237,8 +237,9 @@ def _no_live_data_message(loaded: LoadedTournament, row: Round) -> str:
     if loaded.config.submissions.min_tickers is not None:
         return (
             f"{loaded.name} round {row.number} has no live id → asset map; its live universe is mapped"
-            " through the market store on the live file's date: ingest the market data of that date"
-            " (`crowdalpha market ingest FILE`) before the round opens"
+            f" through the {loaded.config.market} market store on the live file's date: ingest the"
+            f" market data of that date (`crowdalpha market ingest FILE --market {loaded.config.market}`)"
+            " before the round opens"
         )
     return (
         f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
@@ -983,17 +984,19 @@ def score_round(
 # -- use cases ----------------------------------------------------------------------------------------
 
 
+def _empty_market_message(market: str) -> str:
+    return f"the {market} market store is empty; run `crowdalpha market ingest FILE --market {market}` first"
+
+
 def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> TargetInputs:
     """Return the target inputs of the market store as known at ``through`` (cached: one slot per context)."""
-    key = (through, config.lag_days, market_through(ctx))
+    key = (config.market, through, config.lag_days, market_through(ctx, config.market))
     cached = ctx.cache.get(_INPUTS_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
-    panel = market_panel(ctx, through=through)
+    panel = market_panel(ctx, through=through, market=config.market)
     if panel is None:
-        raise ServiceError(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
-        )
+        raise ServiceError("no_market_data", _empty_market_message(config.market))
     inputs = prepare_target_inputs(panel, lag=config.lag_days)
     ctx.cache[_INPUTS_CACHE_KEY] = (key, inputs)
     return inputs
@@ -1032,16 +1035,14 @@ def _scorable_rounds(uow: UnitOfWork, tournament: TournamentRef) -> tuple[Loaded
 
 def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = None) -> ScoreDayReport:
     """Score every closed or scoring round on each day the market data (through ``date``) makes computable."""
-    through = market_through(ctx)
-    if through is None:
-        raise ServiceError(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
-        )
-    if date is not None:
-        through = min(through, date)
     loaded, round_ids = run_transaction(
         ctx.engine, lambda uow: _scorable_rounds(uow, tournament), read_only=True
     )
+    through = market_through(ctx, loaded.config.market)
+    if through is None:
+        raise ServiceError("no_market_data", _empty_market_message(loaded.config.market))
+    if date is not None:
+        through = min(through, date)
     report = ScoreDayReport(tournament=loaded.name, through=through)
     if not round_ids:
         return report
@@ -1066,16 +1067,14 @@ def score_round_job(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, day: int, *, now: datetime
 ) -> list[ScoredDay]:
     """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
-    through = market_through(ctx)
+    through = market_through(ctx, loaded.config.market)
     if through is None:
-        raise ScoresPending(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`"
-        )
+        raise ScoresPending("no_market_data", _empty_market_message(loaded.config.market))
     stored = score_round(ctx, uow, loaded, row, target_inputs(ctx, loaded.config, through), now=now)
     if day not in uow.scores.scored_days(row.id):
         raise ScoresPending(
             "market_data_pending",
             f"{loaded.name} round {row.number} score day {day} needs market data after"
-            f" {through.isoformat()}; run `crowdalpha market ingest FILE`",
+            f" {through.isoformat()}; run `crowdalpha market ingest FILE --market {loaded.config.market}`",
         )
     return stored
