@@ -1,0 +1,47 @@
+"""A season of all three tournaments: Classic, Signals and Crypto rounds all score and resolve.
+
+Crypto scores on its own market store (``crowdalpha market ingest FILE --market crypto``), which
+the season ingests day by day beside the equity market; a round of each tournament must pass
+through scoring to ``resolved`` and no job may fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from crowdalpha.service import check_ledger, market_through, open_context
+from crowdalpha.sim.simulate import MarketSpec, SimulationResult, SimulationSpec, run_simulation
+
+ROUNDS = 26
+"""Season days: the first rounds reach score day 20 (lag 2 + delay 2 + horizon 20) and resolve."""
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    spec = SimulationSpec(
+        home=tmp_path_factory.mktemp("three") / "home",
+        market=MarketSpec(assets=150, days=330 + ROUNDS, crypto_assets=200),
+        rounds=ROUNDS,
+        benchmark_models=False,
+        fund_backtest=False,
+    )
+    return run_simulation(spec)
+
+
+@pytest.mark.slow
+def test_classic_signals_and_crypto_rounds_all_resolve_with_scores_and_no_failed_job(
+    season: SimulationResult,
+) -> None:
+    assert season.skipped == {}
+    assert season.season.failed == {}
+    figures = season.outcome.figures
+    for tournament in ("classic", "signals", "crypto"):
+        states = figures.states_count(tournament)
+        assert states["resolved"] >= 1, (tournament, states)
+        scored = {key for key in figures.scores if key[0] == tournament}
+        assert scored, tournament
+    last = season.season.days[-1].market_date
+    with open_context(season.settings) as ctx:
+        assert market_through(ctx, "crypto") == last
+        assert market_through(ctx, "equity") == last
+        assert check_ledger(ctx).ok
