@@ -20,7 +20,7 @@ ROUNDS = 26
 def season(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
     spec = SimulationSpec(
         home=tmp_path_factory.mktemp("three") / "home",
-        market=MarketSpec(assets=150, days=330 + ROUNDS, crypto_assets=200),
+        market=MarketSpec(assets=150, days=330 + ROUNDS, crypto_assets=260),
         rounds=ROUNDS,
         benchmark_models=False,
         fund_backtest=False,

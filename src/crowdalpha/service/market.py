@@ -152,11 +152,13 @@ def market_panel(ctx: Context, *, through: date | None = None, market: str = EQU
         return None
     keys = tuple(batch.blob_key for batch in batches)
     cached = ctx.cache.get(f"{_CACHE_KEY}/{market}")
-    if cached is not None and cached[0] == keys:
-        panel = cached[1]
+    if cached is not None and cached[0][: len(keys)] == keys:
+        panel = cached[1]  # the same batches, or more: the date filter below keeps those through the date
     else:
-        pieces = []
-        for key in keys:
+        # batches are append-only: a cached view whose keys begin the list needs only the new blobs
+        known = cached is not None and keys[: len(cached[0])] == cached[0]
+        pieces = [cached[1]] if known else []
+        for key in keys[len(cached[0]) :] if known else keys:
             with ctx.blobs.open(key) as handle:
                 pieces.append(pq.read_table(handle).to_pandas())
         panel = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
