@@ -1,8 +1,9 @@
-"""A season of all three tournaments: Classic, Signals and Crypto rounds all score and resolve.
+"""A season of all three tournaments: Classic, Signals and Crypto rounds all score; Classic and Crypto resolve.
 
 Crypto scores on its own market store (``crowdalpha market ingest FILE --market crypto``), which
-the season ingests day by day beside the equity market; a round of each tournament must pass
-through scoring to ``resolved`` and no job may fail.
+the season ingests day by day beside the equity market; Classic and Crypto rounds (horizon 20)
+must pass through scoring to ``resolved``, Signals rounds (horizon 60, longer than the season) must
+be scoring, and no job may fail.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def test_classic_signals_and_crypto_rounds_all_resolve_with_scores_and_no_failed
     figures = season.outcome.figures
     for tournament in ("classic", "signals", "crypto"):
         states = figures.states_count(tournament)
-        assert states["resolved"] >= 1, (tournament, states)
+        # Signals resolves after its 60-day scores (horizon 60): beyond this season, so its rounds score
+        assert states["resolved" if tournament != "signals" else "scoring"] >= 1, (tournament, states)
         scored = {key for key in figures.scores if key[0] == tournament}
         assert scored, tournament
     last = season.season.days[-1].market_date
