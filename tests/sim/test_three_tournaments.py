@@ -1,4 +1,4 @@
-"""A season of all three tournaments: Classic, Signals and Crypto rounds all score; Classic and Crypto resolve.
+"""A season of all three tournaments: every tournament scores; Classic and Crypto rounds resolve.
 
 Crypto scores on its own market store (``crowdalpha market ingest FILE --market crypto``), which
 the season ingests day by day beside the equity market; Classic and Crypto rounds (horizon 20)
