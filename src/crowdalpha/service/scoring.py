@@ -115,6 +115,9 @@ FEATURES_FILE = "features.json"
 LIVE_FILE = "live.parquet"
 _INPUTS_CACHE_KEY = "score_target_inputs"
 SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
+_ROUND_STATE_KEY = "score_round_state"
+ROUND_STATE_BUDGET = 20_000_000
+"""Prediction values (ids × submissions) whose rounds' derived rows a context keeps across score days."""
 
 
 class ScoresPending(ServiceError):
@@ -548,6 +551,7 @@ class _RoundScorer:
         *,
         peers: pd.Series | None = None,
         neutralizers: Callable[[str], pd.DataFrame] | None = None,
+        round_state: dict[object, object] | None = None,
     ) -> None:
         self.values = values
         self.meta_models = meta_models
@@ -556,7 +560,8 @@ class _RoundScorer:
         self.complete = not values.isna().to_numpy().any()
         self._ids: pd.Index | None = None
         self._cache: dict[object, np.ndarray] = {}
-        self._round: dict[object, object] = {}
+        self._round: dict[object, object] = {} if round_state is None else round_state
+        """What depends only on the round's predictions (their order, neutral rows): kept across days."""
 
     def _rows(self, ids: pd.Index, kind: str) -> np.ndarray:
         if self._ids is None or not self._ids.equals(ids):
@@ -630,6 +635,10 @@ class _RoundScorer:
             return scoring.feature_neutral_corr(self.values, features, target)
         aligned, mean = self._aligned_target(target)
         key = ("fnc", neutral_to)
+        if key not in self._cache and ("fnc_all_ids", neutral_to) in self._round:
+            positions = self.values.index.get_indexer(aligned.index)
+            if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
+                self._cache[key] = self._round[("fnc_all_ids", neutral_to)]  # an earlier day's, same ids
         if key not in self._cache:
             neutral = self._round.get(("neutral", neutral_to))
             if neutral is None:
@@ -659,6 +668,8 @@ class _RoundScorer:
                         np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
                     )
             self._cache[key] = transformed
+            if day_rows is neutral:  # every live id: later days with the same ids reuse it
+                self._round[("fnc_all_ids", neutral_to)] = transformed
         transformed = self._cache[key]
         scores = np.full(transformed.shape[0], np.nan)
         scorable = ~np.isnan(transformed[:, :1]).reshape(-1)
@@ -909,6 +920,26 @@ def _score_values(
     return scorer.portfolio(score.metric, target, data.risk(), stakes)
 
 
+def _round_state(ctx: Context, row: Round, values: pd.DataFrame) -> dict[object, object] | None:
+    """Return the context's store of what a round's scorer derives from its predictions alone.
+
+    Kept per round across score days (one context runs many): the row order and the neutral rows
+    depend only on the predictions, which a round keeps once closed (a late upload is a new
+    submission id, so a new key). Rounds are kept while their matrices total at most
+    ``ROUND_STATE_BUDGET`` values, oldest first out; a larger round is not kept (None).
+    """
+    if values.size > ROUND_STATE_BUDGET:
+        return None
+    states: dict[str, tuple[tuple, int, dict[object, object]]] = ctx.cache.setdefault(_ROUND_STATE_KEY, {})
+    fingerprint = (tuple(values.columns), tuple(values.index[[0, -1]]) if len(values) else (), values.shape)
+    kept = states.pop(row.id, None)
+    state = kept[2] if kept is not None and kept[0] == fingerprint else {}
+    states[row.id] = (fingerprint, values.size, state)
+    while sum(size for _, size, _ in states.values()) > ROUND_STATE_BUDGET:
+        del states[next(iter(states))]
+    return state
+
+
 def score_round(
     ctx: Context,
     uow: UnitOfWork,
@@ -942,7 +973,13 @@ def score_round(
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     data = _RoundData(ctx, uow, row, live, id_assets, values.index)
-    scorer = _RoundScorer(values, meta_models, peers=predictions.on_time, neutralizers=data.neutralizers)
+    scorer = _RoundScorer(
+        values,
+        meta_models,
+        peers=predictions.on_time,
+        neutralizers=data.neutralizers,
+        round_state=_round_state(ctx, row, values),
+    )
     skipped = {} if report is None else report.skipped_scores
     stored: list[ScoredDay] = []
     for day in days:
