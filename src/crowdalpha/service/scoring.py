@@ -630,9 +630,8 @@ class _RoundScorer:
     def feature_neutral_corr(self, neutral_to: str, target: pd.Series) -> pd.Series:
         """Return FNC per submission: CORR after neutralising to ``neutral_to`` over every live id."""
         assert self.neutralizers is not None  # score_round passes them for a neutralised score
-        features = self.neutralizers(neutral_to)
         if not self.complete:
-            return scoring.feature_neutral_corr(self.values, features, target)
+            return scoring.feature_neutral_corr(self.values, self.neutralizers(neutral_to), target)
         aligned, mean = self._aligned_target(target)
         key = ("fnc", neutral_to)
         if key not in self._cache and ("fnc_all_ids", neutral_to) in self._round:
@@ -649,7 +648,8 @@ class _RoundScorer:
                     gaussianized = transform_rows(
                         np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
                     )
-                neutral = Neutralizer(features.loc[full].to_numpy(np.float64)).residual_rows(gaussianized)
+                features = self.neutralizers(neutral_to).loc[full].to_numpy(np.float64)
+                neutral = Neutralizer(features).residual_rows(gaussianized)
                 del gaussianized
             positions = self.values.index.get_indexer(aligned.index)
             if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
