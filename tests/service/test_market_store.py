@@ -92,6 +92,41 @@ def test_market_ingest_command_reports_the_dates_covered(
     assert json.loads(result.output)["covered_through"] == "2020-01-16"
     result = runner.invoke(app, ["market", "ingest", str(tmp_path / "next.parquet"), "--home", home])
     assert result.exit_code == 2
-    assert "error: market_dates_overlap: the market store already holds dates through 2020-01-16" in (
+    assert "error: market_dates_overlap: the equity market store already holds dates through 2020-01-16" in (
         result.output
     )
+    # the crypto market is a store of its own: the same dates ingest there, and only there
+    crypto = ["market", "ingest", str(tmp_path / "first.csv"), "--home", home, "--market", "crypto"]
+    result = runner.invoke(app, crypto)
+    assert result.exit_code == 0, result.output
+    assert "the crypto market store covers 2020-01-01 … 2020-01-14 (10 dates)" in result.output
+    result = runner.invoke(app, crypto)
+    assert result.exit_code == 2
+    assert "the crypto market store already holds dates through 2020-01-14" in result.output
+    result = runner.invoke(app, [*crypto[:-1], "bonds"])
+    assert result.exit_code == 2
+    assert "unknown_market: market is one of ['equity', 'crypto']; got 'bonds'" in result.output
+
+
+def test_a_context_reading_the_store_day_by_day_sees_what_a_fresh_read_sees(
+    ctx: Context, make_market_panel: PanelFactory
+) -> None:
+    """The panel cache reads only the newly ingested batches; the result equals a read from scratch."""
+    panel = make_market_panel(assets=5, days=12)
+    ingest_market(ctx, _days(panel, 0, 8))
+    assert market_panel(ctx) is not None
+    for day in range(8, 12):
+        ingest_market(ctx, _days(panel, day, day + 1))
+        seen = market_panel(ctx)
+        earlier = market_panel(ctx, through=date(2020, 1, 3))
+        ctx.cache.clear()
+        pd.testing.assert_frame_equal(seen, market_panel(ctx))
+        pd.testing.assert_frame_equal(seen, validate_panel(_days(panel, 0, day + 1)))
+        ctx.cache.clear()
+        pd.testing.assert_frame_equal(earlier, market_panel(ctx, through=date(2020, 1, 3)))
+        market_panel(ctx)  # warm again: the next day reads one new batch onto this view
+    crypto = _days(panel, 0, 3)
+    ingest_market(ctx, crypto, market="crypto")
+    pd.testing.assert_frame_equal(market_panel(ctx, market="crypto"), validate_panel(crypto))
+    assert market_through(ctx, "crypto") == date(2020, 1, 3)
+    assert market_through(ctx) == pd.Timestamp(panel["date"].max()).date()

@@ -100,13 +100,14 @@ def _scored_round(
         grant(ctx, name, 100 * NANO_PER_TOKEN, idempotency_key=f"grant/{name}")
     version = universes.signals if tournament == "signals" else universes.crypto
     publish_dataset(ctx, version, tournament)
-    ingest_market(ctx, universes.days(0, HISTORY))
+    market = (SIGNALS if tournament == "signals" else CRYPTO).market  # Crypto has its own market store
+    ingest_market(ctx, universes.days(0, HISTORY), market=market)
     open_round(ctx, tournament, close_in=timedelta(hours=1))
     live = pd.read_parquet(version / "live.parquet").reset_index()
     uploads = files(live)
     ids = {name: _submit(ctx, tournament, name, frame) for name, frame in uploads.items()}
     close_round(ctx, tournament)
-    ingest_market(ctx, universes.days(HISTORY, HISTORY + EXTRA))
+    ingest_market(ctx, universes.days(HISTORY, HISTORY + EXTRA), market=market)
     report = score_day(ctx, tournament)
     last = min(EXTRA - SIGNALS.lag_days, (SIGNALS if tournament == "signals" else CRYPTO).scoring_days)
     assert [day.day for day in report.scored] == list(range(1, last + 1)), report
@@ -239,10 +240,10 @@ def test_a_universe_round_opened_before_the_market_reaches_its_live_date_waits_a
     ctx: Context, universes: Universes
 ) -> None:
     publish_dataset(ctx, universes.crypto, "crypto")
-    ingest_market(ctx, universes.days(0, HISTORY - 5))  # the store stops before the live file's date
+    ingest_market(ctx, universes.days(0, HISTORY - 5), market="crypto")  # stops before the live date
     status = open_round(ctx, "crypto", close_in=timedelta(hours=1))
     close_round(ctx, "crypto")
-    ingest_market(ctx, universes.days(HISTORY - 5, HISTORY + 5))
+    ingest_market(ctx, universes.days(HISTORY - 5, HISTORY + 5), market="crypto")
     report = score_day(ctx, "crypto")
     assert report.scored == [] and list(report.waiting) == [status.number]
     assert report.waiting[status.number].startswith("no_private_live_data: crypto round")

@@ -79,19 +79,11 @@ def _render(console: Console, result: DemoResult, seconds: float) -> None:
         f" burned {_tokens(totals.burned)}, treasury {_tokens(totals.treasury)},"
         f" circulating {_tokens(totals.circulating)} of the cap {_tokens(totals.cap)}"
     )
-    classic_failed = {
-        key: message for key, message in result.season.failed.items() if key.startswith("classic/")
-    }
-    for key, message in sorted(classic_failed.items())[:5]:
-        console.print(f"classic job {key} failed: {message}")
-    for tournament in TOURNAMENTS[1:]:
-        if tournament in result.skipped or any(key[0] == tournament for key in figures.scores):
-            continue
-        failed = sum(1 for key in result.season.failed if key.startswith(f"{tournament}/"))
-        console.print(
-            f"{tournament}: rounds open and take uploads, but are not scored yet"
-            f" (no id → asset map; {failed} score jobs recorded as failed)"
-        )
+    failed = result.season.failed
+    for key, message in sorted(failed.items())[:5]:
+        console.print(f"job {key} failed: {message}")
+    if len(failed) > 5:
+        console.print(f"… and {len(failed) - 5} more failed jobs")
     for tournament, reason in result.skipped.items():
         console.print(f"{tournament}: published, no round run — {reason}")
     render_integrity(console, result.integrity)

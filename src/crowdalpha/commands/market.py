@@ -12,7 +12,7 @@ from rich.markup import escape
 from crowdalpha.commands._operator import HOME_OPTION, JSON_OPTION, emit, home_context, operator_errors
 from crowdalpha.market.loaders import parse_mapping, read_panel, write_panel
 from crowdalpha.market.panel import PanelError, raw_feature_columns
-from crowdalpha.service.market import ingest_market
+from crowdalpha.service.market import EQUITY, MARKETS, ingest_market
 
 market_app = typer.Typer(
     help="Market panels: import and validate your data, or make a synthetic or sample market.",
@@ -80,6 +80,11 @@ def ingest_command(
         ..., help="Market panel rows for the dates after the store's last one, CSV or Parquet."
     ),
     mapping: list[str] | None = typer.Option(None, "--map", "-m", help=MAP_HELP),
+    market: str = typer.Option(
+        EQUITY,
+        "--market",
+        help=f"Market store to append to: {' or '.join(MARKETS)} (the Crypto tournament's).",
+    ),
     home: Path | None = HOME_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -89,11 +94,11 @@ def ingest_command(
     except PanelError as problem:
         raise _fail(problem) from None
     with operator_errors(), home_context(home) as ctx:
-        coverage = ingest_market(ctx, panel)
+        coverage = ingest_market(ctx, panel, market=market)
     emit(
         coverage,
         as_json,
         f"ingested {coverage.rows:,} rows, {coverage.assets:,} assets, {coverage.dates} dates"
-        f" ({coverage.first_date} … {coverage.last_date}); the market store covers"
+        f" ({coverage.first_date} … {coverage.last_date}); the {market} market store covers"
         f" {coverage.covered_from} … {coverage.covered_through} ({coverage.covered_dates} dates)",
     )

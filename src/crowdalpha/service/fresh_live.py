@@ -58,12 +58,12 @@ def fresh_live_file(
     if SECRET_FILE not in files or MANIFEST_FILE not in files:
         return None
     manifest = json.loads(ctx.blobs.read_bytes(files[MANIFEST_FILE].blob_key))
-    latest = uow.market.latest()
+    latest = uow.market.latest(loaded.config.market)
     version_live = next(era["date"] for era in manifest["eras"] if era["data_type"] == LIVE)
     if latest is None or latest.last_date <= date.fromisoformat(version_live):
         return None
     live_date = latest.last_date
-    panel = market_panel(ctx, through=live_date)
+    panel = market_panel(ctx, through=live_date, market=loaded.config.market)
     assert panel is not None  # the store holds live_date
     if not raw_feature_columns(panel):  # the version was built on price-derived features
         panel = add_price_features(panel)

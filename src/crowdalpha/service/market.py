@@ -11,6 +11,10 @@ nothing behind.
 
 ``market_panel(ctx, through=D)`` is the panel as the server knew it at the close of D: every
 ingested row dated D or earlier. Scoring and the simulator read the market only through it.
+
+A home holds one store per market (:data:`MARKETS`): ``equity`` (Classic and Signals) and
+``crypto`` (the Crypto tournament's token market, ``crowdalpha market ingest FILE --market crypto``).
+A tournament reads the store its config names (``TournamentConfig.market``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from crowdalpha.store import UnitOfWork, run_transaction
 
 MARKET_PREFIX = "market"
 _CACHE_KEY = "market_panel"
+EQUITY = "equity"
+MARKETS = (EQUITY, "crypto")
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,16 @@ def _parquet_bytes(panel: pd.DataFrame) -> bytes:
     return sink.getvalue()
 
 
-def ingest_market(ctx: Context, panel: pd.DataFrame) -> MarketCoverage:
-    """Validate panel rows, append them to the market store and return the dates now covered."""
+def check_market(market: str) -> str:
+    """Return ``market`` if it names a market store; raise ServiceError naming the known ones."""
+    if market not in MARKETS:
+        raise ServiceError("unknown_market", f"market is one of {list(MARKETS)}; got {market!r}")
+    return market
+
+
+def ingest_market(ctx: Context, panel: pd.DataFrame, *, market: str = EQUITY) -> MarketCoverage:
+    """Validate panel rows, append them to the ``market`` store and return the dates now covered."""
+    check_market(market)
     try:
         panel = validate_panel(panel)
     except PanelError as error:
@@ -66,26 +80,30 @@ def ingest_market(ctx: Context, panel: pd.DataFrame) -> MarketCoverage:
     columns = [str(column) for column in panel.columns]
     dates = int(panel["date"].nunique())
     blob = ctx.blobs.put_bytes(
-        f"{MARKET_PREFIX}/{first:%Y%m%d}_{last:%Y%m%d}_{uuid.uuid4().hex}.parquet", _parquet_bytes(panel)
+        f"{MARKET_PREFIX}/{market}/{first:%Y%m%d}_{last:%Y%m%d}_{uuid.uuid4().hex}.parquet",
+        _parquet_bytes(panel),
     )
 
     def work(uow: UnitOfWork) -> MarketCoverage:
-        latest = uow.market.latest()
+        latest = uow.market.latest(market)
         if latest is not None and first <= latest.last_date:
             raise ServiceError(
                 "market_dates_overlap",
-                f"the market store already holds dates through {latest.last_date.isoformat()}; the file"
+                f"the {market} market store already holds dates through"
+                f" {latest.last_date.isoformat()}; the file"
                 f" starts at {first.isoformat()} — ingest only dates after {latest.last_date.isoformat()}",
             )
-        batches = uow.market.list()
+        batches = uow.market.list(market)
         if batches and columns != batches[0].columns:
             missing = [c for c in batches[0].columns if c not in columns]
             extra = [c for c in columns if c not in batches[0].columns]
             raise ServiceError(
                 "market_columns_changed",
-                f"every ingest must have the market store's columns; missing {missing}, unexpected {extra}",
+                f"every ingest must have the {market} market store's columns;"
+                f" missing {missing}, unexpected {extra}",
             )
         uow.market.add(
+            market=market,
             first_date=first,
             last_date=last,
             dates=dates,
@@ -115,32 +133,36 @@ def ingest_market(ctx: Context, panel: pd.DataFrame) -> MarketCoverage:
         raise
 
 
-def market_through(ctx: Context) -> date | None:
-    """Return the last ingested market date, or None before the first ingest."""
+def market_through(ctx: Context, market: str = EQUITY) -> date | None:
+    """Return the last ingested date of the ``market`` store, or None before its first ingest."""
 
     def work(uow: UnitOfWork) -> date | None:
-        latest = uow.market.latest()
+        latest = uow.market.latest(market)
         return None if latest is None else latest.last_date
 
     return run_transaction(ctx.engine, work, read_only=True)
 
 
-def market_panel(ctx: Context, *, through: date | None = None) -> pd.DataFrame | None:
-    """Return the ingested panel (sorted by date and asset) dated ``through`` or earlier; None if empty."""
-    batches = run_transaction(ctx.engine, lambda uow: uow.market.list(through=through), read_only=True)
+def market_panel(ctx: Context, *, through: date | None = None, market: str = EQUITY) -> pd.DataFrame | None:
+    """Return the ``market`` store's panel (by date and asset) dated ``through`` or earlier; None if empty."""
+    batches = run_transaction(
+        ctx.engine, lambda uow: uow.market.list(market, through=through), read_only=True
+    )
     if not batches:
         return None
     keys = tuple(batch.blob_key for batch in batches)
-    cached = ctx.cache.get(_CACHE_KEY)
-    if cached is not None and cached[0] == keys:
-        panel = cached[1]
+    cached = ctx.cache.get(f"{_CACHE_KEY}/{market}")
+    if cached is not None and cached[0][: len(keys)] == keys:
+        panel = cached[1]  # the same batches, or more: the date filter below keeps those through the date
     else:
-        pieces = []
-        for key in keys:
+        # batches are append-only: a cached view whose keys begin the list needs only the new blobs
+        known = cached is not None and keys[: len(cached[0])] == cached[0]
+        pieces = [cached[1]] if known else []
+        for key in keys[len(cached[0]) :] if known else keys:
             with ctx.blobs.open(key) as handle:
                 pieces.append(pq.read_table(handle).to_pandas())
         panel = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-        ctx.cache[_CACHE_KEY] = (keys, panel)  # one entry: the newest view replaces the older one
+        ctx.cache[f"{_CACHE_KEY}/{market}"] = (keys, panel)  # one entry per market: the newest view
     if through is not None and _day(panel["date"].iloc[-1]) > through:
         panel = panel[panel["date"] <= pd.Timestamp(through)].reset_index(drop=True)
     return panel

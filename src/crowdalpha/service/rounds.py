@@ -189,7 +189,7 @@ def _publish_live(
     )
     row.dataset_version_id = version.id
     if fresh is None:
-        record_round_live_data(ctx, uow, row, version.id, now=now)
+        record_round_live_data(ctx, uow, row, version.id, now=now, market=loaded.config.market)
     else:
         store_round_live_data(ctx, uow, row, fresh.live_date, fresh.id_map, now=now)
         carry_queued_submissions(ctx, uow, loaded, row, fresh)

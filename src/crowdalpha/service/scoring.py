@@ -82,7 +82,7 @@ from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.market import market_panel, market_through
+from crowdalpha.service.market import EQUITY, market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
@@ -115,6 +115,9 @@ FEATURES_FILE = "features.json"
 LIVE_FILE = "live.parquet"
 _INPUTS_CACHE_KEY = "score_target_inputs"
 SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
+_ROUND_STATE_KEY = "score_round_state"
+ROUND_STATE_BUDGET = 20_000_000
+"""Prediction values (ids × submissions) whose rounds' derived rows a context keeps across score days."""
 
 
 class ScoresPending(ServiceError):
@@ -152,18 +155,18 @@ class ScoreDayReport:
 
 
 def record_round_live_data(
-    ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime
+    ctx: Context, uow: UnitOfWork, round_row: Round, version_id: int, *, now: datetime, market: str = EQUITY
 ) -> RoundLiveData | None:
     """Record the round's live date and id → asset map; None when neither source has them.
 
     Classic: from the version's private ``ids.parquet``. A universe tournament (Signals, Crypto:
     real tickers or symbols, no private ids) maps its live universe through the market store
-    on the live file's date (:func:`universe_id_assets`).
+    on the live file's date (:func:`universe_id_assets`) in the tournament's ``market`` store.
     """
     files = {item.name: item for item in uow.datasets.list_files(version_id, public_only=False)}
     private_ids = files.get(PRIVATE_IDS_FILE)
     if private_ids is None:
-        return _record_universe_live_data(ctx, uow, round_row, files, now=now)
+        return _record_universe_live_data(ctx, uow, round_row, files, now=now, market=market)
     with ctx.blobs.open(private_ids.blob_key) as handle:
         table = pq.read_table(handle, columns=["data_type", "id", "date", "asset"])
     table = table.filter(pc.equal(table.column("data_type"), LIVE))
@@ -204,7 +207,7 @@ def universe_id_assets(rows: pd.DataFrame, id_column: str, ids: np.ndarray) -> p
 
 
 def _record_universe_live_data(
-    ctx: Context, uow: UnitOfWork, round_row: Round, files: dict, *, now: datetime
+    ctx: Context, uow: UnitOfWork, round_row: Round, files: dict, *, now: datetime, market: str
 ) -> RoundLiveData | None:
     universe_row = uow.rounds.get_live_universe(round_row.id)
     live = files.get(LIVE_FILE)
@@ -218,7 +221,7 @@ def _record_universe_live_data(
     if len(dates) != 1:
         return None
     live_date = pd.Timestamp(dates[0]).date()
-    panel = market_panel(ctx, through=live_date)
+    panel = market_panel(ctx, through=live_date, market=market)
     if panel is None or panel["date"].iloc[-1] < pd.Timestamp(live_date):
         return None  # the market store does not reach the live date yet: the round cannot be scored
     rows = panel[panel["date"] == pd.Timestamp(live_date)]
@@ -237,8 +240,9 @@ def _no_live_data_message(loaded: LoadedTournament, row: Round) -> str:
     if loaded.config.submissions.min_tickers is not None:
         return (
             f"{loaded.name} round {row.number} has no live id → asset map; its live universe is mapped"
-            " through the market store on the live file's date: ingest the market data of that date"
-            " (`crowdalpha market ingest FILE`) before the round opens"
+            f" through the {loaded.config.market} market store on the live file's date: ingest the"
+            f" market data of that date (`crowdalpha market ingest FILE --market {loaded.config.market}`)"
+            " before the round opens"
         )
     return (
         f"{loaded.name} round {row.number} has no private live data; publish its dataset version"
@@ -547,6 +551,7 @@ class _RoundScorer:
         *,
         peers: pd.Series | None = None,
         neutralizers: Callable[[str], pd.DataFrame] | None = None,
+        round_state: dict[object, object] | None = None,
     ) -> None:
         self.values = values
         self.meta_models = meta_models
@@ -555,7 +560,8 @@ class _RoundScorer:
         self.complete = not values.isna().to_numpy().any()
         self._ids: pd.Index | None = None
         self._cache: dict[object, np.ndarray] = {}
-        self._round: dict[object, object] = {}
+        self._round: dict[object, object] = {} if round_state is None else round_state
+        """What depends only on the round's predictions (their order, neutral rows): kept across days."""
 
     def _rows(self, ids: pd.Index, kind: str) -> np.ndarray:
         if self._ids is None or not self._ids.equals(ids):
@@ -624,11 +630,14 @@ class _RoundScorer:
     def feature_neutral_corr(self, neutral_to: str, target: pd.Series) -> pd.Series:
         """Return FNC per submission: CORR after neutralising to ``neutral_to`` over every live id."""
         assert self.neutralizers is not None  # score_round passes them for a neutralised score
-        features = self.neutralizers(neutral_to)
         if not self.complete:
-            return scoring.feature_neutral_corr(self.values, features, target)
+            return scoring.feature_neutral_corr(self.values, self.neutralizers(neutral_to), target)
         aligned, mean = self._aligned_target(target)
         key = ("fnc", neutral_to)
+        if key not in self._cache and ("fnc_all_ids", neutral_to) in self._round:
+            positions = self.values.index.get_indexer(aligned.index)
+            if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
+                self._cache[key] = self._round[("fnc_all_ids", neutral_to)]  # an earlier day's, same ids
         if key not in self._cache:
             neutral = self._round.get(("neutral", neutral_to))
             if neutral is None:
@@ -639,7 +648,8 @@ class _RoundScorer:
                     gaussianized = transform_rows(
                         np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
                     )
-                neutral = Neutralizer(features.loc[full].to_numpy(np.float64)).residual_rows(gaussianized)
+                features = self.neutralizers(neutral_to).loc[full].to_numpy(np.float64)
+                neutral = Neutralizer(features).residual_rows(gaussianized)
                 del gaussianized
             positions = self.values.index.get_indexer(aligned.index)
             if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
@@ -658,6 +668,8 @@ class _RoundScorer:
                         np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
                     )
             self._cache[key] = transformed
+            if day_rows is neutral:  # every live id: later days with the same ids reuse it
+                self._round[("fnc_all_ids", neutral_to)] = transformed
         transformed = self._cache[key]
         scores = np.full(transformed.shape[0], np.nan)
         scorable = ~np.isnan(transformed[:, :1]).reshape(-1)
@@ -908,6 +920,26 @@ def _score_values(
     return scorer.portfolio(score.metric, target, data.risk(), stakes)
 
 
+def _round_state(ctx: Context, row: Round, values: pd.DataFrame) -> dict[object, object] | None:
+    """Return the context's store of what a round's scorer derives from its predictions alone.
+
+    Kept per round across score days (one context runs many): the row order and the neutral rows
+    depend only on the predictions, which a round keeps once closed (a late upload is a new
+    submission id, so a new key). Rounds are kept while their matrices total at most
+    ``ROUND_STATE_BUDGET`` values, oldest first out; a larger round is not kept (None).
+    """
+    if values.size > ROUND_STATE_BUDGET:
+        return None
+    states: dict[str, tuple[tuple, int, dict[object, object]]] = ctx.cache.setdefault(_ROUND_STATE_KEY, {})
+    fingerprint = (tuple(values.columns), tuple(values.index[[0, -1]]) if len(values) else (), values.shape)
+    kept = states.pop(row.id, None)
+    state = kept[2] if kept is not None and kept[0] == fingerprint else {}
+    states[row.id] = (fingerprint, values.size, state)
+    while sum(size for _, size, _ in states.values()) > ROUND_STATE_BUDGET:
+        del states[next(iter(states))]
+    return state
+
+
 def score_round(
     ctx: Context,
     uow: UnitOfWork,
@@ -941,7 +973,13 @@ def score_round(
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     data = _RoundData(ctx, uow, row, live, id_assets, values.index)
-    scorer = _RoundScorer(values, meta_models, peers=predictions.on_time, neutralizers=data.neutralizers)
+    scorer = _RoundScorer(
+        values,
+        meta_models,
+        peers=predictions.on_time,
+        neutralizers=data.neutralizers,
+        round_state=_round_state(ctx, row, values),
+    )
     skipped = {} if report is None else report.skipped_scores
     stored: list[ScoredDay] = []
     for day in days:
@@ -983,17 +1021,19 @@ def score_round(
 # -- use cases ----------------------------------------------------------------------------------------
 
 
+def _empty_market_message(market: str) -> str:
+    return f"the {market} market store is empty; run `crowdalpha market ingest FILE --market {market}` first"
+
+
 def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> TargetInputs:
     """Return the target inputs of the market store as known at ``through`` (cached: one slot per context)."""
-    key = (through, config.lag_days, market_through(ctx))
+    key = (config.market, through, config.lag_days, market_through(ctx, config.market))
     cached = ctx.cache.get(_INPUTS_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
-    panel = market_panel(ctx, through=through)
+    panel = market_panel(ctx, through=through, market=config.market)
     if panel is None:
-        raise ServiceError(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
-        )
+        raise ServiceError("no_market_data", _empty_market_message(config.market))
     inputs = prepare_target_inputs(panel, lag=config.lag_days)
     ctx.cache[_INPUTS_CACHE_KEY] = (key, inputs)
     return inputs
@@ -1032,16 +1072,14 @@ def _scorable_rounds(uow: UnitOfWork, tournament: TournamentRef) -> tuple[Loaded
 
 def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = None) -> ScoreDayReport:
     """Score every closed or scoring round on each day the market data (through ``date``) makes computable."""
-    through = market_through(ctx)
-    if through is None:
-        raise ServiceError(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
-        )
-    if date is not None:
-        through = min(through, date)
     loaded, round_ids = run_transaction(
         ctx.engine, lambda uow: _scorable_rounds(uow, tournament), read_only=True
     )
+    through = market_through(ctx, loaded.config.market)
+    if through is None:
+        raise ServiceError("no_market_data", _empty_market_message(loaded.config.market))
+    if date is not None:
+        through = min(through, date)
     report = ScoreDayReport(tournament=loaded.name, through=through)
     if not round_ids:
         return report
@@ -1066,16 +1104,14 @@ def score_round_job(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, day: int, *, now: datetime
 ) -> list[ScoredDay]:
     """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
-    through = market_through(ctx)
+    through = market_through(ctx, loaded.config.market)
     if through is None:
-        raise ScoresPending(
-            "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`"
-        )
+        raise ScoresPending("no_market_data", _empty_market_message(loaded.config.market))
     stored = score_round(ctx, uow, loaded, row, target_inputs(ctx, loaded.config, through), now=now)
     if day not in uow.scores.scored_days(row.id):
         raise ScoresPending(
             "market_data_pending",
             f"{loaded.name} round {row.number} score day {day} needs market data after"
-            f" {through.isoformat()}; run `crowdalpha market ingest FILE`",
+            f" {through.isoformat()}; run `crowdalpha market ingest FILE --market {loaded.config.market}`",
         )
     return stored

@@ -4,7 +4,9 @@ For each market date D after the published history, :func:`run_season_day` does 
 operator's daily routine and the participants do in production, in order:
 
 1. at D's market close the clock stands at D 22:00 UTC and D's rows are ingested
-   (:func:`crowdalpha.service.ingest_market`, as ``crowdalpha market ingest``);
+   (:func:`crowdalpha.service.ingest_market`, as ``crowdalpha market ingest``) — the equity
+   market's, and those of every other market a tournament scores on (the Crypto tournament's
+   token market, as ``crowdalpha market ingest FILE --market crypto``);
 2. the clock moves to the calendar's open time of the round whose data is D (the round of D + 1)
    and :func:`crowdalpha.service.tick` runs every due job — open (a fresh Classic live file from
    D), and the score and resolve jobs that fall due;
@@ -329,12 +331,14 @@ def run_season_day(
     *,
     close: bool = True,
     day_index: int = 0,
+    other_rows: Mapping[str, pd.DataFrame] | None = None,
 ) -> SeasonDay:
     """Run one market date: ingest, stake changes, open (tick), uploads, close (tick), late uploads.
 
     ``rows`` are the market store's rows of that one date; ``prices`` the panels Signals and Crypto
     participants compute their signals from; ``close=False`` leaves the day's rounds open;
-    ``day_index`` is the date's place in the season (what ``stake_changes`` refer to).
+    ``day_index`` is the date's place in the season (what ``stake_changes`` refer to);
+    ``other_rows`` maps another market (``crypto``) to its rows of the same date, ingested too.
     """
     dates = pd.DatetimeIndex(rows["date"].drop_duplicates()) if len(rows) else pd.DatetimeIndex([])
     if len(dates) != 1:
@@ -343,6 +347,9 @@ def run_season_day(
     day = SeasonDay(market_date)
     clock.set(max(clock.now(), datetime.combine(market_date, MARKET_CLOSE, tzinfo=UTC)))
     ingest_market(ctx, rows)
+    for market, market_rows in (other_rows or {}).items():
+        if len(market_rows):
+            ingest_market(ctx, market_rows, market=market)
     day.stake_changes = change_stakes(ctx, crowd, day_index)
     schedules = {name: round_of_data(config, market_date) for name, config in configs.items()}
     schedules = {name: schedule for name, schedule in schedules.items() if schedule is not None}
@@ -376,18 +383,39 @@ def run_season(
     progress: Stage | None = None,
     *,
     leave_open: bool = True,
+    markets: Mapping[str, pd.DataFrame] | None = None,
 ) -> SeasonLog:
-    """Run every market date of ``season`` in order; with ``leave_open`` the last day's rounds stay open."""
+    """Run every market date of ``season`` in order; with ``leave_open`` the last day's rounds stay open.
+
+    ``season`` holds the equity market's rows; ``markets`` maps each other market a tournament
+    scores on (``crypto``) to its season rows, ingested date by date beside the equity rows.
+    """
     report = progress or (lambda stage, done, total: None)
     dates = list(pd.DatetimeIndex(season["date"].drop_duplicates()).sort_values())
     log = SeasonLog()
+    others = {
+        market: dict(tuple(frame.groupby("date", sort=False))) for market, frame in (markets or {}).items()
+    }
+    empty = season.iloc[:0]
     for done, market_date in enumerate(dates):
         report("simulating the season", done, len(dates))
         rows = season[season["date"] == market_date].reset_index(drop=True)
+        other_rows = {
+            market: by_date.get(market_date, empty).reset_index(drop=True)
+            for market, by_date in others.items()
+        }
         last = done == len(dates) - 1
         log.days.append(
             run_season_day(
-                ctx, clock, rows, crowd, prices, configs, close=not (leave_open and last), day_index=done
+                ctx,
+                clock,
+                rows,
+                crowd,
+                prices,
+                configs,
+                close=not (leave_open and last),
+                day_index=done,
+                other_rows=other_rows,
             )
         )
     report("simulating the season", len(dates), len(dates))

@@ -237,7 +237,7 @@ def run_simulation(spec: SimulationSpec, progress: Stage | None = None) -> Simul
     report("preparing markets", 1, 1)
     dates = season_dates(equity, spec)
     equity_history, season = split_history(equity, dates)
-    crypto_history, _ = split_history(crypto, dates)
+    crypto_history, crypto_season = split_history(crypto, dates)
     histories = {"classic": equity_history, "signals": equity_history, "crypto": crypto_history}
     built: dict[str, Path] = {}
     for done, tournament in enumerate(spec.tournaments):
@@ -259,10 +259,13 @@ def run_simulation(spec: SimulationSpec, progress: Stage | None = None) -> Simul
     with open_context(settings, clock=clock) as ctx:
         _publish(ctx, built, private)
         ingest_market(ctx, equity_history)
+        others = {} if "crypto" not in configs else {CRYPTO.market: crypto_season}
+        if others:  # the Crypto tournament scores on its own market store (`market ingest --market crypto`)
+            ingest_market(ctx, crypto_history, market=CRYPTO.market)
         training = classic_training(built["classic"]) if "classic" in built else None
         members = enroll_crowd(ctx, crowd, training, spec.seed, report)
         prices = {"signals": equity, "crypto": crypto}
-        log = run_season(ctx, clock, season, members, prices, configs, report)
+        log = run_season(ctx, clock, season, members, prices, configs, report, markets=others)
         sections = list(spec.extra_sections)
         if spec.fund_backtest and "classic" in configs:
             report("backtesting the fund", 0, 1)

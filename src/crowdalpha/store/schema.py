@@ -413,10 +413,13 @@ class MarketIngest(Base):
     """One ingested batch of market-panel rows (``first_date`` … ``last_date``), stored as a Parquet blob."""
 
     __tablename__ = "market_ingests"
+    __table_args__ = (UniqueConstraint("market", "last_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    market: Mapped[str] = mapped_column(String(32), default="equity", server_default="equity")
+    """Which market store the batch belongs to: ``equity`` (Classic, Signals) or ``crypto``."""
     first_date: Mapped[date] = mapped_column(Date)
-    last_date: Mapped[date] = mapped_column(Date, unique=True)
+    last_date: Mapped[date] = mapped_column(Date)
     dates: Mapped[int] = mapped_column(Integer)
     rows: Mapped[int] = mapped_column(Integer)
     assets: Mapped[int] = mapped_column(Integer)

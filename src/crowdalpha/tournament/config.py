@@ -426,6 +426,8 @@ class TournamentConfig:
     gates: tuple[GateRule, ...] = ()
     fund: FundRule | None = None
     """The fund's portfolio; off (None) by default. A ``true_contribution`` score needs it."""
+    market: str = "equity"
+    """The market store the tournament's targets and live universe come from (``equity`` or ``crypto``)."""
 
     def __post_init__(self) -> None:
         _check_name(self.name, "name")
@@ -590,6 +592,7 @@ CRYPTO = TournamentConfig(
     submissions=SubmissionRules(
         id_columns=("symbol",), prediction_columns=("prediction", "signal"), min_tickers=100
     ),
+    market="crypto",
 )
 
 DEFAULT_TOURNAMENTS: Mapping[str, TournamentConfig] = types.MappingProxyType(

@@ -19,6 +19,7 @@ class MarketRepository:
     def add(
         self,
         *,
+        market: str,
         first_date: date,
         last_date: date,
         dates: int,
@@ -32,6 +33,7 @@ class MarketRepository:
     ) -> MarketIngest:
         """Return a new ingest row (the caller checked it comes after every stored batch)."""
         ingest = MarketIngest(
+            market=market,
             first_date=first_date,
             last_date=last_date,
             dates=dates,
@@ -47,14 +49,19 @@ class MarketRepository:
         self.session.flush()
         return ingest
 
-    def latest(self) -> MarketIngest | None:
-        """Return the batch with the latest dates, or None before the first ingest."""
-        query = select(MarketIngest).order_by(MarketIngest.last_date.desc()).limit(1)
+    def latest(self, market: str) -> MarketIngest | None:
+        """Return the market's batch with the latest dates, or None before its first ingest."""
+        query = (
+            select(MarketIngest)
+            .where(MarketIngest.market == market)
+            .order_by(MarketIngest.last_date.desc())
+            .limit(1)
+        )
         return self.session.scalars(query).first()
 
-    def list(self, *, through: date | None = None) -> list[MarketIngest]:
-        """Return the batches in date order; with ``through``, only those starting on or before it."""
-        query = select(MarketIngest).order_by(MarketIngest.first_date)
+    def list(self, market: str, *, through: date | None = None) -> list[MarketIngest]:
+        """Return the market's batches in date order; with ``through``, those starting on or before it."""
+        query = select(MarketIngest).where(MarketIngest.market == market).order_by(MarketIngest.first_date)
         if through is not None:
             query = query.where(MarketIngest.first_date <= through)
         return list(self.session.scalars(query))
