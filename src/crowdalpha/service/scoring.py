@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -473,28 +474,25 @@ def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Ind
     return pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
 
 
-def _percentiles(values: pd.Series, on_time: pd.Series) -> pd.Series:
+def _percentiles(values: np.ndarray, on_time: np.ndarray) -> np.ndarray:
     """Return each on-time value's percentile among on-time values (average rank / count); NaN if late."""
-    ranked = values[on_time.reindex(values.index, fill_value=False)].dropna()
-    result = pd.Series(np.nan, index=values.index)
-    if len(ranked):
-        result[ranked.index] = rankdata(ranked.to_numpy(), method="average") / len(ranked)
+    ranked = on_time & ~np.isnan(values)
+    result = np.full(values.shape, np.nan)
+    if ranked.any():
+        result[ranked] = rankdata(values[ranked], method="average") / int(ranked.sum())
     return result
 
 
 def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> list[NewScore]:
     """Return the rows to store of one score and day; a submission whose value is NaN gets no row."""
-    percentiles = _percentiles(values, on_time)
+    array = values.to_numpy(np.float64)
+    percentiles = _percentiles(array, on_time.reindex(values.index, fill_value=False).to_numpy(bool))
+    kept = np.flatnonzero(~np.isnan(array))
+    ids = values.index.to_numpy()[kept].astype(str).tolist()
+    pcts = [None if math.isnan(p) else p for p in percentiles[kept].tolist()]
     return [
-        NewScore(
-            submission_id=str(submission_id),
-            score=name,
-            day=day,
-            value=float(value),
-            percentile=None if np.isnan(percentiles[submission_id]) else float(percentiles[submission_id]),
-        )
-        for submission_id, value in values.items()
-        if not np.isnan(value)
+        NewScore(submission_id=submission_id, score=name, day=day, value=value, percentile=pct)
+        for submission_id, value, pct in zip(ids, array[kept].tolist(), pcts, strict=True)
     ]
 
 
