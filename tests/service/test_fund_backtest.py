@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fund_oracle import residual_alpha_oracle
 from numerai_tools.scoring import gaussian, stake_weight, tie_kept_rank
 from resolution_factories import STAKES, Staked, make_staked, score_everything
 from scoring_factories import HISTORY_DAYS, Market
@@ -43,7 +44,8 @@ def _expected_return(ctx: Context, market: Market, signal: pd.Series, cost_bps: 
     ids = pd.read_parquet(market.private_dir / "v1.0" / "ids.parquet")
     live = ids[ids["data_type"] == "live"].set_index("id")["asset"].sort_index()
     universe = market_universe(ctx, live_date, list(live))
-    alpha = DEFAULT_FUND.alpha_scale * rank_gaussianize(signal.reindex(live.index).to_numpy())
+    ranks = rank_gaussianize(signal.reindex(live.index).to_numpy())
+    alpha = DEFAULT_FUND.alpha_scale * residual_alpha_oracle(ranks, universe.universe)
     limits = ConstraintSet(
         beta_limit=DEFAULT_FUND.beta_limit,
         sector_limit=DEFAULT_FUND.sector_limit,

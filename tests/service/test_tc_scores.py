@@ -9,6 +9,7 @@ from decimal import ROUND_DOWN, Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from fund_oracle import residual_alpha_oracle
 from resolution_factories import STAKES, Staked, make_staked, score_everything
 from scoring_factories import EXTRA_DAYS, HISTORY_DAYS, Market
 from service_factories import TUESDAY_OPEN
@@ -97,7 +98,8 @@ def test_tc_is_stored_on_the_last_score_day_and_matches_finite_differences_of_th
     realised = residual_returns(full, [pd.Timestamp(live_date)], 20).iloc[0].reindex(live).to_numpy()
     names = sorted(members, key=lambda name: members[name][0])
     frame = pd.DataFrame({name: members[name][2].reindex(live.index) for name in names})
-    signals = FUND.alpha_scale * cleaned_gaussian_ranks(frame.to_numpy())
+    ranks = cleaned_gaussian_ranks(frame.to_numpy())
+    signals = FUND.alpha_scale * residual_alpha_oracle(ranks, universe.universe)
     stakes = np.array([0.0 if name == "carol" else float(STAKES[name]) for name in names])
     optimizer = fund_optimizer(universe, FUND)
     step = 1e-4 * stakes.sum()

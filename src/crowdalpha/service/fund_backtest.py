@@ -9,8 +9,10 @@ round's data date *t* (:func:`crowdalpha.service.fund_universe.universe_at`), fo
 * ``benchmark_meta_model`` — the benchmark models' meta model, when the round has one;
 * ``model:<name>`` — each model's selected submission on its own.
 
-Each signal's alpha is ``alpha_scale ×`` its cleaned Gaussianised ranks, so every portfolio sees
-the same alpha distribution and differs only in ordering. The round's portfolio starts on the
+Each signal's alpha is ``alpha_scale ×`` its cleaned Gaussianised ranks less their fit on the
+universe's risk exposures (:func:`crowdalpha.service.fund_universe.fund_alphas`), so every
+portfolio sees the same alpha distribution, differs only in residual ordering, and none takes the
+crowd's common sector, country, style or beta tilts as bets. The round's portfolio starts on the
 first day of its target window — earning from the close of t + L to the close of t + L + 1 the
 raw simple return (L the config's lag) — and is held as one of ``holding_days`` tranches (by
 default the tournament's horizon: a round's portfolio is kept for the days its target covers),
@@ -44,7 +46,13 @@ from crowdalpha.market.targets import forward_return_matrix
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.fund_universe import DEFAULT_FUND, constraint_set, date_position, universe_at
+from crowdalpha.service.fund_universe import (
+    DEFAULT_FUND,
+    constraint_set,
+    date_position,
+    fund_alphas,
+    universe_at,
+)
 from crowdalpha.service.market import market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.service.scoring import (
@@ -56,7 +64,7 @@ from crowdalpha.service.scoring import (
 )
 from crowdalpha.store import RoundState, UnitOfWork, run_transaction
 from crowdalpha.tournament.config import FundRule
-from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL, cleaned_gaussian_ranks
+from crowdalpha.tournament.meta_model import BENCHMARK_META_MODEL
 
 DEFAULT_COST_BPS = 10.0
 """Trading cost per unit of turnover, in basis points."""
@@ -116,7 +124,7 @@ def _round_signals(ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row)
         for item in uow.submissions.list_selected(row.id, statuses=SCORED_KINDS)
     }
     for submission_id in selected.columns:
-        signals[MODEL_PREFIX + names[submission_id]] = selected[submission_id]
+        signals[MODEL_PREFIX + names[submission_id]] = selected[submission_id].reindex(ids)
     return RoundSignals(row.number, live.live_date, round_id_assets(ctx, live).reindex(ids), signals)
 
 
@@ -185,7 +193,7 @@ def backtest_season(
         factor_names = universe.factor_names
         names = list(signals.signals)
         matrix = np.column_stack([signals.signals[name].to_numpy(np.float64) for name in names])
-        alphas = rule.alpha_scale * cleaned_gaussian_ranks(matrix)
+        alphas = fund_alphas(rule, matrix, universe)
         returns = forward_return_matrix(inputs, np.array([position]), 1)[0]
         columns = inputs.grid.assets.get_indexer(universe.assets)
         days.append(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crowdalpha.fund import ConstraintSet, FundError, PortfolioOptimizer, Universe
+from crowdalpha.fund.alpha import residual_alpha
 from crowdalpha.fund.risk_model import estimate_universe
 from crowdalpha.market.factors import BETA_WINDOW
 from crowdalpha.market.features import market_return, rolling_beta
@@ -28,6 +29,7 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.market import market_panel
 from crowdalpha.tournament.config import FundRule
+from crowdalpha.tournament.meta_model import cleaned_gaussian_ranks
 
 DEFAULT_FUND = FundRule()
 
@@ -112,6 +114,17 @@ def market_universe(
             "no_market_data", "the market store is empty; run `crowdalpha market ingest FILE` first"
         )
     return universe_at(prepare_target_inputs(panel), as_of, assets, risk_window=rule.risk_window)
+
+
+def fund_alphas(rule: FundRule, predictions: np.ndarray, universe: MarketUniverse) -> np.ndarray:
+    """Return each prediction column's alpha (ids × models, universe order; expected residual return).
+
+    ``alpha_scale ×`` the cleaned Gaussianised ranks, minus their fit on the universe's risk
+    exposures (:func:`crowdalpha.fund.alpha.residual_alpha`): the fund trades what the signals say
+    about residual returns, never their sector, country, style or beta tilts.
+    """
+    ranks = cleaned_gaussian_ranks(np.asarray(predictions, dtype=np.float64))
+    return rule.alpha_scale * residual_alpha(ranks, universe.universe)
 
 
 def constraint_set(rule: FundRule) -> ConstraintSet:

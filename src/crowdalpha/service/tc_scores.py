@@ -7,7 +7,9 @@ score of horizon ``h`` and a round whose score day ``h`` is scored, :func:`store
 
 1. builds the fund's universe of the round's live assets at its data date from the market store
    (:func:`crowdalpha.service.fund_universe.universe_at`) and the fund's optimizer;
-2. takes every selected submission's cleaned Gaussianised ranks × ``alpha_scale`` as ``P`` and the
+2. takes every selected submission's fund alpha
+   (:func:`crowdalpha.service.fund_universe.fund_alphas`: ``alpha_scale ×`` the cleaned
+   Gaussianised ranks less their fit on the universe's risk exposures) as ``P`` and the
    at-risk stakes at close as ``s`` (late submissions and stakes below the meta model's minimum
    count at zero stake), so the fund trades ``α = Σ sⱼPⱼ / Σ s`` — the round's SWMM in alpha units;
 3. differentiates the realised portfolio return ``rᵀw*(α)``, with ``r`` the score target's residual
@@ -37,7 +39,7 @@ from crowdalpha.market.targets import residual_returns
 from crowdalpha.service._tournaments import LoadedTournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.fund_universe import fund_optimizer, universe_at
+from crowdalpha.service.fund_universe import fund_alphas, fund_optimizer, universe_at
 from crowdalpha.service.market import market_through
 from crowdalpha.service.scoring import (
     NoLiveData,
@@ -51,7 +53,6 @@ from crowdalpha.service.scoring import (
 from crowdalpha.store import Round, UnitOfWork
 from crowdalpha.store.schema import RoundLiveData
 from crowdalpha.tournament.config import TRUE_CONTRIBUTION, FundRule, ScoreConfig
-from crowdalpha.tournament.meta_model import cleaned_gaussian_ranks
 from crowdalpha.tournament.payouts import tokens_to_nano
 
 
@@ -140,7 +141,7 @@ def _round_contributions(
         inputs, [pd.Timestamp(live.live_date)], score.horizon, neutral_to=_neutralization(score.target)
     ).iloc[0]
     returns = np.nan_to_num(realised.reindex(universe.assets).to_numpy(), nan=0.0)
-    signals = rule.alpha_scale * cleaned_gaussian_ranks(predictions.to_numpy(np.float64))
+    signals = fund_alphas(rule, predictions.to_numpy(np.float64), universe)
     try:
         contributions = true_contribution(
             fund_optimizer(universe, rule), signals, stakes, returns, bags=rule.bags, seed=row.number
