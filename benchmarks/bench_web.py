@@ -7,13 +7,15 @@ the Classic config, at-risk stakes with payouts, round resolutions and the model
 
 Then, as the tick does right after a resolution, :func:`refresh_leaderboards` computes and stores the
 leaderboard snapshots (timed: ``refresh_seconds``, work moved off the read path). Timed, in-process (the
-ASGI app called directly, no socket, nothing in memory): ``GET /leaderboard/classic`` cold (the first
-request: the snapshot read from the database) and the account view cold, then warm, sorted by every
-column, searched and paged (median); numerapi's ``v2Leaderboard`` operation over ``/graphql``.
-Anchor, side by side on the same database: :func:`crowdalpha.service.performance.model_leaderboard`
-(every stored score day read, no interval, no cache, every row — the numerapi path before the
-snapshots). ``ratio`` is anchor ÷ warm page, ``cold_ratio`` anchor ÷ the cold page. Goal: warm and
-cold page < 200 ms.
+ASGI app called directly, no socket): ``GET /leaderboard/classic`` **cold** on ``--cold-repeats`` fresh
+apps (each a new context, nothing of the leaderboard in memory, as in a new server: the board read
+from its snapshot; the first one also pays the process's first request, ``first_page``) and the account
+view cold on each; then **warm**, sorted by every column, searched and paged (median and p95 over
+``--repeats`` passes); numerapi's ``v2Leaderboard`` operation over ``/graphql``. Anchor, side by side
+on the same database: :func:`crowdalpha.service.performance.model_leaderboard` (every stored score day
+read, no interval, no cache, every row — the numerapi path before the snapshots). ``ratio`` is anchor ÷
+warm page, ``cold_ratio`` anchor ÷ the cold page (medians). Goal: the p95 of the warm and of the cold
+page < 200 ms.
 
 Prints one JSON line. ``--quick`` runs a small case for a smoke test.
 """
@@ -287,7 +289,7 @@ def progress(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, Any]:
+def run(models: int, rounds: int, score_days: int, repeats: int, cold_repeats: int) -> dict[str, Any]:
     """Seed a home, time the leaderboard page cold and warm and the anchor; return the figures."""
     from crowdalpha.api import create_app
     from crowdalpha.service import Context, init_home
@@ -316,11 +318,16 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         refresh_seconds, refresh_cpu = time.perf_counter() - started, time.process_time() - cpu
         ctx.cache.clear()  # the server below is another process's view: nothing in memory
         progress("timing the page")
-        app = create_app(settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock)
-        cpu = time.process_time()
-        cold = timed_get(app, "/leaderboard/classic")
-        cold_cpu = time.process_time() - cpu
-        cold_account = timed_get(app, "/leaderboard/classic?view=account")
+        cold, cold_cpu, cold_account = [], [], []
+        for _ in range(cold_repeats):
+            # a fresh app has a fresh context: nothing of the leaderboard in memory, as in a new server
+            app = create_app(
+                settings, blob_store=ctx.blobs, signing_key=SIGNING_KEY, engine=engine, clock=clock
+            )
+            cpu = time.process_time()
+            cold.append(timed_get(app, "/leaderboard/classic"))
+            cold_cpu.append(time.process_time() - cpu)
+            cold_account.append(timed_get(app, "/leaderboard/classic?view=account"))
         paths = [
             "/leaderboard/classic",
             "/leaderboard/classic?sort=mmc",
@@ -340,6 +347,7 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         anchor = time.perf_counter() - started
         engine.dispose()
     ours = statistics.median(warm)
+    warm_p95, cold_p95 = (float(np.quantile(values, 0.95)) for values in (warm, cold))
     return {
         "benchmark": "web_leaderboard",
         "models": models,
@@ -347,10 +355,14 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         "score_days": score_days,
         "seed_seconds": round(seed_seconds, 3),
         "crowdalpha_page_seconds": round(ours, 4),
-        "crowdalpha_page_p95_seconds": round(float(np.quantile(warm, 0.95)), 4),
-        "crowdalpha_cold_page_seconds": round(cold, 4),
-        "crowdalpha_cold_page_cpu_seconds": round(cold_cpu, 4),
-        "crowdalpha_cold_account_page_seconds": round(cold_account, 4),
+        "crowdalpha_page_p95_seconds": round(warm_p95, 4),
+        "crowdalpha_first_page_seconds": round(cold[0], 4),
+        "crowdalpha_cold_page_seconds": round(statistics.median(cold), 4),
+        "crowdalpha_cold_page_p95_seconds": round(cold_p95, 4),
+        "crowdalpha_cold_page_cpu_seconds": round(statistics.median(cold_cpu), 4),
+        "crowdalpha_cold_account_page_seconds": round(statistics.median(cold_account), 4),
+        "cold_samples": len(cold),
+        "warm_samples": len(warm),
         "refresh_seconds": round(refresh_seconds, 3),
         "refresh_cpu_seconds": round(refresh_cpu, 3),
         "refreshed": refreshed,
@@ -360,9 +372,9 @@ def run(models: int, rounds: int, score_days: int, repeats: int) -> dict[str, An
         "anchor_rows": len(anchor_rows),
         "anchor_seconds": round(anchor, 4),
         "ratio": round(anchor / ours, 2),
-        "cold_ratio": round(anchor / cold, 2),
+        "cold_ratio": round(anchor / statistics.median(cold), 2),
         "goal_seconds": GOAL_SECONDS,
-        "goal_met": max(ours, cold) < GOAL_SECONDS,
+        "goal_met": max(warm_p95, cold_p95) < GOAL_SECONDS,
     }
 
 
@@ -372,12 +384,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--score-days", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="warm passes over the eight pages")
+    parser.add_argument("--cold-repeats", type=int, default=7, help="fresh apps, each timed cold")
     parser.add_argument("--quick", action="store_true", help="a small case for a smoke test")
     options = parser.parse_args(argv)
     if options.quick:
-        options.models, options.rounds, options.score_days, options.repeats = 300, 6, 2, 1
-    print(json.dumps(run(options.models, options.rounds, options.score_days, options.repeats)))
+        options.models, options.rounds, options.score_days, options.repeats, options.cold_repeats = (
+            300,
+            6,
+            2,
+            1,
+            2,
+        )
+    figures = run(options.models, options.rounds, options.score_days, options.repeats, options.cold_repeats)
+    print(json.dumps(figures))
     return 0
 
 

@@ -314,6 +314,7 @@ def test_column_quantiles_match_numpys_nanquantile_for_every_column_at_once():
     values[rng.random(values.shape) < 0.3] = np.nan
     values[:, 0] = np.nan  # a column never scored
     values[1:, 1] = np.nan  # a column with one value
+    values[:, 20:] = rng.normal(size=(40, 10))  # columns without NaN: one partition finds their quantiles
     quantiles = [0.0, 0.05, 0.5, 0.95, 1.0]
     expected = np.full((len(quantiles), values.shape[1]), np.nan)
     expected[:, 1:] = np.nanquantile(values[:, 1:], quantiles, axis=0)

@@ -9,20 +9,21 @@ stake at risk in them).
 Speed with 10,000 models: reputations change only when a round resolves, a resolved round is scored
 again (Classic CORR60) or a round leaves a window as the days pass, so the table of reputations and
 returns is computed then — by :func:`refresh_leaderboards`, which the tick runs right after its jobs
-and ``resolve_round`` right after its transaction — and stored as a **snapshot** (Parquet in
-``leaderboard_snapshots``) with a digest of its inputs and the last date it holds for. A page reads the
-snapshot (kept in memory once read) when its digest is current, and computes the table itself only
-when none is (a database never ticked). Each round's final scores are read once per process and kept
-(:func:`_round_finals`), so a refresh after a resolution reads only the new round's scores. The rows
-joined with the roster (names, owners, stakes) and each sort order of them are kept too, until a model
-is added or the ledger records a transaction (every stake change is one): a request then costs a few
-aggregate queries, a search over the sorted names and the page's rows.
+and ``resolve_round`` right after its transaction. Each round's final scores are read once per process
+and kept (:func:`_round_finals`), so a refresh after a resolution reads only the new round's scores.
+The refresh stores a **board** per tournament and entity kind in ``leaderboard_snapshots``: the table
+joined with the roster (names, owners, stakes) and the row positions of every sort order, both
+directions, as Arrow IPC (the ``table_parquet`` column), with digests of its inputs and of the roster
+and the last date it holds for. A page then checks the digests (a few small aggregate queries), reads
+the board (kept in memory once read), searches its names, slices the order and converts only the
+page's rows. When only the roster moved since the refresh (a stake change, a new model), the stored
+reputations are joined with the current roster (and the next tick stores that board); when no
+snapshot holds (a database never ticked), the page computes the table itself.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from sqlalchemy import Select, func, select
 
 from crowdalpha.ledger.accounts import AccountKind
@@ -75,8 +76,8 @@ MAX_PAGE_SIZE = 500
 ENTITIES = (MODEL, ACCOUNT)
 FIXED_SORTS = ("name", "stake", *RETURN_WINDOWS)
 _CACHED_TABLES = 16
-_SNAPSHOT_FORMAT = 1
-"""Bump when a snapshot's columns change: older snapshots then no longer hold."""
+_SNAPSHOT_FORMAT = 2
+"""Bump when a snapshot's columns change: older snapshots then no longer hold (2: Arrow IPC boards)."""
 
 
 @dataclass(frozen=True)
@@ -219,9 +220,17 @@ def _resolved_rounds(uow: UnitOfWork, tournament_id: int) -> list[_ResolvedRound
     ]
 
 
-def _inputs_version(rounds: list[_ResolvedRound]) -> str:
+def _inputs_version(rounds: list[_ResolvedRound], sorts: Sequence[str]) -> str:
     """Return a digest of what a leaderboard table is computed from (and of how it is computed)."""
-    text = repr((_SNAPSHOT_FORMAT, LEADERBOARD_REPUTATION, RETURN_WINDOWS, [item.version for item in rounds]))
+    text = repr(
+        (
+            _SNAPSHOT_FORMAT,
+            LEADERBOARD_REPUTATION,
+            RETURN_WINDOWS,
+            tuple(sorts),
+            [item.version for item in rounds],
+        )
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -239,8 +248,11 @@ def _valid_through(rounds: list[_ResolvedRound], as_of: date) -> date:
 
 
 def _rows(uow: UnitOfWork, query: Select) -> list[tuple]:
-    """Return a query's rows as plain tuples (pandas builds a frame from them several times faster)."""
-    return [tuple(row) for row in uow.session.execute(query)]
+    """Return a query's rows as plain tuples (pandas builds a frame from them several times faster).
+
+    Run on the session's connection: a query of plain columns needs none of the ORM's row handling.
+    """
+    return [tuple(row) for row in uow.session.connection().execute(query)]
 
 
 def _read_round_finals(
@@ -257,22 +269,25 @@ def _read_round_finals(
         .where(SubmissionScore.round_id == item.id)
         .group_by(SubmissionScore.score),
     )
+    model_of = dict(
+        _rows(uow, select(Submission.id, Submission.model_id).where(Submission.round_id == item.id))
+    )
     series: dict[str, pd.Series] = {}
     for score, day in last_days:
         if score not in scores:
             continue
-        # one (score, day) at a time: each is a range of the (round_id, score, day) index
+        # one (score, day) at a time: each is a range of the (round_id, score, day) index; no join,
+        # the round's submissions were read once above
         values = _rows(
             uow,
-            select(Submission.model_id, SubmissionScore.value)
-            .join(Submission, Submission.id == SubmissionScore.submission_id)
-            .where(
+            select(SubmissionScore.submission_id, SubmissionScore.value).where(
                 SubmissionScore.round_id == item.id,
                 SubmissionScore.score == score,
                 SubmissionScore.day == day,
             ),
         )
-        model_ids, numbers = zip(*values, strict=True) if values else ((), ())
+        submission_ids, numbers = zip(*values, strict=True) if values else ((), ())
+        model_ids = [model_of[submission_id] for submission_id in submission_ids]
         series[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
     stakes = pd.DataFrame(
         _rows(
@@ -394,136 +409,120 @@ def _computed_tables(
     return {entity: _reputation_table(resolved, payouts, loaded, entity, as_of) for entity in entities}
 
 
-# -- snapshots: the tables computed when their inputs change ----------------------------------------
+# -- boards: the roster joined with the reputation table, every sort order computed -------------------
+
+_ORDER_COLUMN = "order:"
+"""Prefix of a stored board's order columns: ``order:<sort>:desc`` and ``order:<sort>:asc``."""
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
-@dataclass(frozen=True)
-class _SnapshotHeader:
-    version: str
-    as_of: date
-    valid_through: date
-
-    def holds(self, version: str, as_of: date) -> bool:
-        """Return whether the snapshot is the table of these inputs on that date."""
-        return self.version == version and self.as_of <= as_of <= self.valid_through
+def _sorts(loaded: LoadedTournament) -> tuple[str, ...]:
+    return (*FIXED_SORTS, *(item.name for item in loaded.config.scores))
 
 
-def _snapshot_headers(uow: UnitOfWork, tournament_id: int) -> dict[str, _SnapshotHeader]:
-    query = select(
-        LeaderboardSnapshot.entity,
-        LeaderboardSnapshot.version,
-        LeaderboardSnapshot.as_of,
-        LeaderboardSnapshot.valid_through,
-    ).where(LeaderboardSnapshot.tournament_id == tournament_id)
-    return {entity: _SnapshotHeader(*rest) for entity, *rest in uow.session.execute(query)}
-
-
-def _to_parquet(table: pd.DataFrame) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(table, preserve_index=True), sink, compression="zstd")
-    return sink.getvalue()
-
-
-def _from_parquet(content: bytes) -> pd.DataFrame:
-    return pq.read_table(io.BytesIO(content)).to_pandas()
-
-
-def _stale_entities(
-    uow: UnitOfWork, tournament_id: int, as_of: date
-) -> tuple[list[_ResolvedRound], str, list[str]]:
-    """Return the resolved rounds, their digest and the entity kinds without a snapshot holding ``as_of``."""
-    rounds = _resolved_rounds(uow, tournament_id)
-    version = _inputs_version(rounds)
-    headers = _snapshot_headers(uow, tournament_id)
-    stale = [
-        entity for entity in ENTITIES if entity not in headers or not headers[entity].holds(version, as_of)
-    ]
-    return rounds, version, stale
-
-
-def refresh_leaderboards_in(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, *, now: datetime
-) -> list[str]:
-    """Store the tournament's leaderboard snapshots that do not hold today; return the entity kinds stored.
-
-    Idempotent: a snapshot of the same inputs that holds today is left as it is.
+class _Board:
+    """A leaderboard's rows — the roster (names, owners, stakes) joined with the reputation table — as an
+    Arrow table, with the row positions of every sort order: a page is a search, a slice and its rows.
     """
-    as_of = now.date()
-    rounds, version, stale = _stale_entities(uow, loaded.id, as_of)
-    if not stale:
-        return []
-    tables = _computed_tables(ctx, uow, loaded, rounds, stale, as_of)
-    valid_through = _valid_through(rounds, as_of)
-    for entity, table in tables.items():
-        uow.session.merge(
-            LeaderboardSnapshot(
-                tournament_id=loaded.id,
-                entity=entity,
-                version=version,
-                as_of=as_of,
-                valid_through=valid_through,
-                computed_at=now,
-                table_parquet=_to_parquet(table),
+
+    def __init__(self, table: pa.Table, orders: dict[tuple[str, bool], np.ndarray]) -> None:
+        self.table = table
+        self.orders = orders
+        self._lower: tuple[pa.Array, pa.Array] | None = None
+
+    @classmethod
+    def build(cls, roster: pd.DataFrame, reputations: pd.DataFrame, sorts: Sequence[str]) -> _Board:
+        """Return the board of a roster and a reputation table, each sort order computed."""
+        frame = roster.join(reputations, how="left") if not reputations.empty else roster
+        frame = frame.rename_axis("key")
+        orders = {(sort, down): _order(frame, sort, down) for sort in sorts for down in (True, False)}
+        return cls(pa.Table.from_pandas(frame.reset_index(), preserve_index=False), orders)
+
+    def to_bytes(self) -> bytes:
+        """Return the board as Arrow IPC (LZ4): the rows, then one column of positions per sort order."""
+        table = self.table
+        for (sort, down), order in self.orders.items():
+            name = f"{_ORDER_COLUMN}{sort}:{'desc' if down else 'asc'}"
+            table = table.append_column(name, pa.array(order, type=pa.int32()))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    @classmethod
+    def from_bytes(cls, content: bytes) -> _Board:
+        """Return the board stored by :meth:`to_bytes`."""
+        table = pa.ipc.open_stream(pa.py_buffer(content)).read_all()
+        orders, rows = {}, []
+        for name in table.column_names:
+            if name.startswith(_ORDER_COLUMN):
+                sort, _, direction = name[len(_ORDER_COLUMN) :].rpartition(":")
+                orders[(sort, direction == "desc")] = table.column(name).to_numpy()
+            else:
+                rows.append(name)
+        return cls(table.select(rows), orders)
+
+    def reputations(self) -> pd.DataFrame:
+        """Return the board's reputation and return columns by key (to join with a newer roster)."""
+        roster = {"key", "name", "owner", "stake_nano"}
+        columns = [name for name in self.table.column_names if name not in roster]
+        return self.table.select(["key", *columns]).to_pandas().set_index("key")
+
+    def positions(self, sort: str, descending: bool, search: str) -> np.ndarray:
+        """Return the row positions sorted by ``sort``, only those whose name or owner contains ``search``.
+
+        A benign race may compute a missing order (a config's new score) twice.
+        """
+        key = (sort, descending)
+        if key not in self.orders:
+            self.orders[key] = _order(self.table.to_pandas(), sort, descending)
+        order = self.orders[key]
+        if not search:
+            return order
+        if self._lower is None:
+            self._lower = (
+                pc.utf8_lower(self.table.column("name")),
+                pc.utf8_lower(self.table.column("owner")),
             )
+        names, owners = self._lower
+        found = pc.or_(pc.match_substring(names, search), pc.match_substring(owners, search)).to_numpy(
+            zero_copy_only=False
         )
-        _tables(ctx).put(("snapshot", loaded.id, entity, version, as_of), table)
-    uow.session.flush()
-    return stale
+        return order[found[order]]
+
+    def has_values(self, column: str) -> bool:
+        """Return whether the board has the column and a value (not null, not NaN) in it."""
+        if column not in self.table.column_names:
+            return False
+        values = self.table.column(column).drop_null()
+        if pa.types.is_floating(values.type):
+            values = values.filter(pc.invert(pc.is_nan(values)))
+        return len(values) > 0
+
+    def records(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        """Return the rows at these positions as dicts (only they are converted)."""
+        return self.table.take(pa.array(positions, type=pa.int64())).to_pylist()
 
 
-def refresh_leaderboards(ctx: Context) -> list[str]:
-    """Refresh every tournament's leaderboard snapshots that do not hold today; return ``name/entity`` stored.
-
-    A read-only look first, so a tick with nothing new costs two small queries per tournament.
-    """
-    now = ctx.now()
-
-    def stale(uow: UnitOfWork) -> list[int]:
-        tournaments = [item.id for item in uow.tournaments.list()]
-        return [tid for tid in tournaments if _stale_entities(uow, tid, now.date())[2]]
-
-    refreshed = []
-    for tournament_id in run_transaction(ctx.engine, stale, read_only=True):
-
-        def work(uow: UnitOfWork, tournament_id: int = tournament_id) -> list[str]:
-            loaded = load_tournament(uow, tournament_id)
-            return [
-                f"{loaded.name}/{entity}" for entity in refresh_leaderboards_in(ctx, uow, loaded, now=now)
-            ]
-
-        refreshed.extend(run_transaction(ctx.engine, work))
-    return refreshed
+def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
+    if sort == "name":
+        return frame["name"].str.lower()
+    if sort == "stake":
+        return frame["stake_nano"].astype(np.float64)
+    column = sort if sort in RETURN_WINDOWS else f"{sort}_rep"
+    return frame[column] if column in frame.columns else pd.Series(np.nan, index=frame.index)
 
 
-def _current_table(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, entity: str, as_of: date
-) -> tuple[Hashable, pd.DataFrame]:
-    """Return the entity kind's reputation table as of today and its cache key: the snapshot if it holds."""
-    tables = _tables(ctx)
-    rounds = _resolved_rounds(uow, loaded.id)
-    version = _inputs_version(rounds)
-    header = _snapshot_headers(uow, loaded.id).get(entity)
-    if header is not None and header.holds(version, as_of):
-        key: Hashable = ("snapshot", loaded.id, entity, version, header.as_of)
-        table = tables.get(key)
-        if table is None:
-            content = uow.session.scalar(
-                select(LeaderboardSnapshot.table_parquet).where(
-                    LeaderboardSnapshot.tournament_id == loaded.id, LeaderboardSnapshot.entity == entity
-                )
-            )
-            table = _from_parquet(content)
-            tables.put(key, table)
-        return key, table
-    key = ("computed", loaded.id, entity, version, as_of)  # no snapshot yet (never ticked): compute it
-    table = tables.get(key)
-    if table is None:
-        table = _computed_tables(ctx, uow, loaded, rounds, [entity], as_of)[entity]
-        tables.put(key, table)
-    return key, table
-
-
-# -- the roster and a page ---------------------------------------------------------------------------
+def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
+    """Return the row positions sorted by ``sort`` (missing values last in either direction, then by name)."""
+    values = _sort_values(frame, sort)
+    if sort == "name":
+        keys = frame.index.to_numpy() if "key" not in frame.columns else frame["key"].to_numpy()
+        order = np.lexsort((keys, values.to_numpy()))
+        return order[::-1] if descending else order
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    key = np.where(np.isnan(numbers), np.inf, -numbers if descending else numbers)
+    return np.lexsort((frame["name"].str.lower().to_numpy(), key))
 
 
 def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFrame:
@@ -546,83 +545,199 @@ def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFr
     return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
 
 
-def _roster_version(uow: UnitOfWork, tournament_id: int) -> tuple[Any, ...]:
-    """Return what changes whenever the roster does: the models (count, newest), the last ledger transaction.
+def _roster_version(uow: UnitOfWork, tournament_id: int) -> str:
+    """Return a digest of what changes whenever the roster does: the models (count, newest), the ledger.
 
     Every stake change is a ledger transaction, so a new one means the stakes may have moved.
     """
     models = uow.session.execute(
         select(func.count(Model.id), func.max(Model.created_at)).where(Model.tournament_id == tournament_id)
     ).one()
-    return (*models, uow.session.scalar(select(func.max(LedgerTransaction.id))))
+    last = uow.session.scalar(select(func.max(LedgerTransaction.id)))
+    return hashlib.sha256(repr((*models, last)).encode()).hexdigest()
 
 
-class _Board:
-    """A leaderboard's joined rows (roster and reputation table), with each sort order computed once."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.names = frame["name"].str.lower()
-        self.owners = frame["owner"].str.lower()
-        self.orders: dict[tuple[str, bool], np.ndarray] = {}
-
-    def positions(self, sort: str, descending: bool, search: str) -> np.ndarray:
-        """Return the row positions sorted by ``sort``, only those whose name or owner contains ``search``.
-
-        Orders are kept as positions (not sorted copies of the rows); a benign race may compute one twice.
-        """
-        key = (sort, descending)
-        if key not in self.orders:
-            self.orders[key] = _order(self.frame, sort, descending)
-        order = self.orders[key]
-        if not search:
-            return order
-        found = (
-            self.names.str.contains(search, regex=False) | self.owners.str.contains(search, regex=False)
-        ).to_numpy()
-        return order[found[order]]
+# -- snapshots: the boards stored when their inputs change ---------------------------------------------
 
 
-def _sort_values(frame: pd.DataFrame, sort: str) -> pd.Series:
-    if sort == "name":
-        return frame["name"].str.lower()
-    if sort == "stake":
-        return frame["stake_nano"].astype(np.float64)
-    if sort in RETURN_WINDOWS:
-        return frame[sort] if sort in frame.columns else pd.Series(np.nan, index=frame.index)
-    column = f"{sort}_rep"
-    return frame[column] if column in frame.columns else pd.Series(np.nan, index=frame.index)
+@dataclass(frozen=True)
+class _BoardVersion:
+    """What a board is made of: the reputations' inputs and the roster, as two digests."""
+
+    inputs: str
+    roster: str
+
+    def __str__(self) -> str:
+        return self.inputs[:32] + self.roster[:32]  # the 64 characters of the snapshot's version
 
 
-def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
-    """Return the row positions sorted by ``sort`` (missing values last in either direction, then by name)."""
-    values = _sort_values(frame, sort)
-    missing = values.isna().to_numpy()
-    if sort == "name":
-        order = np.lexsort((frame.index.to_numpy(), values.to_numpy()))
-        order = order[::-1] if descending else order
-    else:
-        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        key = np.where(missing, np.inf, -numbers if descending else numbers)
-        order = np.lexsort((frame["name"].str.lower().to_numpy(), key))
-    return order
+@dataclass(frozen=True)
+class _SnapshotHeader:
+    version: str
+    as_of: date
+    valid_through: date
+
+    def holds_reputations(self, version: _BoardVersion, as_of: date) -> bool:
+        """Return whether the snapshot's reputations are those of these inputs on that date."""
+        return self.version[:32] == str(version)[:32] and self.as_of <= as_of <= self.valid_through
+
+    def holds(self, version: _BoardVersion, as_of: date) -> bool:
+        """Return whether the snapshot is the board of these inputs and this roster on that date."""
+        return self.version == str(version) and self.holds_reputations(version, as_of)
+
+
+def _current_version(uow: UnitOfWork, loaded: LoadedTournament) -> tuple[list[_ResolvedRound], _BoardVersion]:
+    rounds = _resolved_rounds(uow, loaded.id)
+    inputs = _inputs_version(rounds, _sorts(loaded))
+    return rounds, _BoardVersion(inputs, _roster_version(uow, loaded.id))
+
+
+def _snapshot_headers(uow: UnitOfWork, tournament_id: int) -> dict[str, _SnapshotHeader]:
+    query = select(
+        LeaderboardSnapshot.entity,
+        LeaderboardSnapshot.version,
+        LeaderboardSnapshot.as_of,
+        LeaderboardSnapshot.valid_through,
+    ).where(LeaderboardSnapshot.tournament_id == tournament_id)
+    return {entity: _SnapshotHeader(*rest) for entity, *rest in uow.session.execute(query)}
+
+
+def _stored_board(uow: UnitOfWork, tournament_id: int, entity: str) -> _Board:
+    content = uow.session.scalar(
+        select(LeaderboardSnapshot.table_parquet).where(
+            LeaderboardSnapshot.tournament_id == tournament_id, LeaderboardSnapshot.entity == entity
+        )
+    )
+    return _Board.from_bytes(content)
+
+
+def refresh_leaderboards_in(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, *, now: datetime
+) -> list[str]:
+    """Store the tournament's leaderboard boards that do not hold today; return the entity kinds stored.
+
+    Reputations are computed again only when their inputs changed (or a round left a window); when
+    only the roster did (a stake change, a new model), the stored reputations are joined with it.
+    Idempotent: a snapshot of the same inputs and roster that holds today is left as it is.
+    """
+    as_of = now.date()
+    rounds, version = _current_version(uow, loaded)
+    headers = _snapshot_headers(uow, loaded.id)
+    stale = [
+        entity for entity in ENTITIES if entity not in headers or not headers[entity].holds(version, as_of)
+    ]
+    kept = [
+        entity for entity in stale if entity in headers and headers[entity].holds_reputations(version, as_of)
+    ]
+    computed = [entity for entity in stale if entity not in kept]
+    tables = _computed_tables(ctx, uow, loaded, rounds, computed, as_of) if computed else {}
+    for entity in stale:
+        if entity in kept:
+            header = headers[entity]
+            reputations, table_as_of, valid_through = (
+                _stored_board(uow, loaded.id, entity).reputations(),
+                header.as_of,
+                header.valid_through,
+            )
+        else:
+            reputations, table_as_of, valid_through = tables[entity], as_of, _valid_through(rounds, as_of)
+        board = _Board.build(_roster(uow, loaded, entity), reputations, _sorts(loaded))
+        uow.session.merge(
+            LeaderboardSnapshot(
+                tournament_id=loaded.id,
+                entity=entity,
+                version=str(version),
+                as_of=table_as_of,
+                valid_through=valid_through,
+                computed_at=now,
+                table_parquet=board.to_bytes(),
+            )
+        )
+        _tables(ctx).put(("board", loaded.id, entity, str(version), table_as_of), board)
+    uow.session.flush()
+    return stale
+
+
+def refresh_leaderboards(ctx: Context) -> list[str]:
+    """Refresh every tournament's leaderboard snapshots that do not hold today; return ``name/entity`` stored.
+
+    A read-only look first, so a tick with nothing new costs a few small queries per tournament.
+    """
+    now = ctx.now()
+
+    def stale(uow: UnitOfWork) -> list[int]:
+        found = []
+        for item in uow.tournaments.list():
+            loaded = load_tournament(uow, item.id)
+            _, version = _current_version(uow, loaded)
+            headers = _snapshot_headers(uow, loaded.id)
+            if any(e not in headers or not headers[e].holds(version, now.date()) for e in ENTITIES):
+                found.append(item.id)
+        return found
+
+    refreshed = []
+    for tournament_id in run_transaction(ctx.engine, stale, read_only=True):
+
+        def work(uow: UnitOfWork, tournament_id: int = tournament_id) -> list[str]:
+            loaded = load_tournament(uow, tournament_id)
+            return [
+                f"{loaded.name}/{entity}" for entity in refresh_leaderboards_in(ctx, uow, loaded, now=now)
+            ]
+
+        refreshed.extend(run_transaction(ctx.engine, work))
+    return refreshed
+
+
+def _board(ctx: Context, tournament: TournamentRef, entity: str) -> tuple[LoadedTournament, _Board]:
+    """Return the tournament and its board of models (or accounts): from memory, the snapshot, or computed.
+
+    The snapshot when it holds today; its reputations joined with the current roster when only that
+    moved since the last refresh; computed when no snapshot holds (a database never ticked).
+    """
+    as_of = ctx.now().date()
+    tables = _tables(ctx)
+
+    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
+        loaded = load_tournament(uow, tournament)
+        rounds, version = _current_version(uow, loaded)
+        header = _snapshot_headers(uow, loaded.id).get(entity)
+        day = header.as_of if header is not None and header.holds_reputations(version, as_of) else as_of
+        key = ("board", loaded.id, entity, str(version), day)
+        board = tables.get(key)
+        if board is not None:
+            return loaded, board
+        if header is not None and header.holds(version, as_of):
+            board = _stored_board(uow, loaded.id, entity)
+        else:
+            if header is not None and header.holds_reputations(version, as_of):
+                reputations = _stored_board(uow, loaded.id, entity).reputations()
+            else:
+                reputations = _computed_tables(ctx, uow, loaded, rounds, [entity], as_of)[entity]
+            board = _Board.build(_roster(uow, loaded, entity), reputations, _sorts(loaded))
+        tables.put(key, board)
+        return loaded, board
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+# -- a page ------------------------------------------------------------------------------------------
 
 
 def _optional(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+    return None if value is None or value != value else float(value)  # type: ignore[arg-type]  # NaN
 
 
-def _row(record: pd.Series, scores: tuple[ScoreColumn, ...]) -> LeaderboardRow:
+def _row(record: dict[str, Any], scores: tuple[ScoreColumn, ...]) -> LeaderboardRow:
     reputations = {}
     for score in scores:
-        rank = record.get(f"{score.name}_rank")
-        rounds = record.get(f"{score.name}_rounds")
+        rank = _optional(record.get(f"{score.name}_rank"))
+        rounds = _optional(record.get(f"{score.name}_rounds"))
         reputations[score.name] = ScoreReputation(
             value=_optional(record.get(f"{score.name}_rep")),
             low=_optional(record.get(f"{score.name}_low")),
             high=_optional(record.get(f"{score.name}_high")),
-            rounds=0 if rounds is None or pd.isna(rounds) else int(rounds),
-            rank=None if rank is None or pd.isna(rank) else int(rank),
+            rounds=0 if rounds is None else int(rounds),
+            rank=None if rank is None else int(rank),
         )
     return LeaderboardRow(
         name=str(record["name"]),
@@ -648,25 +763,6 @@ def _score_columns(loaded: LoadedTournament) -> tuple[ScoreColumn, ...]:
     return tuple(ScoreColumn(item.name, item.display_name or item.name) for item in loaded.config.scores)
 
 
-def _board(ctx: Context, tournament: TournamentRef, entity: str) -> tuple[LoadedTournament, _Board]:
-    """Return the tournament and its leaderboard rows of models (or accounts) joined with the roster."""
-    as_of = ctx.now().date()
-    tables = _tables(ctx)
-
-    def work(uow: UnitOfWork) -> tuple[LoadedTournament, _Board]:
-        loaded = load_tournament(uow, tournament)
-        table_key, table = _current_table(ctx, uow, loaded, entity, as_of)
-        board_key = ("board", table_key, _roster_version(uow, loaded.id))
-        board = tables.get(board_key)
-        if board is None:
-            roster = _roster(uow, loaded, entity)
-            board = _Board(roster.join(table, how="left") if not table.empty else roster)
-            tables.put(board_key, board)
-        return loaded, board
-
-    return run_transaction(ctx.engine, work, read_only=True)
-
-
 def leaderboard_page(
     ctx: Context,
     tournament: TournamentRef,
@@ -686,13 +782,10 @@ def leaderboard_page(
     if entity not in ENTITIES:
         raise ServiceError("invalid_entity", f"a leaderboard is of {' or '.join(ENTITIES)}; got {entity!r}")
     loaded, board = _board(ctx, tournament, entity)
-    as_of = ctx.now().date()
     scores = _score_columns(loaded)
     sort = sort or loaded.config.payout.terms[0].score
-    sorts = (*FIXED_SORTS, *(score.name for score in scores))
-    _check_request(sort, sorts, offset, limit)
+    _check_request(sort, _sorts(loaded), offset, limit)
     positions = board.positions(sort, descending, search.strip().lower())
-    page = board.frame.iloc[positions[offset : offset + limit]]
     return LeaderboardPage(
         tournament=loaded.name,
         entity=entity,
@@ -703,8 +796,8 @@ def leaderboard_page(
         offset=offset,
         limit=limit,
         total=len(positions),
-        as_of=as_of,
-        rows=tuple(_row(record, scores) for _, record in page.iterrows()),
+        as_of=ctx.now().date(),
+        rows=tuple(_row(record, scores) for record in board.records(positions[offset : offset + limit])),
     )
 
 
@@ -714,20 +807,15 @@ def ranked_leaderboard(
     """Return the ranking score and the rows by its rank (unranked last, then by name): numerapi's order.
 
     The ranking score is :func:`crowdalpha.service.performance.ranking_score`; the rows come from
-    the same tables as the pages (the snapshot when it holds).
+    the same boards as the pages (the snapshot when it holds).
     """
     if offset < 0 or (limit is not None and limit < 0):
         raise ServiceError(
             "invalid_page", f"limit and offset must be ≥ 0; got limit {limit}, offset {offset}"
         )
     loaded, board = _board(ctx, tournament, entity)
-    frame = board.frame
-
-    def is_ranked(score: str) -> bool:
-        column = f"{score}_rank"
-        return column in frame.columns and bool(frame[column].notna().any())
-
-    ranked_by = ranking_score(loaded.config, is_ranked)
+    ranked_by = ranking_score(loaded.config, lambda score: board.has_values(f"{score}_rank"))
     positions = board.positions(ranked_by, True, "")
-    page = frame.iloc[positions[offset : None if limit is None else offset + limit]]
-    return ranked_by, [_row(record, _score_columns(loaded)) for _, record in page.iterrows()]
+    page = positions[offset : None if limit is None else offset + limit]
+    scores = _score_columns(loaded)
+    return ranked_by, [_row(record, scores) for record in board.records(page)]

@@ -218,6 +218,10 @@ def resample_counts(n_rounds: int, samples: int, block_rounds: int, rng: np.rand
     return np.bincount(flat.ravel(), minlength=samples * n_rounds).reshape(samples, n_rounds)
 
 
+BOOTSTRAP_CHUNK = 2048
+"""Models per block of the bootstrap: its ``models × samples`` means stay a few MB, not one 80 MB array."""
+
+
 def bootstrap_interval(
     scores: np.ndarray,
     *,
@@ -226,41 +230,68 @@ def bootstrap_interval(
     block_rounds: int = 1,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the percentile bootstrap ``(low, high)`` of each column's mean score (``rounds × models``)."""
+    """Return the percentile bootstrap ``(low, high)`` of each column's mean score (``rounds × models``).
+
+    Every model is resampled with the same draws of rounds, so a block of models' resampled sums
+    is one matrix product (``models × rounds`` by ``rounds × samples``).
+    """
     scores = np.asarray(scores, dtype=np.float64)
     n_rounds, n_models = scores.shape
+    low, high = np.full(n_models, np.nan), np.full(n_models, np.nan)
     if n_rounds == 0:
-        return np.full(n_models, np.nan), np.full(n_models, np.nan)
+        return low, high
     counts = resample_counts(n_rounds, samples, block_rounds, np.random.default_rng(seed)).astype(np.float64)
     observed = ~np.isnan(scores)
-    sums = counts @ np.where(observed, scores, 0.0)
-    drawn = counts @ observed.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(drawn > 0, sums / drawn, np.nan)
+    filled = np.where(observed, scores, 0.0)
     tail = (1 - confidence) / 2
-    low, high = column_quantiles(means, [tail, 1 - tail])
+    for start in range(0, n_models, BOOTSTRAP_CHUNK):
+        block = slice(start, start + BOOTSTRAP_CHUNK)
+        sums = filled[:, block].T @ counts.T  # models × samples
+        drawn = observed[:, block].T.astype(np.float64) @ counts.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(drawn > 0, sums / drawn, np.nan)
+        low[block], high[block] = row_quantiles(means, [tail, 1 - tail])
     return low, high
 
 
-def column_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
-    """Return each column's quantiles ignoring NaN (``quantiles × columns``; NaN for an all-NaN column).
+def row_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Return each row's quantiles ignoring NaN (``quantiles × rows``; NaN for an all-NaN row).
 
-    The same linear interpolation as ``np.nanquantile``, for all columns at once: ``nanquantile``
-    along an axis loops over the columns in Python, far too slow for 10,000 models.
+    The same linear interpolation as ``np.nanquantile``, for all rows at once: ``nanquantile``
+    along an axis loops in Python, far too slow for 10,000 models. Rows without NaN (nearly all,
+    in a bootstrap) share their order statistics' positions, so one ``np.partition`` finds
+    them; only the rows with NaN are sorted.
     """
-    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=0)  # NaN sort last
-    counts = (~np.isnan(ordered)).sum(axis=0)
-    result = np.full((len(quantiles), ordered.shape[1]), np.nan)
-    columns = np.flatnonzero(counts > 0)
-    last = counts[columns] - 1
-    for row, quantile in enumerate(quantiles):
-        position = quantile * last
-        below = np.floor(position).astype(np.int64)
-        above = np.minimum(below + 1, last)
-        weight = position - below
-        low, high = ordered[below, columns], ordered[above, columns]
-        result[row, columns] = low + (high - low) * weight
+    values = np.asarray(values, dtype=np.float64)
+    n_rows, width = values.shape
+    result = np.full((len(quantiles), n_rows), np.nan)
+    counts = (~np.isnan(values)).sum(axis=1)
+    full = counts == width
+    if width > 0 and full.any():
+        last = width - 1
+        positions = [quantile * last for quantile in quantiles]
+        below = [math.floor(position) for position in positions]
+        above = [min(index + 1, last) for index in below]
+        part = np.partition(values if full.all() else values[full], sorted({*below, *above}), axis=1)
+        for row, (position, low, high) in enumerate(zip(positions, below, above, strict=True)):
+            result[row, full] = part[:, low] + (part[:, high] - part[:, low]) * (position - low)
+    gappy = np.flatnonzero(~full & (counts > 0))
+    if gappy.size:
+        ordered = np.sort(values[gappy], axis=1)  # NaN sort last
+        last_of = counts[gappy] - 1
+        rows = np.arange(gappy.size)
+        for row, quantile in enumerate(quantiles):
+            position = quantile * last_of
+            low = np.floor(position).astype(np.int64)
+            high = np.minimum(low + 1, last_of)
+            bottom, top = ordered[rows, low], ordered[rows, high]
+            result[row, gappy] = bottom + (top - bottom) * (position - low)
     return result
+
+
+def column_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Return each column's quantiles ignoring NaN (``quantiles × columns``), as :func:`row_quantiles`."""
+    return row_quantiles(np.asarray(values, dtype=np.float64).T, quantiles)
 
 
 # -- reputations and leaderboards ------------------------------------------------------------------------
@@ -330,6 +361,9 @@ def account_round_scores(resolved: pd.DataFrame, score: str) -> pd.DataFrame:
             AT_RISK: at_risk.astype(np.int64),
         }
     )
+    # datetime64, not date objects: pandas' max of objects runs in Python, once per group
+    dates = pd.to_datetime(parts[RESOLVED_ON])
+    parts[RESOLVED_ON] = dates
     sums = parts.groupby([ACCOUNT, ROUND], sort=True).agg(
         {
             RESOLVED_ON: "max",
@@ -344,6 +378,8 @@ def account_round_scores(resolved: pd.DataFrame, score: str) -> pd.DataFrame:
         stake_weighted = sums["weighted"] / sums["weight"]
         plain = sums["plain"] / sums["scored"].where(sums["scored"] > 0)
     sums[SCORE] = np.where(sums["weight"] > 0, stake_weighted, plain)
+    if resolved[RESOLVED_ON].dtype == object:
+        sums[RESOLVED_ON] = sums[RESOLVED_ON].dt.date
     return sums[[RESOLVED_ON, SCORE, AT_RISK]].reset_index()
 
 
