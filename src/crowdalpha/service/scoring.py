@@ -84,6 +84,7 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.market import EQUITY, market_panel, market_through
+from crowdalpha.service.meta_model_scores import store_meta_model_scores
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScore
@@ -1013,6 +1014,7 @@ def score_round(
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
     uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
+    store_meta_model_scores(ctx, uow, loaded, row, inputs, stored, now=now)
     return stored
 
 

@@ -1,16 +1,18 @@
 """Read-only views behind the home, model and round pages (one read-only transaction each, plain dataclasses).
 
 * :func:`home_overview` — each tournament's open round, rounds in scoring, totals (models, stake
-  at risk now, the last resolution's payouts) and the crowd's cumulative stake-weighted payout score.
+  at risk now, the last resolution's payouts), the crowd's cumulative stake-weighted payout score
+  and the meta model's cumulative score (:mod:`crowdalpha.service.meta_model_scores`).
 * :func:`model_overview` — a model's profile, its rounds with daily scores, stakes and payouts,
   the cumulative payout-score series over resolved rounds (the chart), and its submission receipts.
 * :func:`round_overview` — a round's step timeline (when each job ran), payout factor and totals,
-  each score's distribution on its last scored day, and its meta-model file.
+  each score's distribution on its last scored day, its meta-model file and the meta model's
+  scores (each day, and the cumulative meta model score through the round).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -20,6 +22,12 @@ from crowdalpha.ledger.accounts import AccountKind
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import DatasetFileInfo, file_info
+from crowdalpha.service.meta_model_scores import (
+    MetaModelDayScore,
+    meta_model_round_values,
+    meta_model_score,
+    round_meta_model_scores,
+)
 from crowdalpha.service.meta_models import meta_model_file
 from crowdalpha.service.performance import ModelProfile, RoundPerformance, model_profile, round_performances
 from crowdalpha.service.submissions import SubmissionInfo, list_submissions
@@ -74,6 +82,13 @@ class TournamentOverview:
     last_paid_nano: int | None
     last_burned_nano: int | None
     crowd_score: ScoreSeries
+    meta_model_score: ScoreSeries
+
+    @property
+    def meta_model_cumulative(self) -> float | None:
+        """Return the meta model's cumulative score after the last resolved round (None before one)."""
+        points = self.meta_model_score.points
+        return points[-1].cumulative if points else None
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,11 @@ class RoundOverview:
     burned_nano: int | None
     distributions: tuple[ScoreDistribution, ...]
     meta_model: DatasetFileInfo | None
+    meta_model_scores: tuple[MetaModelDayScore, ...] = ()
+    meta_model_score: str | None = None
+    meta_model_cumulative: float | None = None
+    """The cumulative meta model score over the resolved rounds up to this one (None without one)."""
+    score_names: dict[str, str] = field(default_factory=dict)
 
 
 def cumulative_series(score: str, display_name: str, values: list[tuple[int, float]]) -> ScoreSeries:
@@ -140,6 +160,15 @@ def cumulative_series(score: str, display_name: str, values: list[tuple[int, flo
 
 def _display_names(loaded: LoadedTournament) -> dict[str, str]:
     return {item.name: item.display_name or item.name for item in loaded.config.scores}
+
+
+def _meta_model_series(
+    uow: UnitOfWork, loaded: LoadedTournament, *, through: int | None = None
+) -> ScoreSeries:
+    """Return the meta model score's cumulative series over the resolved rounds (up to ``through``)."""
+    score = meta_model_score(loaded.config) or ""
+    label = f"meta model {_display_names(loaded).get(score, score)}".strip()
+    return cumulative_series(score, label, meta_model_round_values(uow, loaded, through=through))
 
 
 # -- home ------------------------------------------------------------------------------------------------
@@ -201,6 +230,7 @@ def _tournament_overview(uow: UnitOfWork, loaded: LoadedTournament) -> Tournamen
         last_paid_nano=None if resolutions is None else int(resolutions[1]),
         last_burned_nano=None if resolutions is None else int(resolutions[2]),
         crowd_score=crowd,
+        meta_model_score=_meta_model_series(uow, loaded),
     )
 
 
@@ -307,6 +337,7 @@ def round_overview(ctx: Context, tournament: TournamentRef, number: int) -> Roun
             for stored in uow.datasets.list_files(row.dataset_version_id, round_id=row.id):
                 if stored.name == meta_model_file(number) and stored.round_id == row.id:
                     meta = file_info(version, stored, number)
+        meta_points = _meta_model_series(uow, loaded, through=number).points
         return RoundOverview(
             tournament=loaded.name,
             number=number,
@@ -318,6 +349,10 @@ def round_overview(ctx: Context, tournament: TournamentRef, number: int) -> Roun
             burned_nano=None if resolution is None else resolution.burned_nano,
             distributions=tuple(distributions),
             meta_model=meta,
+            meta_model_scores=tuple(round_meta_model_scores(uow, row.id)),
+            meta_model_score=meta_model_score(loaded.config),
+            meta_model_cumulative=meta_points[-1].cumulative if meta_points else None,
+            score_names=names,
         )
 
     return run_transaction(ctx.engine, work, read_only=True)

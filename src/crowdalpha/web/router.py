@@ -282,7 +282,7 @@ def _safe_next(target: str) -> str:
 def home_page(page: PageState, service: Service) -> HTMLResponse:
     """Return the home page: each tournament's open round with a countdown, rounds in scoring, totals."""
     overviews = home_overview(service)
-    charts = {item.name: cumulative_chart([item.crowd_score]) for item in overviews}
+    charts = {item.name: cumulative_chart([item.crowd_score, item.meta_model_score]) for item in overviews}
     return render(page, "home.html", tournaments=overviews, charts=charts, now=service.now())
 
 

@@ -1,0 +1,145 @@
+"""The meta model's own scores: its CORR on each score day, against the targets the round's submissions get.
+
+When :func:`crowdalpha.service.scoring.score_round` stores a round's score days, it calls
+:func:`store_meta_model_scores` (in the same transaction): the round's stake-weighted meta model, as
+published at close, is scored like a submission — the same ``numerai_corr`` of
+:mod:`crowdalpha.scoring` against the same day target (:func:`crowdalpha.service.scoring.day_targets`)
+— for every CORR score of the config (metric ``numerai_corr``) whose horizon reaches the day, and
+stored in ``meta_model_scores``. A round without a meta model (nobody staked) gets none; a day whose
+meta model and target do not fit a scoring rule is skipped, like a submission's score.
+
+The pages show the **meta model score**: one CORR score per tournament (:func:`meta_model_score`,
+the payout's CORR term, else the config's first CORR score), a round's value being its last stored
+day's, cumulative over the resolved rounds (:func:`meta_model_round_values`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from crowdalpha import scoring
+from crowdalpha.scoring.errors import ScoringError
+from crowdalpha.service._tournaments import LoadedTournament
+from crowdalpha.service.context import Context
+from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
+from crowdalpha.store import Round, RoundState, UnitOfWork
+from crowdalpha.store.schema import MetaModelScore
+from crowdalpha.tournament.config import TournamentConfig
+
+if TYPE_CHECKING:  # the scoring module calls this one: import it at run time only
+    from crowdalpha.market.targets import TargetInputs
+    from crowdalpha.service.scoring import ScoredDay
+
+CORR_METRIC = "numerai_corr"
+
+
+@dataclass(frozen=True)
+class MetaModelDayScore:
+    """One stored score of a round's meta model: score name, score day, value."""
+
+    score: str
+    day: int
+    value: float
+
+
+def meta_model_score(config: TournamentConfig) -> str | None:
+    """Return the score shown as the meta model's: the payout's CORR term, else the first CORR score."""
+    corr = [item.name for item in config.scores if item.metric == CORR_METRIC]
+    paid = [term.score for term in config.payout.terms if term.score in corr]
+    return (paid or corr or [None])[0]
+
+
+def store_meta_model_scores(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    inputs: TargetInputs,
+    days: Sequence[ScoredDay],
+    *,
+    now: datetime,
+) -> list[MetaModelDayScore]:
+    """Store the round's meta model's CORR of each CORR score on each newly stored day; return them.
+
+    Idempotent: a (score, day) already stored is replaced by the same value.
+    """
+    from crowdalpha.service.scoring import _neutralization, day_targets, round_id_assets
+
+    scores = [item for item in loaded.config.scores if item.metric == CORR_METRIC and item.target]
+    if not days or not scores:
+        return []
+    meta_model = read_meta_model(ctx, uow, row)
+    live = uow.scores.live_data(row.id)
+    if meta_model is None or live is None:
+        return []
+    predictions = meta_model.dropna().to_frame(META_MODEL_NAME)
+    id_assets = round_id_assets(ctx, live)
+    stored = []
+    for scored in days:
+        targets = {}  # scores on the same residual share the day's target, as in the round's scoring
+        for item in scores:
+            if item.horizon < scored.day:
+                continue
+            neutralization = _neutralization(item.target)
+            if neutralization not in targets:
+                targets[neutralization] = day_targets(
+                    inputs, live.live_date, scored.day, neutralization, id_assets
+                )
+            try:
+                value = float(scoring.numerai_corr(predictions, targets[neutralization]).iloc[0])
+            except ScoringError:
+                continue
+            uow.session.merge(
+                MetaModelScore(round_id=row.id, score=item.name, day=scored.day, value=value, scored_at=now)
+            )
+            stored.append(MetaModelDayScore(item.name, scored.day, value))
+    uow.session.flush()
+    return stored
+
+
+def round_meta_model_scores(uow: UnitOfWork, round_id: str) -> list[MetaModelDayScore]:
+    """Return a round's stored meta-model scores, by score name then day."""
+    query = (
+        select(MetaModelScore.score, MetaModelScore.day, MetaModelScore.value)
+        .where(MetaModelScore.round_id == round_id)
+        .order_by(MetaModelScore.score, MetaModelScore.day)
+    )
+    return [MetaModelDayScore(score, day, value) for score, day, value in uow.session.execute(query)]
+
+
+def meta_model_round_values(
+    uow: UnitOfWork, loaded: LoadedTournament, *, through: int | None = None
+) -> list[tuple[int, float]]:
+    """Return ``(round number, value)`` of the meta model score of each resolved round (≤ ``through``).
+
+    A round's value is its last stored day's; rounds without one are left out.
+    """
+    score = meta_model_score(loaded.config)
+    if score is None:
+        return []
+    last = (
+        select(MetaModelScore.round_id, func.max(MetaModelScore.day).label("day"))
+        .where(MetaModelScore.score == score)
+        .group_by(MetaModelScore.round_id)
+        .subquery()
+    )
+    query = (
+        select(Round.number, MetaModelScore.value)
+        .join(last, last.c.round_id == Round.id)
+        .join(
+            MetaModelScore,
+            (MetaModelScore.round_id == Round.id)
+            & (MetaModelScore.score == score)
+            & (MetaModelScore.day == last.c.day),
+        )
+        .where(Round.tournament_id == loaded.id, Round.state == RoundState.RESOLVED.value)
+        .order_by(Round.number)
+    )
+    if through is not None:
+        query = query.where(Round.number <= through)
+    return [(number, float(value)) for number, value in uow.session.execute(query)]
