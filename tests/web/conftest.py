@@ -1,8 +1,14 @@
-"""Web fixtures: a live server (SQLite and PostgreSQL) with a participant, another account, an operator."""
+"""Web fixtures: a live server (SQLite and PostgreSQL) with a participant, another account, an operator.
+
+Browser tests save a screenshot of every page they check as a test artefact, in
+``$CROWDALPHA_SCREENSHOTS`` or else ``test-artifacts/screenshots/`` at the repository root (git
+ignores it), one folder per test (its name and parameters), emptied when the test starts.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -95,16 +101,28 @@ def chromium_path() -> str:
     return path
 
 
+SCREENSHOTS_ENV = "CROWDALPHA_SCREENSHOTS"
+DEFAULT_SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+def screenshot_dir(request: pytest.FixtureRequest) -> Path:
+    """Return the test's screenshot folder, empty: ``<root>/<test name and parameters>``."""
+    root = Path(os.environ.get(SCREENSHOTS_ENV) or DEFAULT_SCREENSHOTS)
+    folder = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Watched]:
+def browser_page(request: pytest.FixtureRequest) -> Iterator[Watched]:
     """Yield a fresh headless chromium page (no browser download: Debian's binary).
 
-    Screenshots go to the test's tmp directory (``screenshots/``), kept as test artefacts.
+    Screenshots go to :func:`screenshot_dir`, kept as test artefacts.
     """
     sync_api = pytest.importorskip("playwright.sync_api")
     executable = chromium_path()
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    shots = screenshot_dir(request)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         try:

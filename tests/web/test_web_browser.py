@@ -1,8 +1,8 @@
 """The web UI in a real browser: playwright-python driving Debian's headless chromium (never downloaded).
 
 Without chromium the test is skipped with a visible reason, except under ``CI=true``, where that
-is a failure. Every page is checked for console errors and failed requests, and screenshotted
-into the test's tmp directory (``screenshots/``), kept as test artefacts.
+is a failure. Every page is checked for console errors and failed requests, and screenshotted as a
+test artefact (``test-artifacts/screenshots/<test>/``, or under ``$CROWDALPHA_SCREENSHOTS``).
 """
 
 from __future__ import annotations

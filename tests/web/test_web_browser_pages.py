@@ -3,8 +3,8 @@
 ``test_..._on_seeded_rounds`` runs on resolved rounds written straight into the store (seconds);
 ``test_..._after_a_simulated_season`` (slow) plays a 25-day Classic season on a simulated clock
 through the production path first, so two rounds resolve with real scores, payouts and meta models.
-Every page is checked for console errors and failed requests and screenshotted (``screenshots/``
-in the test's tmp directory).
+Every page is checked for console errors and failed requests and screenshotted as a test artefact
+(``test-artifacts/screenshots/<test>/``, or under ``$CROWDALPHA_SCREENSHOTS``).
 """
 
 from __future__ import annotations

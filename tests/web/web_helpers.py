@@ -125,5 +125,7 @@ class Watched:
     def check(self, shot: str) -> None:
         """Screenshot the current page as ``<shot>.png`` and assert no console error so far."""
         self.page.wait_for_load_state("networkidle")
-        self.page.screenshot(path=str(self.shots / f"{shot}.png"), full_page=True)
+        path = self.shots / f"{shot}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{shot}: no screenshot saved at {path}"
         assert self.problems == [], f"{shot}: {self.problems}"
