@@ -10,8 +10,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import requests
 from web_helpers import (
@@ -21,12 +19,13 @@ from web_helpers import (
     Site,
     csrf_of,
     predictions_csv,
+    route_path,
+    web_routes,
 )
 
 from crowdalpha.service import list_api_keys, list_submissions, round_status
 from crowdalpha.service.ledger import balances, model_stake
 from crowdalpha.service.web_queries import job_table
-from crowdalpha.web.router import router
 
 PUBLIC = {
     ("GET", "/"),
@@ -40,7 +39,7 @@ PUBLIC = {
     ("POST", "/logout"),
 }
 """The routes anyone may use; the log-in and log-out forms still need the session's CSRF token."""
-ROUTES = sorted((method, route.path) for route in router.routes for method in route.methods - {"HEAD"})
+ROUTES = web_routes()
 PROTECTED = [route for route in ROUTES if route not in PUBLIC]
 FORMS = [route for route in ROUTES if route[0] == "POST"]
 FORM_FIELDS = {
@@ -52,16 +51,6 @@ FORM_FIELDS = {
     "key": "x",
 }
 """Plausible values for every form's fields, so a refusal is the guard's, not a missing field's."""
-
-
-def _path(template: str, values: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            pytest.fail(f"{template}: give the access tests a value for the path parameter {name!r}")
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", value, template)
 
 
 def _victims(site: Site) -> dict[str, str]:
@@ -121,7 +110,7 @@ def test_anonymous_visitors_are_refused_every_protected_route(site: Site) -> Non
     token = csrf_of(client, site.url("/login"))  # a valid anonymous session: only the log-in is missing
     before = _everything(site)
     for method, template in PROTECTED:
-        path = _path(template, _victims(site))
+        path = route_path(template, _victims(site))
         response = _send(client, site, method, path, token)
         to_login = response.status_code == 303 and response.headers["location"] == f"/login?next={path}"
         assert to_login or response.status_code == 401, f"{method} {path}: {response.status_code}"
@@ -135,7 +124,7 @@ def test_a_participant_is_refused_every_operator_route(site: Site) -> None:
     operator_routes = [route for route in PROTECTED if route[1].startswith("/operator")]
     assert len(operator_routes) >= 4
     for method, template in operator_routes:
-        path = _path(template, _victims(site))
+        path = route_path(template, _victims(site))
         response = _send(alice, site, method, path, token)
         assert response.status_code == 403, f"{method} {path}: {response.status_code}"
         assert "the operator console is for operator accounts only" in response.text
@@ -150,7 +139,7 @@ def test_a_participant_cannot_see_or_touch_another_accounts_things_on_any_route(
     victims = _victims(site)
     before = _everything(site)
     for method, template in (route for route in PROTECTED if route[1].startswith("/me")):
-        path = _path(template, victims)
+        path = route_path(template, victims)
         response = _send(alice, site, method, path, token)
         if method == "GET":  # alice's own page: none of bob's things on it
             assert response.status_code == 200, f"{method} {path}: {response.status_code}"
@@ -176,7 +165,7 @@ def test_every_form_refuses_a_post_without_its_sessions_csrf_token(site: Site, f
     before = _everything(site)
     clients: dict[tuple[str, str] | None, requests.Session] = {}
     for method, template in FORMS:
-        path = _path(template, {**_victims(site), "model_id": site.model_id})
+        path = route_path(template, {**_victims(site), "model_id": site.model_id})
         user = next((user for prefix, user in users.items() if path.startswith(prefix)), None)
         if user not in clients:
             clients[user] = site.browser() if user is None else site.logged_in(*user)

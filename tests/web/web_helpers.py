@@ -86,6 +86,25 @@ def predictions_csv(ids: list[str]) -> bytes:
 STUCK_AGE = timedelta(hours=2)
 
 
+def web_routes() -> list[tuple[str, str]]:
+    """Return every ``(method, path template)`` of the web router, read from the router itself."""
+    from crowdalpha.web.router import router
+
+    return sorted((method, route.path) for route in router.routes for method in route.methods - {"HEAD"})
+
+
+def route_path(template: str, values: dict[str, str]) -> str:
+    """Return a route's path with its parameters filled; fail naming a parameter without a value."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise AssertionError(f"{template}: give the web tests a value for the path parameter {name!r}")
+        return values[name]
+
+    return re.sub(r"\{(\w+)\}", value, template)
+
+
 def _bench_web() -> Any:
     """Return the web benchmark's module (its seeding of resolved rounds is shared with these tests)."""
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_web.py"
