@@ -25,7 +25,7 @@ from crowdalpha.ledger.amounts import NANO_PER_TOKEN
 from crowdalpha.service import Context, grant, mint_genesis, round_status
 from crowdalpha.service.ledger import model_stake
 from crowdalpha.service.web_leaderboard import leaderboard_page
-from crowdalpha.service.web_overview import round_overview
+from crowdalpha.service.web_overview import home_overview, model_overview, round_overview
 
 
 def sorted_by_column(watched: Watched, column: str) -> list[float]:
@@ -55,6 +55,13 @@ def visit_public_pages(watched: Watched, base_url: str, ctx: Context, tag: str) 
     resolved = top.reputations["mmc"].rounds
     assert resolved >= 1
     assert page.locator("#model-chart circle.point[data-series=MMC]").count() == resolved
+    (mmc,) = [item for item in model_overview(ctx, "classic", top.name).series if item.score == "mmc"]
+    shown = page.locator("#model-chart circle.point[data-series=MMC]").evaluate_all(
+        "points => points.map(p => [Number(p.dataset.round), Number(p.dataset.value)])"
+    )
+    assert [(round_number, pytest.approx(value, abs=1e-6)) for round_number, value in shown] == [
+        (point.round_number, point.cumulative) for point in mmc.points
+    ]  # each point is the running sum of the model's final MMC, round by round
     assert page.locator("#model-chart polyline.series").count() == 2
     number = int(
         page.locator("#model-rounds tbody tr[data-state=resolved]").first.get_attribute("data-round")
@@ -161,6 +168,16 @@ def test_the_public_pages_render_in_a_browser_after_a_simulated_season(
     downloaded = requests.get(link if link.startswith("http") else base_url + link, timeout=30)
     assert downloaded.status_code == 200
     assert hashlib.sha256(downloaded.content).hexdigest() == overview.meta_model.sha256
+    # the meta model is scored with the submissions: its CORR per day here, its cumulative score home
+    assert page.locator("#meta-model-scores tr[data-score=corr20v2]").count() == 1
+    (classic,) = [item for item in home_overview(ctx) if item.name == "classic"]
+    assert classic.meta_model_cumulative is not None
+    browser_page.visit(f"{base_url}/", "season-home-meta-model")
+    shown = float(page.get_attribute("#meta-model-classic", "data-value"))
+    assert shown == pytest.approx(classic.meta_model_cumulative, abs=1e-6)
+    assert page.locator("#crowd-classic circle.point[data-series^='meta model']").count() == len(
+        classic.meta_model_score.points
+    )
     status = round_status(ctx, "classic")
     browser_page.visit(f"{base_url}/rounds/classic/{status.number}", "season-open-round")
     assert page.locator("#round-steps tr[data-step=open]").count() == 1
