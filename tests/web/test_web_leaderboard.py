@@ -176,6 +176,8 @@ def test_a_bad_request_is_refused_naming_the_rule(ctx: Context, options: dict, r
 def test_an_empty_tournament_has_an_empty_leaderboard(ctx: Context) -> None:
     board = leaderboard_page(ctx, "signals")
     assert board.total == 0 and board.rows == () and board.sort == "alpha"
+    searched = leaderboard_page(ctx, "signals", entity="account", search="anyone", sort="name")
+    assert searched.total == 0 and searched.rows == ()
 
 
 def test_the_leaderboard_page_sorts_searches_and_pages_over_http(site, seeded: list[str]) -> None:

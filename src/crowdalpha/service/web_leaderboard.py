@@ -436,7 +436,11 @@ class _Board:
         frame = roster.join(reputations, how="left") if not reputations.empty else roster
         frame = frame.rename_axis("key")
         orders = {(sort, down): _order(frame, sort, down) for sort in sorts for down in (True, False)}
-        return cls(pa.Table.from_pandas(frame.reset_index(), preserve_index=False), orders)
+        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+        for position, column in enumerate(table.schema):
+            if pa.types.is_null(column.type) and column.name in ("key", "name", "owner"):  # no rows
+                table = table.set_column(position, column.name, table.column(position).cast(pa.string()))
+        return cls(table, orders)
 
     def to_bytes(self) -> bytes:
         """Return the board as Arrow IPC (LZ4): the rows, then one column of positions per sort order."""
