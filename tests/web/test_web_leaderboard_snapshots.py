@@ -13,7 +13,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from web_helpers import seed_leaderboard
 
-from crowdalpha.service import Context
+from crowdalpha.ledger.amounts import NANO_PER_TOKEN
+from crowdalpha.service import Context, create_account, create_model, grant, increase_stake, mint_genesis
 from crowdalpha.service.performance import model_leaderboard
 from crowdalpha.service.rounds import tick
 from crowdalpha.service.web_leaderboard import (
@@ -99,3 +100,32 @@ def test_numerapis_ranking_from_the_snapshot_matches_the_score_by_score_path(ctx
     }
     _, page = ranked_leaderboard(ctx, "classic", limit=5, offset=5)
     assert [row.name for row in page] == [row.name for row in rows[5:10]]
+
+
+def test_a_stake_change_after_a_refresh_shows_at_once_and_the_next_refresh_keeps_the_reputations(
+    ctx: Context,
+) -> None:
+    names = seed_leaderboard(ctx, models=10, rounds=3, score_days=1, seed=12)
+    refresh_leaderboards(ctx)
+    version, as_of, valid_through = _snapshots(ctx)[(8, "model")]
+    before = _figures(leaderboard_page(ctx, "classic", limit=MAX_PAGE_SIZE))
+    mint_genesis(ctx)
+    create_account(ctx, "carol")
+    model = create_model(ctx, "carol", "classic", "carol_model")
+    grant(ctx, "carol", 50 * NANO_PER_TOKEN, idempotency_key="grant/carol")
+    increase_stake(ctx, "carol", model.id, 7 * NANO_PER_TOKEN, idempotency_key="stake/carol")
+    ctx.clock.set(ctx.now() + timedelta(days=1))  # a later day the stored reputations still hold for
+    assert ctx.now().date() <= valid_through
+
+    ctx.cache.clear()  # another process: the stored board, joined with the roster as it is now
+    after = _figures(leaderboard_page(ctx, "classic", limit=MAX_PAGE_SIZE))
+    assert after["carol_model"][0] == 7 * NANO_PER_TOKEN
+    assert {name: after[name] for name in names} == {name: before[name] for name in names}
+
+    assert {"classic/model", "classic/account"} <= set(refresh_leaderboards(ctx))  # the roster moved
+    newer, kept_as_of, kept_through = _snapshots(ctx)[(8, "model")]
+    assert newer[:32] == version[:32] and newer != version  # same reputations' inputs, another roster
+    assert (kept_as_of, kept_through) == (as_of, valid_through)  # the reputations were not recomputed
+    ctx.cache.clear()
+    assert _figures(leaderboard_page(ctx, "classic", limit=MAX_PAGE_SIZE)) == after
+    assert refresh_leaderboards(ctx) == []
