@@ -288,7 +288,7 @@ def _read_round_finals(
             ),
         )
         submission_ids, numbers = zip(*values, strict=True) if values else ((), ())
-        model_ids = [model_of[submission_id] for submission_id in submission_ids]
+        model_ids = pd.Index(submission_ids, dtype=object).map(model_of)
         series[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
     stakes = pd.DataFrame(
         _rows(
@@ -308,7 +308,7 @@ def _read_round_finals(
     at_risk = dict(zip(stakes[MODEL], stakes[AT_RISK], strict=True))
     finals[ROUND] = item.number
     finals[RESOLVED_ON] = item.resolved_on
-    finals[AT_RISK] = np.array([at_risk.get(model_id, 0) for model_id in finals[MODEL]], dtype=np.int64)
+    finals[AT_RISK] = finals[MODEL].map(at_risk).fillna(0).astype(np.int64)
     return finals, stakes
 
 
