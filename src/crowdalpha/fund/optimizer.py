@@ -46,6 +46,7 @@ TIGHT_SOLVER_SETTINGS: dict[str, float | int] = {
     "reduced_tol_feas": 1e-9,
     "reduced_tol_ktratio": 1e-6,
     "max_iter": 400,
+    "iterative_refinement_enable": False,
 }
 """Clarabel settings used by default: TC's active set and finite-difference checks need many digits.
 
@@ -315,10 +316,11 @@ class _LinearHandles:
     limit: LinearLimit
     upper: cp.Constraint
     lower: cp.Constraint | None = None
+    definition: list[cp.Constraint] = field(default_factory=list)
 
     def constraints(self) -> list[cp.Constraint]:
         """Return the cvxpy constraints of the limit."""
-        return [self.upper] if self.lower is None else [self.upper, self.lower]
+        return [*self.definition, self.upper, *([] if self.lower is None else [self.lower])]
 
     def linearise(self, point: _Point) -> tuple[np.ndarray, sp.csr_matrix | None]:
         """Return the variables this limit pins and its binding rows over ``(w, f)`` at ``point``."""
@@ -404,9 +406,11 @@ class PortfolioOptimizer:
         self._previous = cp.Parameter(n, name="previous_weights")
         self._previous.value = np.zeros(n)
         eigenvalues, eigenvectors = np.linalg.eigh(universe.factor_covariance)
-        factor_root = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
-        risk = cp.sum_squares(factor_root.T @ self._factors) + cp.sum_squares(
-            cp.multiply(np.sqrt(universe.specific_variance), self._weights)
+        factor_covariance = (eigenvectors * np.clip(eigenvalues, 0.0, None)) @ eigenvectors.T
+        # Quadratic forms reach Clarabel as the objective's P as they are; sum_squares would add a
+        # variable and an equality row per name and per factor to every solve's KKT system.
+        risk = cp.quad_form(self._factors, cp.psd_wrap(factor_covariance)) + cp.quad_form(
+            self._weights, cp.psd_wrap(sp.diags(universe.specific_variance, format="csc"))
         )
         objective = cp.Minimize(-self._alpha @ self._weights + 0.5 * self.risk_aversion * risk)
         constraints_list: list[cp.Constraint] = [universe.factor_exposures.T @ self._weights == self._factors]
@@ -428,10 +432,19 @@ class PortfolioOptimizer:
             bound = cp.Variable(self.universe.size, name=f"{limit.name}_abs")
             return _DistanceHandles(limit, bound, bound >= gap, bound >= -gap, cp.sum(bound) <= limit.limit)
         variable = self._variable(limit.target)
-        exposure = variable if limit.matrix is None else limit.matrix.T @ variable
+        if limit.matrix is None:
+            exposure, definition = variable, []
+        elif limit.is_equality:
+            return _LinearHandles(limit, limit.matrix.T @ variable == 0)
+        else:
+            # Exposures as their own variable: the matrix enters the problem once, not once per side.
+            exposure = cp.Variable(limit.matrix.shape[1], name=f"{limit.name}_exposure")
+            definition = [limit.matrix.T @ variable == exposure]
         if limit.is_equality:
             return _LinearHandles(limit, exposure == 0)
-        return _LinearHandles(limit, exposure <= limit.limit, exposure >= -np.asarray(limit.limit))
+        return _LinearHandles(
+            limit, exposure <= limit.limit, exposure >= -np.asarray(limit.limit), definition
+        )
 
     def solve(self, alpha: np.ndarray, previous_weights: np.ndarray | None = None) -> PortfolioSolution:
         """Return the optimal portfolio for ``alpha`` (one expected residual return per name)."""
