@@ -464,18 +464,17 @@ class PortfolioOptimizer:
             bound = cp.Variable(self.universe.size, name=f"{limit.name}_abs")
             return _DistanceHandles(limit, bound, bound >= gap, bound >= -gap, cp.sum(bound) <= limit.limit)
         variable = self._variable(limit.target)
-        if limit.matrix is None:
-            exposure, definition = variable, []
-        elif limit.is_equality:
-            return _LinearHandles(limit, limit.matrix.T @ variable == 0)
-        else:
-            # Exposures as their own variable: the matrix enters the problem once, not once per side.
-            exposure = cp.Variable(limit.matrix.shape[1], name=f"{limit.name}_exposure")
-            definition = [limit.matrix.T @ variable == exposure]
         if limit.is_equality:
-            return _LinearHandles(limit, exposure == 0)
+            return _LinearHandles(
+                limit, (variable if limit.matrix is None else limit.matrix.T @ variable) == 0
+            )
+        value = np.asarray(limit.limit)
+        if limit.matrix is None:
+            return _LinearHandles(limit, variable <= value, variable >= -value)
+        # Exposures as their own variable: the matrix enters the problem once, not once per side.
+        exposure = cp.Variable(limit.matrix.shape[1], name=f"{limit.name}_exposure")
         return _LinearHandles(
-            limit, exposure <= limit.limit, exposure >= -np.asarray(limit.limit), definition
+            limit, exposure <= value, exposure >= -value, [limit.matrix.T @ variable == exposure]
         )
 
     def solve(self, alpha: np.ndarray, previous_weights: np.ndarray | None = None) -> PortfolioSolution:
