@@ -52,8 +52,8 @@ def test_the_reports_backtest_shows_the_meta_model_beating_the_median_single_mod
     meta = table[table["role"] == "meta model"]
     singles = table[table["role"].isin(SINGLE_MODEL_ROLES)]
     assert list(meta["portfolio"]) == ["meta_model"]
-    staked_or_late = {p.model for p in result.crowd}
-    assert {name.removeprefix("model:") for name in singles["portfolio"]} == staked_or_late
+    crowd_models = {p.model for p in result.crowd}
+    assert {name.removeprefix("model:") for name in singles["portfolio"]} == crowd_models
     assert (table["days"] >= SEASON_DAYS - 5).all()  # nearly every round traded, by every portfolio
 
     meta_sharpe = float(meta["sharpe"].iloc[0])
