@@ -18,7 +18,7 @@ from crowdalpha.fund import (
     Universe,
     stake_weighted_alpha,
 )
-from crowdalpha.fund.optimizer import membership_matrix
+from crowdalpha.fund.optimizer import direct_solver_settings, membership_matrix
 
 TOLERANCE = 1e-7
 
@@ -90,6 +90,26 @@ def test_resolving_with_new_alpha_matches_a_freshly_built_problem(small_round, t
     # Both paths solve the same problem to the solver's tolerance; different alpha moves it much more.
     assert np.abs(first - second).max() > 1e-3
     np.testing.assert_allclose(second, fresh.weights, atol=1e-5)
+
+
+def test_the_portfolio_and_its_binding_limits_do_not_depend_on_the_kkt_factorisation(
+    small_round, tight_optimizer
+):
+    if not direct_solver_settings():
+        pytest.skip("this Clarabel build has no faer backend; QDLDL is the only one used")
+    assert tight_optimizer.solver_settings["direct_solve_method"] == "faer"
+    alpha = _alpha(small_round, seed=6)
+    default = tight_optimizer.solve(alpha)
+    qdldl = PortfolioOptimizer(
+        small_round.universe,
+        EVERY_LIMIT,
+        risk_aversion=30.0,
+        solver_settings={**TIGHT_SOLVER_SETTINGS, "direct_solve_method": "qdldl"},
+    ).solve(alpha)
+    np.testing.assert_allclose(default.weights, qdldl.weights, atol=1e-9)
+    np.testing.assert_array_equal(default.active.fixed, qdldl.active.fixed)
+    assert default.active.fixed.size > 20
+    assert (default.active.rows != qdldl.active.rows).nnz == 0
 
 
 def test_without_binding_limits_the_portfolio_is_the_risk_adjusted_alpha(small_round):

@@ -2,7 +2,8 @@
 
 Whether the meta model's portfolio beats the median model's over a season this short depends on
 the crowd's luck (in a 45-day season of this crowd every portfolio lost, the SWMM a little more
-than the median model); the acceptance property is tested on the synthetic season of
+than the median model); the acceptance property is tested on a simulated season with the
+season's hidden alpha in ``tests/sim/test_fund_sharpe.py`` and on the synthetic season of
 ``crowdalpha.fund.synthetic`` in ``tests/fund/test_backtest.py``.
 """
 

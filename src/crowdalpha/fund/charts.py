@@ -7,7 +7,6 @@ beta and factor exposures over time. Days a portfolio did not trade count as fla
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -82,25 +81,20 @@ def write_backtest_charts(
 
 def backtest_html(
     table: pd.DataFrame,
-    chart_files: Sequence[str],
     *,
     median_model_sharpe: float,
     cost_bps: float,
     holding_days: int,
 ) -> str:
-    """Return the backtest's HTML section body: a statistics table and the charts (by relative file name)."""
+    """Return the backtest's HTML section body: its statistics table (the report shows the charts)."""
     shown = table.copy()
     for column in PERCENT_COLUMNS:
         shown[column] = shown[column].map(lambda value: f"{100 * value:+.2f} %")
     for column in ("sharpe", "mean_turnover", "mean_gross_exposure"):
         shown[column] = shown[column].map(lambda value: f"{value:.2f}")
-    images = "\n".join(
-        f'<img src="{html.escape(name)}" alt="{html.escape(name)}" style="max-width:100%">'
-        for name in chart_files
-    )
     return (
         f"<p>Each round's portfolio held {holding_days} days in equal tranches, net of {cost_bps:g} bp"
         " per unit of turnover;"
         f" median single-model Sharpe {median_model_sharpe:.2f}.</p>\n"
-        f"{shown.to_html(index=False, escape=True, border=0)}\n{images}\n"
+        f"{shown.to_html(index=False, escape=True, border=0)}\n"
     )

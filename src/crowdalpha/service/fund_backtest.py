@@ -334,7 +334,6 @@ def backtest_section(result: SeasonBacktest, directory: Path) -> tuple[str, str,
     title = f"Fund backtest ({result.tournament}, {len(result.rounds)} rounds)"
     html = backtest_html(
         statistics_table(result),
-        [path.name for path in files.charts],
         median_model_sharpe=result.median_model_sharpe,
         cost_bps=result.cost_bps,
         holding_days=result.holding_days,
