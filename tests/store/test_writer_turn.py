@@ -72,3 +72,39 @@ def test_readers_do_not_wait_for_the_writer_lock(tmp_path) -> None:
         release.set()
         holder.join()
         engine.dispose()
+
+
+def test_a_writer_of_another_engine_waits_on_the_writer_lock_file_not_on_sqlite_polling(tmp_path) -> None:
+    """Two engines on one file stand for two server processes: the second writer waits for the first to
+    commit on the shared lock file, so even a busy timeout far shorter than the first transaction is
+    never hit ("database is locked" would be raised after 50 ms of SQLite's own polling)."""
+    path = tmp_path / "x.db"
+    holder_engine = create_engine(f"sqlite:///{path}", busy_timeout_ms=5_000)
+    upgrade_to_head(holder_engine)
+    waiter_engine = create_engine(f"sqlite:///{path}", busy_timeout_ms=50)
+    holding = threading.Event()
+    committed_at: list[float] = []
+
+    def hold() -> None:
+        with transaction(holder_engine) as uow:
+            uow.session.execute(
+                text("INSERT INTO accounts (id, username, created_at) VALUES ('a', 'a', '2026-01-01')")
+            )
+            holding.set()
+            time.sleep(0.4)
+        committed_at.append(time.monotonic())
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with transaction(waiter_engine) as uow:
+            begun_at = time.monotonic()
+            assert uow.session.execute(text("SELECT count(*) FROM accounts")).scalar_one() == 1
+        holder.join(10)
+        assert begun_at >= committed_at[0]
+        assert path.with_name("x.db.writer-lock").exists()
+    finally:
+        holder.join()
+        holder_engine.dispose()
+        waiter_engine.dispose()

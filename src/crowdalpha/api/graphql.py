@@ -5,7 +5,7 @@ as numerapi declares them (reference §2.3). Every answer is HTTP 200; a refused
 error whose message is the service's ``<rule>: <detail>``, which numerapi raises as ``ValueError``.
 
 Uploads follow numerapi's three steps. ``submission_upload_auth`` returns a signed PUT URL for a
-fresh blob key ``uploads/<model id>/<uuid>/<file name>`` and that key as ``filename``; numerapi
+fresh blob key ``uploads/<model id>/<uuid>-<file name>`` and that key as ``filename``; numerapi
 PUTs the file there and hands the key back to ``create_submission``, which checks that the key
 names the same model, validates the file and renames it into place as the submission
 (``submit_upload``; the upload key is gone afterwards, accepted or not). A PUT the file routes

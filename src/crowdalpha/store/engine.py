@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,7 +90,9 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_optio
         read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
-    _WRITER_LOCKS[engine.dialect] = _WriterLock(threading.RLock(), busy_timeout_ms / 1000)
+    shared = bool(database) and database != ":memory:" and not database.startswith("file:")
+    lock_path = f"{Path(database).expanduser()}{WRITER_LOCK_SUFFIX}" if shared else None
+    _WRITER_LOCKS[engine.dialect] = _WriterLock(threading.RLock(), busy_timeout_ms / 1000, lock_path)
     return engine
 
 
@@ -107,37 +112,68 @@ def engine_view(engine: Engine, *, read_only: bool = False, isolation_level: str
     return engine.execution_options(**options) if options else engine
 
 
-@dataclass(frozen=True)
+@dataclass
 class _WriterLock:
-    """The writer lock of one SQLite engine, and how long a writer waits for it (the busy timeout)."""
+    """The writer locks of one SQLite engine: this process's, the file every process locks, the timeout."""
 
     lock: threading.RLock
     timeout_seconds: float
+    lock_path: str | None
+    """``<database>.writer-lock``, flock-ed by the writer holding ``lock`` (None: an in-memory database)."""
+    depth: int = 0
+    """How many nested write transactions the thread holding ``lock`` has open."""
+    descriptor: int | None = None
+    pid: int | None = None
+    """The process that opened ``descriptor`` (a forked child opens its own: flocks follow the file)."""
+
+    def lock_file(self) -> int | None:
+        """Return the lock file's descriptor in this process (opened on first use), or None."""
+        if self.lock_path is None:
+            return None
+        if self.descriptor is None or self.pid != os.getpid():
+            self.descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.pid = os.getpid()
+        return self.descriptor
 
 
+WRITER_LOCK_SUFFIX = ".writer-lock"
 _WRITER_LOCKS: WeakKeyDictionary[Dialect, _WriterLock] = WeakKeyDictionary()
 
 
 @contextmanager
 def writer_turn(engine: Engine, *, read_only: bool = False) -> Iterator[None]:
-    """Hold this process's writer lock of a SQLite database for a write transaction (else: nothing).
+    """Hold the writer locks of a SQLite database for a write transaction (else: nothing).
 
     SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to 100 ms
-    each), so under load a write could wait seconds behind writers that arrived later. Queueing the
-    process's writers on a lock first hands the database lock over without polling; only writers of
-    other processes still meet SQLite's busy wait. A writer that waits longer than the busy timeout
-    goes on without the lock, so SQLite's own timeout ("database is locked") still bounds the wait.
+    each), so under load a write could wait seconds behind writers that arrived later — and the
+    writers of a process whose next writer is always ready could keep another process's writer
+    polling. So a writer queues first on its process's lock, then on an ``flock`` of the database's
+    ``.writer-lock`` file that every process writing the database takes: the kernel wakes the next
+    waiter the moment the lock is released, and the database lock is then free. A writer that waits
+    longer than the busy timeout for its process's lock goes on without either lock, so SQLite's own
+    timeout ("database is locked") still bounds that wait; the file lock is only ever held for one
+    write transaction.
     """
     writer = None if read_only else _WRITER_LOCKS.get(engine.dialect)
-    if writer is None:
+    if writer is None or not writer.lock.acquire(timeout=writer.timeout_seconds):
         yield
         return
-    acquired = writer.lock.acquire(timeout=writer.timeout_seconds)
+    descriptor = None
     try:
-        yield
+        if writer.depth == 0:
+            with contextlib.suppress(OSError):  # no lock file (e.g. a read-only directory): SQLite's wait
+                descriptor = writer.lock_file()
+                if descriptor is not None:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+        writer.depth += 1
+        try:
+            yield
+        finally:
+            writer.depth -= 1
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
     finally:
-        if acquired:
-            writer.lock.release()
+        writer.lock.release()
 
 
 def is_retryable(error: BaseException) -> bool:
