@@ -398,9 +398,7 @@ def upload_model(ctx: Context, account: Account, model_id: str) -> UploadModel:
     change, so after the first look-up this answers from memory (the ownership check still runs
     every time, and ``create_submission`` re-reads the model in its own transaction).
     """
-    models = ctx.cache.get("upload models")
-    if models is None:
-        models = ctx.cache.setdefault("upload models", _UploadModels())
+    models = _upload_models(ctx)
     known = models.get(model_id)
     if known is None:
         row = run_transaction(ctx.engine, lambda uow: uow.models.get(model_id), read_only=True)
@@ -408,6 +406,24 @@ def upload_model(ctx: Context, account: Account, model_id: str) -> UploadModel:
         models.put(known)
     require_owner(account, model_id, known.account_id)
     return known
+
+
+def upload_model_from_memory(ctx: Context, account: Account, model_id: str) -> UploadModel | None:
+    """Return what :func:`upload_model` returns when the model was looked up before, else None.
+
+    Never touches the database (an event loop may call it); the ownership check runs as usual.
+    """
+    known = _upload_models(ctx).get(model_id)
+    if known is not None:
+        require_owner(account, model_id, known.account_id)
+    return known
+
+
+def _upload_models(ctx: Context) -> _UploadModels:
+    models = ctx.cache.get("upload models")
+    if models is None:
+        models = ctx.cache.setdefault("upload models", _UploadModels())
+    return models
 
 
 def list_submissions(ctx: Context, account: AccountRef, model_id: str) -> list[SubmissionInfo]:

@@ -53,7 +53,9 @@ def create_engine(
     if backend == "sqlite":
         return _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo, **engine_options)
     if backend == "postgresql":
-        options: dict[str, Any] = {"isolation_level": "SERIALIZABLE", "pool_pre_ping": True}
+        # No pool_pre_ping: it costs a round trip per transaction. A connection the server dropped
+        # fails its transaction as "invalidated" instead, which ``run_transaction`` re-runs on a new one.
+        options: dict[str, Any] = {"isolation_level": "SERIALIZABLE"}
         options.update(engine_options)
         return sqlalchemy.create_engine(url, echo=echo, **options)
     raise ValueError(
@@ -177,9 +179,11 @@ def writer_turn(engine: Engine, *, read_only: bool = False) -> Iterator[None]:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Return True if a failed transaction can simply be run again (serialization failure, deadlock, busy)."""
+    """Return True if a failed transaction can be run again (serialization, deadlock, busy, lost link)."""
     if not isinstance(error, DBAPIError):
         return False
+    if error.connection_invalidated:
+        return True  # the server dropped the connection (e.g. it restarted): the pool has let it go
     original = error.orig
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:
