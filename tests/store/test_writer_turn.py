@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 
 from crowdalpha.store import create_engine, transaction
+from crowdalpha.store import engine as engine_module
 from crowdalpha.store.migrate import upgrade_to_head
 
 
@@ -108,3 +111,41 @@ def test_a_writer_of_another_engine_waits_on_the_writer_lock_file_not_on_sqlite_
         holder.join()
         holder_engine.dispose()
         waiter_engine.dispose()
+
+
+def test_every_64th_writer_checkpoints_the_log_after_letting_go_of_the_locks(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "x.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    lock_file = os.open(f"{path}{engine_module.WRITER_LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT)
+    free_when_checkpointing: list[bool] = []
+    checkpoint = engine_module._checkpoint
+
+    def observed_checkpoint(checkpointed: Engine) -> None:
+        try:  # another process could take the writer lock file now
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            free_when_checkpointing.append(True)
+        except BlockingIOError:
+            free_when_checkpointing.append(False)
+        checkpoint(checkpointed)
+
+    monkeypatch.setattr(engine_module, "_checkpoint", observed_checkpoint)
+    try:
+        for k in range(engine_module.CHECKPOINT_EVERY_WRITES * 2 + 1):
+            with transaction(engine) as uow:
+                uow.session.execute(
+                    text("INSERT INTO accounts (id, username, created_at) VALUES (:k, :k, '2026-01-01')"),
+                    {"k": str(k)},
+                )
+        assert free_when_checkpointing == [True, True]
+        raw = engine.raw_connection()
+        try:
+            assert raw.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+            busy, logged, copied = raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        assert busy == 0 and logged == copied
+    finally:
+        os.close(lock_file)
+        engine.dispose()

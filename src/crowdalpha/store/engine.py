@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,10 @@ READ_ONLY_OPTION = "crowdalpha_read_only"
 """Execution option set on read-only units of work; SQLite then begins with a deferred lock."""
 
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+POOL_OPTIONS: dict[str, Any] = {"pool_size": 16, "max_overflow": 16}
+"""Connections kept open per process: as many as the requests one server process runs at once. With
+the default 5, the connections beyond them were opened and closed again for every transaction."""
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SQLITE_BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked")
@@ -55,7 +60,7 @@ def create_engine(
     if backend == "postgresql":
         # No pool_pre_ping: it costs a round trip per transaction. A connection the server dropped
         # fails its transaction as "invalidated" instead, which ``run_transaction`` re-runs on a new one.
-        options: dict[str, Any] = {"isolation_level": "SERIALIZABLE"}
+        options: dict[str, Any] = {"isolation_level": "SERIALIZABLE", **POOL_OPTIONS}
         options.update(engine_options)
         return sqlalchemy.create_engine(url, echo=echo, **options)
     raise ValueError(
@@ -66,10 +71,13 @@ def create_engine(
 def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_options: Any) -> Engine:
     """Return a SQLite engine whose writes take the database lock at BEGIN, so they never deadlock."""
     database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+    if on_disk:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
     connect_args.update(engine_options.pop("connect_args", {}))
+    if on_disk:
+        engine_options = {**POOL_OPTIONS, **engine_options}
     engine = sqlalchemy.create_engine(url, echo=echo, connect_args=connect_args, **engine_options)
 
     @event.listens_for(engine, "connect")
@@ -82,6 +90,9 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_optio
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run after a writer's locks are released (see ``writer_turn``); SQLite's own
+            # stays as a backstop for a huge transaction.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
         finally:
             cursor.close()
 
@@ -92,8 +103,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_optio
         read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
-    shared = bool(database) and database != ":memory:" and not database.startswith("file:")
-    lock_path = f"{Path(database).expanduser()}{WRITER_LOCK_SUFFIX}" if shared else None
+    lock_path = f"{Path(database).expanduser()}{WRITER_LOCK_SUFFIX}" if on_disk else None
     _WRITER_LOCKS[engine.dialect] = _WriterLock(threading.RLock(), busy_timeout_ms / 1000, lock_path)
     return engine
 
@@ -124,6 +134,8 @@ class _WriterLock:
     """``<database>.writer-lock``, flock-ed by the writer holding ``lock`` (None: an in-memory database)."""
     depth: int = 0
     """How many nested write transactions the thread holding ``lock`` has open."""
+    writes: int = 0
+    """Write transactions of this engine so far (every ``CHECKPOINT_EVERY_WRITES``-th checkpoints)."""
     descriptor: int | None = None
     pid: int | None = None
     """The process that opened ``descriptor`` (a forked child opens its own: flocks follow the file)."""
@@ -139,6 +151,9 @@ class _WriterLock:
 
 
 WRITER_LOCK_SUFFIX = ".writer-lock"
+CHECKPOINT_EVERY_WRITES = 64
+"""A process checkpoints the WAL after every this many of its write transactions (PASSIVE, unlocked)."""
+BACKSTOP_CHECKPOINT_PAGES = 10_000
 _WRITER_LOCKS: WeakKeyDictionary[Dialect, _WriterLock] = WeakKeyDictionary()
 
 
@@ -155,14 +170,21 @@ def writer_turn(engine: Engine, *, read_only: bool = False) -> Iterator[None]:
     longer than the busy timeout for its process's lock goes on without either lock, so SQLite's own
     timeout ("database is locked") still bounds that wait; the file lock is only ever held for one
     write transaction.
+
+    WAL checkpoints: SQLite's automatic one runs inside the COMMIT of whichever writer fills the log,
+    which here would hold every queued writer for its copy and fsyncs. Instead every
+    ``CHECKPOINT_EVERY_WRITES``-th writer of a process runs a PASSIVE checkpoint after letting go of
+    both locks: only that writer waits for it, and the others keep writing to the log meanwhile.
     """
     writer = None if read_only else _WRITER_LOCKS.get(engine.dialect)
     if writer is None or not writer.lock.acquire(timeout=writer.timeout_seconds):
         yield
         return
     descriptor = None
+    outermost = writer.depth == 0
     try:
-        if writer.depth == 0:
+        if outermost:
+            writer.writes += 1
             with contextlib.suppress(OSError):  # no lock file (e.g. a read-only directory): SQLite's wait
                 descriptor = writer.lock_file()
                 if descriptor is not None:
@@ -175,7 +197,21 @@ def writer_turn(engine: Engine, *, read_only: bool = False) -> Iterator[None]:
             if descriptor is not None:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
     finally:
+        checkpoint = outermost and writer.writes % CHECKPOINT_EVERY_WRITES == 0
         writer.lock.release()
+    if checkpoint:
+        _checkpoint(engine)
+
+
+def _checkpoint(engine: Engine) -> None:
+    """Copy what the WAL holds into the database as far as readers allow (PASSIVE: never waits)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        pass  # a checkpoint that cannot run now runs next time (or in SQLite's backstop)
+    finally:
+        raw.close()
 
 
 def is_retryable(error: BaseException) -> bool:
