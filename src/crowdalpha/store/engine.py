@@ -1,5 +1,6 @@
-"""Database engines: SQLite (WAL, foreign keys, busy timeout, ``BEGIN IMMEDIATE`` writes) or PostgreSQL
-(psycopg 3, SERIALIZABLE), and how to tell a transaction failure that is worth retrying.
+"""Database engines: SQLite (WAL, foreign keys, busy timeout, ``BEGIN IMMEDIATE`` writes queued on a lock
+file shared by every process) or PostgreSQL (psycopg 3, SERIALIZABLE), and how to tell a transaction
+failure that is worth retrying.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +149,7 @@ class _WriterLock:
         if self.descriptor is None or self.pid != os.getpid():
             self.descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self.pid = os.getpid()
+            weakref.finalize(self, os.close, self.descriptor)  # closed with its engine's dialect
         return self.descriptor
 
 
