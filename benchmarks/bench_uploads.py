@@ -25,15 +25,16 @@ Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. The clients run a close
 latency is 32 clients / throughput: p99 < 250 ms needs well over 128 uploads/s. Prints one JSON line.
 ``--quick`` runs 5 s with 4 clients; ``--sqlite-only`` skips PostgreSQL.
 
-Measured (``--seconds 60``, 2 workers, on the shared 2-core machine while three other benchmarks
-used about one core; 1-minute load average 10 → 17 over the run): SQLite 115.1 uploads/s, p50
-265 ms, p99 579 ms, 8.31 ms server CPU per upload; PostgreSQL 59.5 uploads/s, p50 500 ms, p99
-1,481 ms, 10.22 ms server CPU per upload (the PostgreSQL server's own CPU not counted); 0 errors, 0
-lost on both. Validation of one file against the prepared universe 1.19 ms vs numerai-tools' 38.1
-ms. The goal is not met: at ~8 ms of server CPU per upload two free cores would allow ~200 uploads/s,
-but p99 < 250 ms needs about that much while the machine shares its cores. Before this round of
-cuts (20 s runs, load 0.3 → 6): SQLite 93.2/s, p99 1,057 ms, 11.25 ms CPU; PostgreSQL 63.4/s, p99
-1,257 ms, 14.06 ms CPU.
+Measured (``--seconds 60``, 2 workers, shared 2-core machine). Nearly idle (1-minute load average
+0.2 → 4.4 over the SQLite run, 4.0 → 5.4 over PostgreSQL): SQLite 181.8 uploads/s, p50 170 ms, p99
+371 ms, 8.74 ms server CPU per upload; PostgreSQL 97.1 uploads/s, p50 324 ms, p99 555 ms, 11.06 ms
+(the PostgreSQL server's own CPU not counted); 0 errors, 0 lost on both. With three other
+benchmarks using about one core (load 10 → 17): SQLite 115.1/s, p99 579 ms, 8.31 ms; PostgreSQL
+59.5/s, p99 1,481 ms, 10.22 ms. Most of the latency is the create_submission step (p50 146 ms, p99
+345 ms idle on SQLite). Validation of one file against the prepared universe: 1.14 ms vs
+numerai-tools' 32.0 ms. The goal is not met: the throughput holds on SQLite, p99 does not on
+either, nor PostgreSQL's throughput. Side by side at load ~4 (20 s, SQLite), the code before these
+cuts: 83.9/s, p99 1,083 ms, 14.36 ms CPU; after: 124.7/s, p99 617 ms, 9.94 ms.
 """
 
 from __future__ import annotations
