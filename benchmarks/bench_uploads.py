@@ -18,11 +18,23 @@ Also the validation cost of one 5,000-row file in this process: crowdalpha's ``v
 (bytes → validated rows; from a plain universe, and from one prepared once as the server does) vs
 numerai-tools' ``validate_submission_numerai`` (with and without its ``pd.read_csv``), median of 20
 each. Each database's figures include the server's and the clients' CPU time per upload, which
-tell a slow server from a machine busy with other work.
+tell a slow server from a machine busy with other work; so does the 1-minute load average before and
+after each run. Each of the three requests also gets its own p50/p99 (``step_p50_p99_ms``).
 
 Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. The clients run a closed loop, so the mean
 latency is 32 clients / throughput: p99 < 250 ms needs well over 128 uploads/s. Prints one JSON line.
 ``--quick`` runs 5 s with 4 clients; ``--sqlite-only`` skips PostgreSQL.
+
+Measured (``--seconds 60``, 2 workers, shared 2-core machine). Nearly idle (1-minute load average
+0.2 → 4.4 over the SQLite run, 4.0 → 5.4 over PostgreSQL): SQLite 181.8 uploads/s, p50 170 ms, p99
+371 ms, 8.74 ms server CPU per upload; PostgreSQL 97.1 uploads/s, p50 324 ms, p99 555 ms, 11.06 ms
+(the PostgreSQL server's own CPU not counted); 0 errors, 0 lost on both. With three other
+benchmarks using about one core (load 10 → 17): SQLite 115.1/s, p99 579 ms, 8.31 ms; PostgreSQL
+59.5/s, p99 1,481 ms, 10.22 ms. Most of the latency is the create_submission step (p50 146 ms, p99
+345 ms idle on SQLite). Validation of one file against the prepared universe: 1.14 ms vs
+numerai-tools' 32.0 ms. The goal is not met: the throughput holds on SQLite, p99 does not on
+either, nor PostgreSQL's throughput. Side by side at load ~4 (20 s, SQLite), the code before these
+cuts: 83.9/s, p99 1,083 ms, 14.36 ms CPU; after: 124.7/s, p99 617 ms, 9.94 ms.
 """
 
 from __future__ import annotations
@@ -203,11 +215,16 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
+STEPS = ("auth", "put", "create")
+"""numerapi's three requests per upload: submission_upload_auth, the PUT, create_submission."""
+
+
 @dataclass
 class ClientResult:
-    """What one client thread saw."""
+    """What one client task saw: whole-upload latencies, each step's latencies, ids and errors."""
 
     latencies: list[float] = field(default_factory=list)
+    step_latencies: dict[str, list[float]] = field(default_factory=lambda: {step: [] for step in STEPS})
     submission_ids: list[str] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
@@ -223,13 +240,17 @@ async def graphql(session: aiohttp.ClientSession, url: str, query: str, variable
     return body["data"]
 
 
-async def upload_once(session: aiohttp.ClientSession, url: str, model_id: str, content: bytes) -> str:
-    """Run numerapi's three-step upload once; return the new submission id."""
+async def upload_once(
+    session: aiohttp.ClientSession, url: str, model_id: str, content: bytes, steps: list[float]
+) -> str:
+    """Run numerapi's three-step upload once; return the new submission id (``steps``: each step's end)."""
     variables = {"filename": "predictions.csv", "tournament": 8, "modelId": model_id}
     auth = (await graphql(session, url, AUTH_QUERY, variables))["submission_upload_auth"]
+    steps.append(time.perf_counter())
     async with session.put(auth["url"], data=content, headers={"Content-Type": "text/csv"}) as put:
         put.raise_for_status()
         await put.read()
+    steps.append(time.perf_counter())
     variables = {
         "filename": auth["filename"],
         "tournament": 8,
@@ -237,7 +258,9 @@ async def upload_once(session: aiohttp.ClientSession, url: str, model_id: str, c
         "triggerId": None,
         "dataDatestamp": None,
     }
-    return (await graphql(session, url, CREATE_MUTATION, variables))["create_submission"]["id"]
+    submission_id = (await graphql(session, url, CREATE_MUTATION, variables))["create_submission"]["id"]
+    steps.append(time.perf_counter())
+    return submission_id
 
 
 async def client_loop(
@@ -250,14 +273,17 @@ async def client_loop(
     async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         while time.perf_counter() < deadline:
             start = time.perf_counter()
+            ends: list[float] = []
             try:
-                submission_id = await upload_once(session, url, participant.model_id, content)
+                submission_id = await upload_once(session, url, participant.model_id, content, ends)
             except Exception as error:  # every failure counts; a few are kept to explain them
                 result.errors += 1
                 if len(result.error_samples) < MAX_ERROR_SAMPLES:
                     result.error_samples.append(f"{type(error).__name__}: {error}"[:300])
                 continue
-            result.latencies.append(time.perf_counter() - start)
+            result.latencies.append(ends[-1] - start)
+            for step, begun, ended in zip(STEPS, [start, *ends[:-1]], ends, strict=True):
+                result.step_latencies[step].append(ended - begun)
             result.submission_ids.append(submission_id)
 
 
@@ -317,10 +343,12 @@ def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path, 
     """Serve the home in separate processes, run the clients for ``seconds``, return the figures."""
     process, base_url = start_server(home, log_path, workers)
     try:
+        load_before = os.getloadavg()[0]
         server_cpu_start, client_cpu_start = cpu_seconds(process.pid), time.process_time()
         results, elapsed = asyncio.run(run_clients(base_url, home.participants, contents, seconds))
         server_cpu = cpu_seconds(process.pid) - server_cpu_start
         client_cpu = time.process_time() - client_cpu_start
+        load_after = os.getloadavg()[0]
     finally:
         stop_server(process)
     latencies = np.array([value for result in results for value in result.latencies])
@@ -336,6 +364,10 @@ def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path, 
         "uploads_per_second": round(uploads / elapsed, 1),
         "p50_ms": round(float(np.percentile(latencies, 50)) * 1e3, 1) if uploads else None,
         "p99_ms": round(float(np.percentile(latencies, 99)) * 1e3, 1) if uploads else None,
+        "step_p50_p99_ms": {
+            step: percentiles_ms([value for result in results for value in result.step_latencies[step]])
+            for step in STEPS
+        },
         "errors": errors,
         "error_samples": [sample for result in results for sample in result.error_samples][
             :MAX_ERROR_SAMPLES
@@ -346,7 +378,16 @@ def run_load(home: Home, contents: list[bytes], seconds: float, log_path: Path, 
         "server_cpu_ms_per_upload": round(server_cpu / uploads * 1e3, 2) if uploads else None,
         "client_cpu_ms_per_upload": round(client_cpu / uploads * 1e3, 2) if uploads else None,
         "server_exceptions": server_exceptions(log_path) if errors else [],
+        # The machine is shared: the 1-minute load average before and after the run, for context.
+        "load_average_1min": [round(load_before, 2), round(load_after, 2)],
     }
+
+
+def percentiles_ms(seconds: list[float]) -> list[float] | None:
+    """Return ``[p50, p99]`` of durations in milliseconds (None without any)."""
+    if not seconds:
+        return None
+    return [round(float(value) * 1e3, 1) for value in np.percentile(seconds, [50, 99])]
 
 
 def postgres_database() -> tuple[str, str] | str:

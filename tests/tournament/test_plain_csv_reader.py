@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -95,11 +96,11 @@ def test_validation_says_the_same_with_and_without_the_fast_reader(
 def test_the_fast_reader_reads_the_plain_files_with_pandas_dtypes(name: str) -> None:
     fast = submission_module._read_plain_csv(CASES[name], CLASSIC)
     assert fast is not None
-    frame, columns = fast
     expected, expected_columns = submission_module._read_any_csv(CASES[name], CLASSIC)
-    assert columns == expected_columns
-    pd.testing.assert_frame_equal(frame, expected.astype({"id": object}), check_column_type=False)
-    assert all(isinstance(value, str) for value in frame["id"])
+    assert (fast.id_column, fast.prediction_column, fast.date_column) == expected_columns
+    assert fast.ids.type == pa.string() and fast.ids.null_count == 0
+    assert fast.ids.to_pylist() == list(expected["id"])
+    np.testing.assert_array_equal(fast.values, expected["prediction"].to_numpy(dtype=np.float64))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ as numerapi declares them (reference §2.3). Every answer is HTTP 200; a refused
 error whose message is the service's ``<rule>: <detail>``, which numerapi raises as ``ValueError``.
 
 Uploads follow numerapi's three steps. ``submission_upload_auth`` returns a signed PUT URL for a
-fresh blob key ``uploads/<model id>/<uuid>/<file name>`` and that key as ``filename``; numerapi
+fresh blob key ``uploads/<model id>/<uuid>-<file name>`` and that key as ``filename``; numerapi
 PUTs the file there and hands the key back to ``create_submission``, which checks that the key
 names the same model, validates the file and renames it into place as the submission
 (``submit_upload``; the upload key is gone afterwards, accepted or not). A PUT the file routes
@@ -49,6 +49,7 @@ from crowdalpha.service import (
     ServiceError,
     account_entries,
     authenticate,
+    authenticate_from_memory,
     create_diagnostics,
     get_diagnostics,
     increase_stake,
@@ -73,7 +74,12 @@ from crowdalpha.service.performance import (
     round_performances,
     submission_scores,
 )
-from crowdalpha.service.submissions import UploadModel, submit_upload, upload_model
+from crowdalpha.service.submissions import (
+    UploadModel,
+    submit_upload,
+    upload_model,
+    upload_model_from_memory,
+)
 from crowdalpha.service.uploads import new_upload_key, record_rejected_upload
 from crowdalpha.service.web_leaderboard import LeaderboardRow, ranked_leaderboard
 from crowdalpha.store import Account, Model, RoundState, Scope, run_transaction
@@ -327,12 +333,8 @@ def resolve_submissions(_: Any, info: GraphQLResolveInfo, modelId: str | None = 
 # -- uploads --------------------------------------------------------------------------------------------
 
 
-def _upload_auth(
-    info: GraphQLResolveInfo, filename: str, tournament: int | None, model_id: str | None
-) -> dict:
-    ctx = _service(info)
-    account = _account(info, Scope.UPLOAD_SUBMISSION)
-    model = upload_model(ctx, account, _required_model_id(model_id))
+def _upload_url(info: GraphQLResolveInfo, model: UploadModel, filename: str, tournament: int | None) -> dict:
+    """Return ``{filename, url}``: a fresh upload key of the model and the signed URL to PUT it to."""
     _require_tournament(model, tournament)
     key = new_upload_key(model.id, filename)
     request: Request = info.context["request"]
@@ -340,18 +342,41 @@ def _upload_auth(
     return {"filename": key, "url": signer.upload_url(str(request.base_url), key)}
 
 
+def _upload_auth(
+    info: GraphQLResolveInfo, filename: str, tournament: int | None, model_id: str | None
+) -> dict:
+    ctx = _service(info)
+    account = _account(info, Scope.UPLOAD_SUBMISSION)
+    return _upload_url(info, upload_model(ctx, account, _required_model_id(model_id)), filename, tournament)
+
+
+async def _upload_auth_soon(
+    info: GraphQLResolveInfo, filename: str, tournament: int | None, model_id: str | None
+) -> dict:
+    """Answer an upload-URL request on the event loop when its token and model are known from memory.
+
+    numerapi asks for a URL before every file with the same token and model: that answer needs no
+    database, so it skips the thread-pool round trip; anything else goes through ``_upload_auth``.
+    """
+    ctx = _service(info)
+    request: Request = info.context["request"]
+    account = authenticate_from_memory(ctx, request.headers.get("authorization"), Scope.UPLOAD_SUBMISSION)
+    model = None if account is None else upload_model_from_memory(ctx, account, _required_model_id(model_id))
+    if model is None:
+        return await run_in_threadpool(_upload_auth, info, filename, tournament, model_id)
+    return _upload_url(info, model, filename, tournament)
+
+
 @query.field("submission_upload_auth")
-@threaded
-def resolve_submission_upload_auth(
+async def resolve_submission_upload_auth(
     _: Any, info: GraphQLResolveInfo, filename: str, tournament: int, modelId: str | None = None
 ) -> dict[str, str]:
     """Return ``{filename, url}``: where to PUT a Classic or Crypto file, and the name to submit it by."""
-    return _upload_auth(info, filename, tournament, modelId)
+    return await _upload_auth_soon(info, filename, tournament, modelId)
 
 
 @query.field("submissionUploadSignalsAuth")
-@threaded
-def resolve_signals_upload_auth(
+async def resolve_signals_upload_auth(
     _: Any,
     info: GraphQLResolveInfo,
     filename: str,
@@ -359,7 +384,7 @@ def resolve_signals_upload_auth(
     modelId: str | None = None,
 ) -> dict[str, str]:
     """Return ``{filename, url}``: where to PUT a Signals file, and the name to submit it by."""
-    return _upload_auth(info, filename, tournament, modelId)
+    return await _upload_auth_soon(info, filename, tournament, modelId)
 
 
 def _submit_upload(

@@ -46,7 +46,9 @@ def run_tick_loop(ctx: Context, every_seconds: float, stop: threading.Event) -> 
 
 def serving_app(ctx: Context) -> FastAPI:
     """Return the app serving the home of ``ctx`` (its engine, blobs and the home's clock)."""
-    return create_app(ctx.settings, engine=ctx.engine, blob_store=ctx.blobs, clock=ctx.clock)
+    return create_app(
+        ctx.settings, engine=ctx.engine, blob_store=ctx.blobs, clock=ctx.clock, freeze_startup_objects=True
+    )
 
 
 def worker_app() -> FastAPI:

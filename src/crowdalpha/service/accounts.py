@@ -93,7 +93,7 @@ def authenticate(ctx: Context, token_header: str | None, scope: Scope | str | No
     """
     public_id, secret_key = parse_token(token_header)
     keys = verified_keys(ctx)
-    digest = hashlib.sha256(f"{public_id}${secret_key}".encode()).digest()
+    digest = _token_digest(public_id, secret_key)
     verified = keys.get(digest)
     if verified is None:
         verified = run_transaction(
@@ -102,6 +102,26 @@ def authenticate(ctx: Context, token_header: str | None, scope: Scope | str | No
         keys.put(digest, verified)
     require_scope(verified.scopes, scope)
     return verified.account
+
+
+def authenticate_from_memory(
+    ctx: Context, token_header: str | None, scope: Scope | str | None = None
+) -> Account | None:
+    """Return what :func:`authenticate` returns when the token was verified recently, else None.
+
+    Never touches the database (an event loop may call it); raises as ``authenticate`` does for a
+    malformed token or a recently verified one lacking the scope.
+    """
+    public_id, secret_key = parse_token(token_header)
+    verified = verified_keys(ctx).get(_token_digest(public_id, secret_key))
+    if verified is None:
+        return None
+    require_scope(verified.scopes, scope)
+    return verified.account
+
+
+def _token_digest(public_id: str, secret_key: str) -> bytes:
+    return hashlib.sha256(f"{public_id}${secret_key}".encode()).digest()
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ def _failure_message(error: Exception) -> str:
 
 
 def create_diagnostics(ctx: Context, account: AccountRef, model_id: str, upload_key: str) -> str:
-    """Score the upload at ``upload_key`` (``uploads/<model id>/<uuid>/<name>``); return the diagnostics id.
+    """Score the upload at ``upload_key`` (``uploads/<model id>/<uuid>-<name>``); return the diagnostics id.
 
     A file that breaks a rule still gets an id: its diagnostics have status ``error`` and the rule's
     message. The upload itself is left for the caller to delete.

@@ -195,6 +195,20 @@ def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: d
     return _Prepared(rows.model, loaded, target, None)
 
 
+def _read_upload_rows(ctx: Context, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
+    """Return what an upload needs to know, read in one read-only transaction.
+
+    At READ COMMITTED on PostgreSQL: the read is one statement (one snapshot either way), and a
+    SERIALIZABLE one would take predicate locks that only cost the server time.
+    """
+    return run_transaction(
+        ctx.engine,
+        lambda uow: _prepare(uow, account, model_id, received_at),
+        read_only=True,
+        isolation_level=UPLOAD_ISOLATION,
+    )
+
+
 def _upload_limit(ctx: Context, loaded: LoadedTournament) -> int:
     return min(ctx.settings.upload_limit_bytes, loaded.config.submissions.max_upload_bytes)
 
@@ -219,9 +233,7 @@ def submit_predictions(
         # The whole file is in hand: it was received now, and one read transaction finds everything.
         content = bytes(content_stream)
         received_at = ctx.now()
-        prepared = run_transaction(
-            ctx.engine, lambda uow: _prepare(uow, account, model_id, received_at), read_only=True
-        )
+        prepared = _read_upload_rows(ctx, account, model_id, received_at)
         receipt = _receipt_of(content, _upload_limit(ctx, prepared.loaded), received_at)
     else:
         # The tournament's size limit applies while the file streams in: look the model up first.
@@ -235,11 +247,7 @@ def submit_predictions(
             parts.append(chunk)
         content = b"".join(parts)
         receipt = builder.finish(ctx.now())
-        prepared = run_transaction(
-            ctx.engine,
-            lambda uow: _prepare(uow, account, model_id, receipt.received_at),
-            read_only=True,
-        )
+        prepared = _read_upload_rows(ctx, account, model_id, receipt.received_at)
     return _accept(
         ctx,
         prepared,
@@ -267,9 +275,7 @@ def submit_upload(
     submission key; whatever happens, the upload key is gone afterwards.
     """
     received_at = ctx.now()  # the PUT has finished: the whole file is here
-    prepared = run_transaction(
-        ctx.engine, lambda uow: _prepare(uow, account, model_id, received_at), read_only=True
-    )
+    prepared = _read_upload_rows(ctx, account, model_id, received_at)
     model = prepared.model
     name = claim_upload(ctx, model.id, model.name, upload_key, auth_field)
     try:
@@ -398,9 +404,7 @@ def upload_model(ctx: Context, account: Account, model_id: str) -> UploadModel:
     change, so after the first look-up this answers from memory (the ownership check still runs
     every time, and ``create_submission`` re-reads the model in its own transaction).
     """
-    models = ctx.cache.get("upload models")
-    if models is None:
-        models = ctx.cache.setdefault("upload models", _UploadModels())
+    models = _upload_models(ctx)
     known = models.get(model_id)
     if known is None:
         row = run_transaction(ctx.engine, lambda uow: uow.models.get(model_id), read_only=True)
@@ -408,6 +412,24 @@ def upload_model(ctx: Context, account: Account, model_id: str) -> UploadModel:
         models.put(known)
     require_owner(account, model_id, known.account_id)
     return known
+
+
+def upload_model_from_memory(ctx: Context, account: Account, model_id: str) -> UploadModel | None:
+    """Return what :func:`upload_model` returns when the model was looked up before, else None.
+
+    Never touches the database (an event loop may call it); the ownership check runs as usual.
+    """
+    known = _upload_models(ctx).get(model_id)
+    if known is not None:
+        require_owner(account, model_id, known.account_id)
+    return known
+
+
+def _upload_models(ctx: Context) -> _UploadModels:
+    models = ctx.cache.get("upload models")
+    if models is None:
+        models = ctx.cache.setdefault("upload models", _UploadModels())
+    return models
 
 
 def list_submissions(ctx: Context, account: AccountRef, model_id: str) -> list[SubmissionInfo]:

@@ -1,8 +1,9 @@
 """Presigned uploads: where a participant's PUT lands, and claiming it afterwards.
 
-An upload key is ``uploads/<model id>/<uuid>/<safe name>``; a PUT the file layer refused leaves
-``<key>.rejected`` holding the reason, so the follow-up call (create_submission, createDiagnostics)
-can report it — numerapi ignores the PUT's own status.
+An upload key is ``uploads/<model id>/<uuid>-<safe name>``: flat under the model, so a PUT creates no
+directory and an upload leaves none behind. A PUT the file layer refused leaves ``<key>.rejected``
+holding the reason, so the follow-up call (create_submission, createDiagnostics) can report it —
+numerapi ignores the PUT's own status.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def upload_name(filename: str) -> str:
 
 
 def new_upload_key(model_id: str, filename: str) -> str:
-    """Return a fresh upload key for the model: ``uploads/<model id>/<uuid>/<safe name>``."""
-    return f"{UPLOAD_KEY_PREFIX}/{model_id}/{uuid.uuid4().hex}/{upload_name(filename)}"
+    """Return a fresh upload key for the model: ``uploads/<model id>/<uuid>-<safe name>``."""
+    return f"{UPLOAD_KEY_PREFIX}/{model_id}/{uuid.uuid4().hex}-{upload_name(filename)}"
 
 
 def record_rejected_upload(blobs: BlobStore, key: str, message: str) -> None:
@@ -42,7 +43,8 @@ def record_rejected_upload(blobs: BlobStore, key: str, message: str) -> None:
 def claim_upload(ctx: Context, model_id: str, model_name: str, key: str, auth_field: str) -> str:
     """Return the uploaded file's name if ``key`` is the model's upload and its PUT arrived; else raise."""
     parts = key.split("/")
-    if len(parts) != 4 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model_id:
+    token, _, name = parts[-1].partition("-")
+    if len(parts) != 3 or parts[0] != UPLOAD_KEY_PREFIX or parts[1] != model_id or not token or not name:
         raise ServiceError(
             "unknown_upload",
             f"{key!r} is not an upload of model {model_name!r}; ask {auth_field} for a URL first",
@@ -56,4 +58,4 @@ def claim_upload(ctx: Context, model_id: str, model_name: str, key: str, auth_fi
         raise ServiceError(
             "upload_missing", f"no file was uploaded to {key!r}; PUT it to the upload URL first"
         )
-    return parts[3]
+    return name

@@ -40,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -212,16 +213,28 @@ def check_headers(columns: Sequence[str], rules: SubmissionRules) -> tuple[str, 
 # -- reading ---------------------------------------------------------------------------------------------
 
 
-def _read_plain_csv(
-    content: bytes, rules: SubmissionRules
-) -> tuple[pd.DataFrame, tuple[str, str, str | None]] | None:
-    """Return the table of a plain CSV read by pyarrow (several times faster than pandas), or None.
+@dataclass(frozen=True, eq=False)
+class _Table:
+    """An upload's rows as the checks read them: each row's id as text and its prediction as a number."""
+
+    id_column: str
+    prediction_column: str
+    date_column: str | None
+    ids: pa.Array
+    """Arrow strings: ``""`` for an empty cell, null for a missing id."""
+    values: np.ndarray
+    """float64, NaN for a missing prediction."""
+
+
+def _read_plain_csv(content: bytes, rules: SubmissionRules) -> _Table | None:
+    """Return the rows of a plain CSV read by pyarrow (several times faster than pandas), or None.
 
     "Plain": no byte-order mark or leading blank line, an unquoted header that passes
     :func:`check_headers`, the same number of fields on every row, predictions that are finite
-    numbers or empty/NA cells. For such a file pyarrow reads the same table pandas does (ids as
-    the text in the cell, the NA tokens as missing predictions). Anything else — and any file
-    breaking a rule, so that its message is pandas' — returns None for :func:`_read_csv`.
+    numbers or empty/NA cells. For such a file pyarrow reads the same rows pandas does (ids as
+    the text in the cell, the NA tokens as missing predictions), and they stay Arrow arrays: no
+    Python string per id. Anything else — and any file breaking a rule, so that its message is
+    pandas' — returns None for :func:`_read_any_csv`.
     """
     line_end = content.find(b"\n")
     header_line = content[: line_end if line_end >= 0 else len(content)].rstrip(b"\r")
@@ -249,24 +262,12 @@ def _read_plain_csv(
     if table.column_names != header:
         return None
     predictions = table.column(prediction_column)
-    values = predictions.to_numpy(zero_copy_only=False)
+    values = predictions.to_numpy(zero_copy_only=False)  # a missing prediction is NaN
     missing = predictions.is_null().to_numpy(zero_copy_only=False)
     if not np.isfinite(values[~missing]).all():
         return None  # the spellings of NaN and infinity the two parsers accept differ: let pandas decide
-    frame = pd.DataFrame(
-        {
-            column: values
-            if column == prediction_column
-            else pd.Series(table.column(column).to_numpy(zero_copy_only=False), dtype=object)
-            for column in header
-        }
-    )
-    return frame, columns
-
-
-def _read_csv(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame, tuple[str, str, str | None]]:
-    plain = _read_plain_csv(content, rules)
-    return plain if plain is not None else _read_any_csv(content, rules)
+    ids = table.column(columns[0])
+    return _Table(*columns, ids=ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0), values=values)
 
 
 def _read_any_csv(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame, tuple[str, str, str | None]]:
@@ -310,6 +311,17 @@ def _read_parquet(content: bytes, rules: SubmissionRules) -> tuple[pd.DataFrame,
     return frame, check_headers([str(column) for column in frame.columns], rules)
 
 
+def _table_of_frame(frame: pd.DataFrame, columns: tuple[str, str, str | None]) -> _Table:
+    """Return the rows of a table pandas read; raise ``empty_file`` or ``non_numeric_values``."""
+    if len(frame) == 0:
+        raise SubmissionError(SubmissionRule.EMPTY_FILE, "the file has a header but no data rows")
+    id_column, prediction_column, _ = columns
+    values = _numeric_values(frame, id_column, prediction_column)
+    raw_ids = frame[id_column]
+    ids = pa.array(_text_ids(raw_ids), type=pa.string(), mask=raw_ids.isna().to_numpy())
+    return _Table(*columns, ids=ids, values=values)
+
+
 def _numeric_values(frame: pd.DataFrame, id_column: str, prediction_column: str) -> np.ndarray:
     raw = frame[prediction_column]
     if raw.dtype.kind in "fiu":
@@ -343,6 +355,7 @@ class PreparedUniverse:
     def __init__(self, universe: Mapping[str, Any] | pd.DataFrame) -> None:
         self._universe = universe
         self._members: dict[str, pd.Index] = {}
+        self._lookups: dict[str, pc.SetLookupOptions] = {}
 
     def __contains__(self, id_column: object) -> bool:
         """Return True if the universe has ids for this column."""
@@ -358,6 +371,15 @@ class PreparedUniverse:
         if members is None:
             members = self._members[id_column] = _universe_members(self._universe, id_column)
         return members
+
+    def positions(self, id_column: str, ids: pa.Array) -> np.ndarray:
+        """Return each id's position among the column's members (``members(id_column)``), -1 if not one."""
+        lookup = self._lookups.get(id_column)
+        if lookup is None:
+            members = pa.array(self.members(id_column).to_numpy(), type=pa.string())
+            lookup = self._lookups[id_column] = pc.SetLookupOptions(value_set=members)
+        # Arrow matches the UTF-8 bytes of the ids in C: no Python string per submitted id.
+        return pc.fill_null(pc.index_in(ids, options=lookup), -1).to_numpy()
 
 
 def prepare_universe(universe: Mapping[str, Any] | pd.DataFrame | PreparedUniverse) -> PreparedUniverse:
@@ -404,16 +426,16 @@ def validate_submission(
     content = bytes(content)
     check_upload_size(len(content), rules.max_upload_bytes)
     file_format = detect_format(content)
-    reader = _read_parquet if file_format == "parquet" else _read_csv
-    frame, (id_column, prediction_column, date_column) = reader(content, rules)
-    if len(frame) == 0:
+    table = _read_plain_csv(content, rules) if file_format == "csv" else None
+    if table is None:
+        reader = _read_parquet if file_format == "parquet" else _read_any_csv
+        table = _table_of_frame(*reader(content, rules))
+    if len(table.values) == 0:
         raise SubmissionError(SubmissionRule.EMPTY_FILE, "the file has a header but no data rows")
-    values = _numeric_values(frame, id_column, prediction_column)
-    rows = np.arange(1, len(frame) + 1)
+    id_column, ids, values = table.id_column, table.ids, table.values
+    rows = np.arange(1, len(values) + 1)
 
-    raw_ids = frame[id_column]
-    ids = _text_ids(raw_ids)
-    blank = raw_ids.isna().to_numpy() | (ids == "")
+    blank = pc.equal(ids, "").fill_null(True).to_numpy(zero_copy_only=False)
     if blank.any():
         raise SubmissionError(
             SubmissionRule.BLANK_IDS,
@@ -421,37 +443,40 @@ def validate_submission(
             + _listing([f"row {row}" for row in rows[blank][: MAX_LISTED + 1]]),
         )
 
-    members = prepare_universe(universe).members(id_column)
-    positions = members.get_indexer(pd.Index(ids, dtype=object, copy=False))  # no str dtype inferred
+    prepared = prepare_universe(universe)
+    members = prepared.members(id_column)
+    positions = prepared.positions(id_column, ids)
     live = positions >= 0
-    live_ids, live_values, live_rows, live_positions = ids[live], values[live], rows[live], positions[live]
-    invalid_tickers = tuple(sorted(set(ids[~live])))
-    _check_unique(live_ids, live_rows, live_positions, id_column)
-    _check_coverage(live_ids, members, invalid_tickers, id_column, rules)
-    _check_values(live_ids, live_values, live_rows)
+    live_values, live_rows, live_positions = values[live], rows[live], positions[live]
+    invalid_tickers = () if live.all() else tuple(sorted(set(ids.filter(pa.array(~live)).to_pylist())))
+    # A kept id is a member: the members' own strings name it (no string is made per row).
+    member_ids = members.to_numpy()
+    _check_unique(member_ids, live_rows, live_positions, id_column)
+    _check_coverage(member_ids, live_positions, invalid_tickers, id_column, rules)
+    _check_values(member_ids[live_positions], live_values, live_rows)
 
     # The members are sorted and the kept ids unique, so their positions sort them by id.
     order = np.argsort(live_positions)
     return ValidatedSubmission(
         file_format=file_format,
         id_column=id_column,
-        prediction_column=prediction_column,
-        date_column=date_column,
-        ids=live_ids[order],
+        prediction_column=table.prediction_column,
+        date_column=table.date_column,
+        ids=member_ids[live_positions[order]],
         values=live_values[order],
-        n_rows=len(frame),
+        n_rows=len(values),
         n_universe=len(members),
         invalid_tickers=invalid_tickers,
     )
 
 
-def _check_unique(ids: np.ndarray, rows: np.ndarray, positions: np.ndarray, id_column: str) -> None:
+def _check_unique(members: np.ndarray, rows: np.ndarray, positions: np.ndarray, id_column: str) -> None:
     # Each member has one position, so an id is repeated exactly when its position is.
     repeated = np.bincount(positions)[positions] > 1 if len(positions) else np.zeros(0, dtype=bool)
     if not repeated.any():
         return
     rows_of: dict[str, list[int]] = {}
-    for identifier, row in zip(ids[repeated], rows[repeated], strict=True):
+    for identifier, row in zip(members[positions[repeated]], rows[repeated], strict=True):
         rows_of.setdefault(identifier, []).append(int(row))
     labels = [f"{identifier!r} (rows {', '.join(map(str, found))})" for identifier, found in rows_of.items()]
     count = len(rows_of)
@@ -463,22 +488,23 @@ def _check_unique(ids: np.ndarray, rows: np.ndarray, positions: np.ndarray, id_c
 
 
 def _check_coverage(
-    ids: np.ndarray,
-    members: pd.Index,
+    members: np.ndarray,
+    positions: np.ndarray,
     invalid_tickers: tuple[str, ...],
     id_column: str,
     rules: SubmissionRules,
 ) -> None:
+    # ``positions`` are unique here (checked before), so they count the members predicted.
     if rules.min_tickers is None:
-        if len(ids) >= len(members):
+        if len(positions) >= len(members):
             return
-        missing = sorted(members[~members.isin(ids)])
+        missing = members[np.bincount(positions, minlength=len(members)) == 0]  # sorted, as the members
         raise SubmissionError(
             SubmissionRule.MISSING_LIVE_IDS,
             f"the submission must cover every live id; {len(missing):,} of {len(members):,} are missing: "
             + _listing([repr(identifier) for identifier in missing]),
         )
-    if len(ids) >= rules.min_tickers:
+    if len(positions) >= rules.min_tickers:
         return
     outside = (
         f"; {len(invalid_tickers):,} submitted {id_column!r} values are not in the universe: "
@@ -489,7 +515,7 @@ def _check_coverage(
     raise SubmissionError(
         SubmissionRule.TOO_FEW_TICKERS,
         f"at least {rules.min_tickers:,} rows must be members of the live universe;"
-        f" got {len(ids):,}{outside}",
+        f" got {len(positions):,}{outside}",
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from crowdalpha.store.errors import NotFound
@@ -18,6 +18,7 @@ from crowdalpha.store.schema import (
     Submission,
     SubmissionStatus,
     Tournament,
+    new_uuid,
 )
 
 
@@ -66,17 +67,23 @@ def _upload_rows_statement() -> Select:
 
 _UPLOAD_ROWS = _upload_rows_statement()
 
+_SUBMISSIONS = Submission.__table__
 _UNSELECT_NOT_NEWER = (
-    update(Submission)
+    update(_SUBMISSIONS)
     .where(
-        Submission.model_id == bindparam("of_model"),
-        Submission.round_id == bindparam("of_round"),
-        Submission.selected.is_(True),
-        Submission.received_at <= bindparam("not_after"),
+        _SUBMISSIONS.c.model_id == bindparam("of_model"),
+        _SUBMISSIONS.c.round_id == bindparam("of_round"),
+        _SUBMISSIONS.c.selected.is_(True),
+        _SUBMISSIONS.c.received_at <= bindparam("not_after"),
     )
     .values(selected=False)
 )
-"""Clear the selection of a model's round if the selected submission was received no later than a time."""
+"""Clear the selection of a model's round if the selected submission was received no later than a time.
+
+A Core statement on the table: the ORM's bulk update would first evaluate its condition against every
+submission loaded in the session, and an upload's session holds none.
+"""
+_INSERT_SUBMISSION = insert(_SUBMISSIONS)
 
 
 class SubmissionRepository:
@@ -145,7 +152,7 @@ class SubmissionRepository:
         # Usually two statements: unselect the selected one if this one is not older, insert this one.
         # The old flag is cleared before the insert, so the unique index never sees two.
         parameters = {"of_model": model_id, "of_round": round_id, "not_after": received_at}
-        unselected = self.session.execute(_UNSELECT_NOT_NEWER, parameters).rowcount
+        unselected = self.session.connection().execute(_UNSELECT_NOT_NEWER, parameters).rowcount
         return self._insert(
             model_id,
             round_id,
@@ -162,13 +169,19 @@ class SubmissionRepository:
     def _insert(
         self, model_id: str, round_id: str, *, status: SubmissionStatus | str, **fields: object
     ) -> Submission:
-        """Return a new submission row (flushed) with these fields."""
-        submission = Submission(
-            model_id=model_id, round_id=round_id, status=SubmissionStatus(status).value, **fields
-        )
-        self.session.add(submission)
-        self.session.flush()
-        return submission
+        """Return a new submission with these fields, inserted (a Core insert: no unit-of-work flush).
+
+        The returned row is not attached to the session; read it again (``get``) to change it.
+        """
+        values = {
+            "id": new_uuid(),
+            "model_id": model_id,
+            "round_id": round_id,
+            "status": SubmissionStatus(status).value,
+            **fields,
+        }
+        self.session.connection().execute(_INSERT_SUBMISSION, values)
+        return Submission(**values)
 
     def select_latest(self, model_id: str, round_id: str) -> Submission | None:
         """Select the latest received submission of the model for the round and return it (None if none)."""
