@@ -310,7 +310,8 @@ def test_extended_inputs_give_the_rebuilt_targets(panel):
     dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()[190:260]
     for k in (1, 7, 20):
         pd.testing.assert_frame_equal(
-            residual_returns(extended, dates, k, binned=True), residual_returns(rebuilt, dates, k, binned=True)
+            residual_returns(extended, dates, k, binned=True),
+            residual_returns(rebuilt, dates, k, binned=True),
         )
 
 
