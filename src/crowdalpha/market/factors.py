@@ -151,10 +151,10 @@ def _standardized_styles(
     last = slice(-rows, None) if rows else slice(None)
     market = market_return(returns)
     raw = {
-        "beta": rolling_beta(returns, market, BETA_WINDOW)["beta"][last],
+        "beta": rolling_beta(returns, market, BETA_WINDOW, last=rows)["beta"],
         "size": np.log(np.where(present, market_cap, np.nan)),
         "momentum": window_return(close, MOMENTUM_WINDOW, skip=MOMENTUM_SKIP)[last],
-        "volatility": rolling(returns, VOLATILITY_WINDOW, "std")[last],
+        "volatility": rolling(returns, VOLATILITY_WINDOW, "std", last=rows),
     }
     if values is not None:
         raw["value"] = values
