@@ -970,7 +970,9 @@ def score_round(
     predictions = scored_predictions(ctx, uow, loaded, row, unscored)
     values = predictions.values
     count = values.shape[1]
-    meta_models = _meta_models(ctx, uow, row, values.index)
+    # past the main horizon only the longer scores (CORR60) are due, and they need no meta model
+    needed = any(score.against is not None for score in config.scores if score.horizon >= days[0])
+    meta_models = _meta_models(ctx, uow, row, values.index) if needed else {}
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     data = _RoundData(ctx, uow, row, live, id_assets, values.index)
