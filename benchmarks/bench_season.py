@@ -14,7 +14,9 @@ the wall time also counts other processes' turns.
 Goal: the whole season < 5 minutes on this machine. No other system runs a season to compare
 with, so the anchor is the goal itself: ``ratio`` = goal seconds / our seconds (> 1 meets it).
 
-Prints one JSON line. ``--quick`` runs 12 rounds × 12 models × 300 assets for a smoke test.
+Prints one JSON line. ``--quick`` runs 12 rounds × 12 models × 300 assets for a smoke test;
+``--no-fund`` leaves the fund backtest out of the report, to time the season's own stages (the
+backtest solves one portfolio per signal per round: rounds × (models + 2) optimizer solves).
 """
 
 from __future__ import annotations
