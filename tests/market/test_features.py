@@ -11,6 +11,8 @@ from crowdalpha.market.features import (
     add_price_features,
     market_return,
     price_features,
+    rolling,
+    rolling_beta,
 )
 from crowdalpha.market.panel import PanelError, validate_panel, wide_matrix
 
@@ -128,3 +130,28 @@ def test_added_features_pass_validation_and_refuse_duplicates(panel):
     assert "raw_zero_return_share_60" in add_price_features(panel, drop_constant=False).columns
     with pytest.raises(PanelError, match="raw feature names must be unique"):
         add_price_features(with_features)
+
+
+@pytest.mark.parametrize("rows", [5, 70, 200])
+@pytest.mark.parametrize("statistic", ["mean", "std"])
+def test_the_last_rows_of_a_rolling_statistic_equal_the_rolled_ones(rows, statistic):
+    rng = np.random.default_rng(rows)
+    values = rng.normal(0.0, 0.02, (rows, 30))
+    values[rng.random(values.shape) < 0.15] = np.nan  # gaps: windows short of 80 % observed are NaN
+    values[:, 0] = np.nan
+    for last in (1, 3, rows):
+        expected = rolling(values, 60, statistic)[-last:]
+        got = rolling(values, 60, statistic, last=last)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-15)
+
+
+def test_the_last_rows_of_a_rolling_beta_equal_the_rolled_ones():
+    rng = np.random.default_rng(4)
+    returns = rng.normal(0.0, 0.02, (120, 25))
+    returns[rng.random(returns.shape) < 0.1] = np.nan
+    market = np.nanmean(returns, axis=1)
+    expected = rolling_beta(returns, market, 60)
+    got = rolling_beta(returns, market, 60, last=4)
+    for name, matrix in expected.items():
+        np.testing.assert_allclose(got[name], matrix[-4:], rtol=1e-9, atol=1e-12)

@@ -14,6 +14,7 @@ from crowdalpha.market.targets import (
     bin_counts,
     bin_cross_sections,
     build_targets,
+    extend_target_inputs,
     forward_return_matrix,
     prepare_target_inputs,
     residual_returns,
@@ -258,3 +259,76 @@ def test_residualising_handles_collinear_columns_like_least_squares():
         residualize_cross_section(values, design), values - design @ coefficients, atol=1e-12
     )
     np.testing.assert_allclose(design.T @ residualize_cross_section(values, design), 0.0, atol=1e-11)
+
+
+def _split(panel: pd.DataFrame, at: int) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Return the panel's rows before its ``at``-th date and the rows of each later date."""
+    dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()
+    history = panel[panel["date"] < dates[at]].reset_index(drop=True)
+    return history, [panel[panel["date"] == day].reset_index(drop=True) for day in dates[at:]]
+
+
+def _assert_same_inputs(extended, rebuilt) -> None:
+    assert extended.grid.dates.equals(rebuilt.grid.dates)
+    assert extended.grid.assets.equals(rebuilt.grid.assets)
+    np.testing.assert_array_equal(extended.grid.row_date, rebuilt.grid.row_date)
+    np.testing.assert_array_equal(extended.grid.row_asset, rebuilt.grid.row_asset)
+    np.testing.assert_array_equal(extended.close, rebuilt.close)
+    np.testing.assert_array_equal(extended.present, rebuilt.present)
+    assert extended.groups.keys() == rebuilt.groups.keys()
+    for name, codes in rebuilt.groups.items():
+        np.testing.assert_array_equal(extended.groups[name], codes)
+    assert list(extended.styles) == list(rebuilt.styles)
+    for name, matrix in rebuilt.styles.items():
+        np.testing.assert_array_equal(np.isnan(extended.styles[name]), np.isnan(matrix))
+        np.testing.assert_allclose(extended.styles[name], matrix, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("at", [30, 150, 300])
+def test_inputs_extended_day_by_day_equal_inputs_rebuilt_from_the_whole_panel(panel, at):
+    # the conftest panel lists an asset a third of the way in: extending from day 30 meets it
+    history, days = _split(panel, at)
+    extended = prepare_target_inputs(history)
+    for rows in days:
+        extended = extend_target_inputs(extended, rows)
+        assert extended is not None
+    _assert_same_inputs(extended, prepare_target_inputs(panel))
+
+
+def test_extended_inputs_carry_the_value_exposure(panel):
+    with_value = panel.assign(raw_book_to_price=np.random.default_rng(3).lognormal(0.0, 0.5, len(panel)))
+    history, days = _split(with_value, 250)
+    extended = extend_target_inputs(prepare_target_inputs(history), pd.concat(days, ignore_index=True))
+    assert extended is not None and "value" in extended.styles
+    _assert_same_inputs(extended, prepare_target_inputs(with_value))
+
+
+def test_extended_inputs_give_the_rebuilt_targets(panel):
+    history, days = _split(panel, 200)
+    extended = extend_target_inputs(prepare_target_inputs(history), pd.concat(days, ignore_index=True))
+    rebuilt = prepare_target_inputs(panel)
+    dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()[190:260]
+    for k in (1, 7, 20):
+        pd.testing.assert_frame_equal(
+            residual_returns(extended, dates, k, binned=True),
+            residual_returns(rebuilt, dates, k, binned=True),
+        )
+
+
+def test_inputs_that_cannot_be_extended_from_new_rows_alone_ask_for_a_rebuild(panel):
+    history, days = _split(panel, 200)
+    inputs = prepare_target_inputs(history)
+    assert extend_target_inputs(inputs, days[0].assign(sector="Utilities")) is None  # a new category
+    assert extend_target_inputs(inputs, history[history["date"] == history["date"].max()]) is None
+    as_returns = days[0].drop(columns="close").assign(**{"return": 0.01})
+    assert extend_target_inputs(inputs, as_returns) is None  # levels compound from the first date
+
+
+def test_kept_regression_bases_give_the_same_residuals_as_fresh_ones(panel, inputs):
+    dates = pd.DatetimeIndex(panel["date"].drop_duplicates()).sort_values()[100:110]
+    first = residual_returns(inputs, dates, 5)
+    assert inputs.bases  # the dates' regressions are kept for the next score day
+    again = residual_returns(inputs, dates, 5)
+    fresh = residual_returns(prepare_target_inputs(panel), dates, 5)
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, fresh)

@@ -40,6 +40,7 @@ from crowdalpha.sim.season import (
     MARKET_CLOSE,
     SeasonLog,
     classic_training,
+    csv_bytes,
     enroll_crowd,
     round_of_data,
     run_season,
@@ -418,3 +419,15 @@ def test_the_in_flight_benchmark_file_drops_the_rows_of_resolved_rounds(
     assert kept >= set(states) - resolved  # every round still being scored finds its benchmark rows
     # rounds that had resolved when the last round opened were dropped (some resolve after that open)
     assert resolved and kept & resolved != resolved, (sorted(kept & resolved), sorted(resolved))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"id": [f"n{i:015x}" for i in range(50)], "prediction": np.linspace(1e-7, 1.0, 50)}),
+        pd.DataFrame({"numerai_ticker": ["AAA US", "BBB, LN", 'C"C'], "prediction": [0.5, 0.25, 1.0]}),
+        pd.DataFrame({"symbol": ["AAA", "BBB"], "prediction": [0.5, np.nan]}),
+    ],
+)
+def test_uploads_are_written_as_pandas_writes_csv(frame):
+    assert csv_bytes(frame) == frame.to_csv(index=False).encode()

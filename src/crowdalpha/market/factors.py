@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from crowdalpha.market.features import market_return, rolling, rolling_beta, window_return
-from crowdalpha.market.panel import PanelError, PanelGrid, close_matrix, panel_grid, return_matrix
+from crowdalpha.market.panel import (
+    PanelError,
+    PanelGrid,
+    close_matrix,
+    panel_grid,
+    return_matrix,
+    returns_from_close,
+)
 
 STYLE_FACTORS: tuple[str, ...] = ("beta", "size", "momentum", "volatility", "value")
 """Style factor names, in output order (``value`` only when the panel has a value column)."""
@@ -109,16 +116,48 @@ def style_exposure_matrices(
     present = grid.present()
     close = close_matrix(panel).to_numpy()
     returns = return_matrix(panel).to_numpy()
+    column = value_column(panel, value)
+    values = None if column is None else grid.to_wide(panel[column])
+    return _standardized_styles(close, returns, present, grid.to_wide(panel["market_cap"]), values)
+
+
+def style_exposure_rows(
+    close: np.ndarray, present: np.ndarray, market_cap: np.ndarray, values: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Return the style exposures of the last dates of a close matrix only, as (new dates, assets) matrices.
+
+    ``close`` is the whole (dates, assets) close matrix; ``present``, ``market_cap`` and
+    ``values`` (the value column, None without one) cover its last ``len(present)`` dates. Only
+    the trailing windows those dates need are computed, so the rows equal those of
+    :func:`style_exposure_matrices` on the whole panel (up to the rolling windows' rounding).
+    """
+    new = present.shape[0]
+    start = max(0, close.shape[0] - new - max(BETA_WINDOW, VOLATILITY_WINDOW))
+    returns = returns_from_close(pd.DataFrame(close[start:], copy=False)).to_numpy()
+    momentum_start = max(0, close.shape[0] - new - MOMENTUM_WINDOW)
+    return _standardized_styles(close[momentum_start:], returns, present, market_cap, values, rows=new)
+
+
+def _standardized_styles(
+    close: np.ndarray,
+    returns: np.ndarray,
+    present: np.ndarray,
+    market_cap: np.ndarray,
+    values: np.ndarray | None,
+    *,
+    rows: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Return the standardised style exposures of the last ``rows`` dates (default: every date)."""
+    last = slice(-rows, None) if rows else slice(None)
     market = market_return(returns)
     raw = {
-        "beta": rolling_beta(returns, market, BETA_WINDOW)["beta"],
-        "size": np.log(np.where(present, grid.to_wide(panel["market_cap"]), np.nan)),
-        "momentum": window_return(close, MOMENTUM_WINDOW, skip=MOMENTUM_SKIP),
-        "volatility": rolling(returns, VOLATILITY_WINDOW, "std"),
+        "beta": rolling_beta(returns, market, BETA_WINDOW, last=rows)["beta"],
+        "size": np.log(np.where(present, market_cap, np.nan)),
+        "momentum": window_return(close, MOMENTUM_WINDOW, skip=MOMENTUM_SKIP)[last],
+        "volatility": rolling(returns, VOLATILITY_WINDOW, "std", last=rows),
     }
-    column = value_column(panel, value)
-    if column is not None:
-        raw["value"] = grid.to_wide(panel[column])
+    if values is not None:
+        raw["value"] = values
     return {name: standardize_cross_section(matrix, present) for name, matrix in raw.items()}
 
 

@@ -66,12 +66,48 @@ def min_observed(window: int) -> int:
     return max(1, math.ceil(MIN_OBSERVED_SHARE * window))
 
 
-def rolling(values: np.ndarray, window: int, statistic: str, *, min_periods: int | None = None) -> np.ndarray:
-    """Return a trailing rolling statistic (mean, std, max, …) down each column of a (dates, assets) array."""
+def rolling(
+    values: np.ndarray,
+    window: int,
+    statistic: str,
+    *,
+    min_periods: int | None = None,
+    last: int | None = None,
+) -> np.ndarray:
+    """Return a trailing rolling statistic (mean, std, max, …) down each column of a (dates, assets) array.
+
+    With ``last``, only the last ``last`` rows' statistic is returned (``mean`` or ``std``),
+    computed from their own windows instead of rolling down the whole array — what a day's new
+    rows need; it equals the rolled rows up to floating-point rounding.
+    """
     needed = min_observed(window) if min_periods is None else min_periods
+    if last is not None:
+        return _trailing_rows(np.asarray(values, dtype=np.float64), window, statistic, needed, last)
     frame = pd.DataFrame(values, copy=False)
     window_view = frame.rolling(window, min_periods=needed)
     return getattr(window_view, statistic)().to_numpy()
+
+
+def _trailing_rows(values: np.ndarray, window: int, statistic: str, needed: int, last: int) -> np.ndarray:
+    """Return the trailing-window ``mean`` or ``std`` of the last ``last`` rows (NaN below ``needed``)."""
+    if statistic not in ("mean", "std"):
+        raise ValueError(f"rule: the last rows' statistic is mean or std — got {statistic!r}")
+    tail = values[max(0, values.shape[0] - last - window + 1) :]
+    missing = last + window - 1 - tail.shape[0]
+    padded = np.vstack([np.full((missing, values.shape[1]), np.nan), tail]) if missing > 0 else tail
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (last, assets, window)
+    known = np.isfinite(windows)
+    counts = known.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(known, windows, 0.0).sum(axis=-1) / counts
+        if statistic == "mean":
+            result = mean
+        else:
+            deviations = np.where(known, windows - mean[..., None], 0.0)
+            result = np.sqrt((deviations**2).sum(axis=-1) / (counts - 1))
+            result[counts < 2] = np.nan
+    result[counts < max(needed, 1)] = np.nan
+    return result
 
 
 def lagged(values: np.ndarray, lag: int) -> np.ndarray:
@@ -97,17 +133,22 @@ def market_return(returns: np.ndarray) -> np.ndarray:
         return np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
 
 
-def rolling_beta(returns: np.ndarray, market: np.ndarray, window: int) -> dict[str, np.ndarray]:
-    """Return trailing ``beta``, ``corr``, ``resid_vol`` (daily) and ``vol`` of returns against the market."""
+def rolling_beta(
+    returns: np.ndarray, market: np.ndarray, window: int, *, last: int | None = None
+) -> dict[str, np.ndarray]:
+    """Return trailing ``beta``, ``corr``, ``resid_vol`` (daily) and ``vol`` of returns against the market.
+
+    With ``last``, only the last ``last`` rows (see :func:`rolling`).
+    """
     market_wide = np.broadcast_to(market[:, None], returns.shape)
     both = ~np.isnan(returns) & ~np.isnan(market_wide)
     x = np.where(both, returns, np.nan)
     y = np.where(both, market_wide, np.nan)
-    mean_x = rolling(x, window, "mean")
-    mean_y = rolling(y, window, "mean")
-    covariance = rolling(x * y, window, "mean") - mean_x * mean_y
-    variance_x = np.maximum(rolling(x * x, window, "mean") - mean_x**2, 0.0)
-    variance_y = np.maximum(rolling(y * y, window, "mean") - mean_y**2, 0.0)
+    mean_x = rolling(x, window, "mean", last=last)
+    mean_y = rolling(y, window, "mean", last=last)
+    covariance = rolling(x * y, window, "mean", last=last) - mean_x * mean_y
+    variance_x = np.maximum(rolling(x * x, window, "mean", last=last) - mean_x**2, 0.0)
+    variance_y = np.maximum(rolling(y * y, window, "mean", last=last) - mean_y**2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = covariance / variance_y
         corr = covariance / np.sqrt(variance_x * variance_y)

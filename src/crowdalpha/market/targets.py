@@ -43,14 +43,20 @@ any *k* on demand for a set of dates; :func:`build_targets` materialises only th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from crowdalpha.market.calendar import trading_day_positions
-from crowdalpha.market.factors import GROUP_FACTORS, group_code_matrices, style_exposure_matrices
-from crowdalpha.market.panel import PanelGrid, close_matrix, panel_grid
+from crowdalpha.market.factors import (
+    GROUP_FACTORS,
+    group_code_matrices,
+    style_exposure_matrices,
+    style_exposure_rows,
+    value_column,
+)
+from crowdalpha.market.panel import PRICE_COLUMN, RETURN_COLUMN, PanelGrid, close_matrix, panel_grid
 
 LAG = 2
 """Trading days between a round's data date and the first close of its target window."""
@@ -84,6 +90,13 @@ class TargetInputs:
     styles: dict[str, np.ndarray]
     groups: dict[str, np.ndarray]
     lag: int = LAG
+    group_labels: dict[str, pd.Index] = field(default_factory=dict)
+    """Each group's categories: ``groups`` holds their codes (positions in this index)."""
+    value: str | None = None
+    """The panel column the value exposure came from (None: no value factor)."""
+    bases: dict = field(default_factory=dict, compare=False, repr=False)
+    """Regression bases by (date position, exposures, known assets), kept across calls (see
+    :func:`_residual_rows`); extended inputs share them, since a date's exposures never change."""
 
 
 def prepare_target_inputs(panel: pd.DataFrame, *, lag: int = LAG, value: str | None = "auto") -> TargetInputs:
@@ -91,13 +104,109 @@ def prepare_target_inputs(panel: pd.DataFrame, *, lag: int = LAG, value: str | N
     if lag < 0:
         raise ValueError(f"rule: the lag must be ≥ 0 trading days — got {lag}")
     grid = panel_grid(panel)
+    groups = group_code_matrices(panel, grid)
+    styles = style_exposure_matrices(panel, grid, value=value)
     return TargetInputs(
         grid=grid,
         close=close_matrix(panel).to_numpy(),
         present=grid.present(),
-        styles=style_exposure_matrices(panel, grid, value=value),
-        groups={name: codes for name, (codes, _) in group_code_matrices(panel, grid).items()},
+        styles=styles,
+        groups={name: codes for name, (codes, _) in groups.items()},
         lag=lag,
+        group_labels={name: labels for name, (_, labels) in groups.items()},
+        value=value_column(panel, value) if "value" in styles else None,
+    )
+
+
+def extend_target_inputs(inputs: TargetInputs, rows: pd.DataFrame) -> TargetInputs | None:
+    """Return ``inputs`` extended by ``rows``, validated panel rows of dates after the inputs' last date.
+
+    Every piece of a date's inputs looks only backwards (closes; exposures from trailing windows
+    and that date's cross-section), so the extension computes the new dates' rows alone from the
+    closes already held — the result equals :func:`prepare_target_inputs` of the whole panel (up
+    to the floating-point rounding of the trailing windows). Returns None when that cannot be
+    done from the rows alone and the caller must rebuild from the whole panel: a panel without
+    ``close`` (or with a ``return`` column, which wins over it), a group category the inputs
+    have not seen, or rows dated on or before the inputs' last date. A newly listed asset gets its
+    column (absent on every earlier date), in asset-id order, as a rebuild would place it.
+    """
+    if rows.empty:
+        return inputs
+    if PRICE_COLUMN not in rows.columns or RETURN_COLUMN in rows.columns:
+        return None
+    if any(name not in inputs.group_labels for name in GROUP_FACTORS):
+        return None
+    if (inputs.value is None) != ("value" not in inputs.styles) or (
+        inputs.value is not None and inputs.value not in rows.columns
+    ):
+        return None
+    new_dates = pd.DatetimeIndex(pd.unique(rows["date"])).sort_values()
+    if new_dates[0] <= inputs.grid.dates[-1]:
+        return None
+    codes = {name: inputs.group_labels[name].get_indexer(rows[name]) for name in GROUP_FACTORS}
+    if any((code < 0).any() for code in codes.values()):
+        return None
+    inputs = _with_assets(inputs, pd.Index(pd.unique(rows["asset"])))
+    row_asset = inputs.grid.assets.get_indexer(rows["asset"])
+    first = len(inputs.grid.dates)
+    row_date = first + new_dates.get_indexer(rows["date"])
+    grid = PanelGrid(
+        dates=pd.DatetimeIndex(inputs.grid.dates.append(new_dates), name="date"),
+        assets=inputs.grid.assets,
+        row_date=np.concatenate([inputs.grid.row_date, row_date]),
+        row_asset=np.concatenate([inputs.grid.row_asset, row_asset]),
+    )
+    shape = (len(new_dates), len(inputs.grid.assets))
+    local = (row_date - first, row_asset)
+
+    def wide(values: np.ndarray | pd.Series, fill: float = np.nan, dtype: type = np.float64) -> np.ndarray:
+        matrix = np.full(shape, fill, dtype=dtype)
+        matrix[local] = np.asarray(values, dtype=dtype)
+        return matrix
+
+    present = wide(np.ones(len(rows), dtype=bool), False, bool)
+    close = np.vstack([inputs.close, wide(rows[PRICE_COLUMN])])
+    values = None if inputs.value is None else wide(rows[inputs.value])
+    new_styles = style_exposure_rows(close, present, wide(rows["market_cap"]), values)
+    return TargetInputs(
+        grid=grid,
+        close=close,
+        present=np.vstack([inputs.present, present]),
+        styles={name: np.vstack([matrix, new_styles[name]]) for name, matrix in inputs.styles.items()},
+        groups={
+            name: np.vstack([inputs.groups[name], wide(codes[name], -1, np.int64)]) for name in GROUP_FACTORS
+        },
+        lag=inputs.lag,
+        group_labels=inputs.group_labels,
+        value=inputs.value,
+        bases=inputs.bases,
+    )
+
+
+def _with_assets(inputs: TargetInputs, assets: pd.Index) -> TargetInputs:
+    """Return ``inputs`` with a column for each of ``assets`` it lacks (absent on every date held)."""
+    listed = assets.difference(inputs.grid.assets)
+    if listed.empty:
+        return inputs
+    columns = inputs.grid.assets.append(listed).sort_values()
+    old = columns.get_indexer(inputs.grid.assets)
+
+    def widened(matrix: np.ndarray, fill: object) -> np.ndarray:
+        wide = np.full((matrix.shape[0], len(columns)), fill, dtype=matrix.dtype)
+        wide[:, old] = matrix
+        return wide
+
+    grid = inputs.grid
+    return TargetInputs(
+        grid=PanelGrid(grid.dates, pd.Index(columns, name="asset"), grid.row_date, old[grid.row_asset]),
+        close=widened(inputs.close, np.nan),
+        present=widened(inputs.present, False),
+        styles={name: widened(matrix, np.nan) for name, matrix in inputs.styles.items()},
+        groups={name: widened(matrix, -1) for name, matrix in inputs.groups.items()},
+        lag=inputs.lag,
+        group_labels=inputs.group_labels,
+        value=inputs.value,
+        bases=inputs.bases,
     )
 
 
@@ -172,24 +281,71 @@ def residualize_cross_section(values: np.ndarray, exposures: np.ndarray) -> np.n
     """Return the least-squares residuals of ``values`` (n,) or (n, m) on ``exposures`` (n, p), same units.
 
     The residual is ``values`` minus its projection on the column space of ``exposures``, found
-    from an orthonormal basis of that space: columns are scaled to unit length, and directions of
-    the Gram matrix with eigenvalue below :data:`GRAM_RCOND` × the largest are dropped, so
-    exactly collinear columns (one-hots that sum to the constant) cost nothing.
+    from an orthonormal basis of that space (:func:`orthonormal_basis`).
+    """
+    return residual_on_basis(values, orthonormal_basis(exposures))
+
+
+def orthonormal_basis(exposures: np.ndarray) -> np.ndarray | None:
+    """Return an orthonormal basis (n, r) of the column space of ``exposures`` (n, p); None if it is empty.
+
+    Columns are scaled to unit length, and directions of the Gram matrix with eigenvalue below
+    :data:`GRAM_RCOND` × the largest are dropped, so exactly collinear columns (one-hots that sum
+    to the constant) cost nothing.
     """
     lengths = np.linalg.norm(exposures, axis=0)
     scaled = exposures[:, lengths > 0] / lengths[lengths > 0]
     if scaled.shape[1] == 0:
-        return np.array(values, dtype=np.float64)
+        return None
     eigenvalues, eigenvectors = np.linalg.eigh(scaled.T @ scaled)
     kept = eigenvalues > GRAM_RCOND * eigenvalues[-1]
-    basis = scaled @ (eigenvectors[:, kept] / np.sqrt(eigenvalues[kept]))
+    return scaled @ (eigenvectors[:, kept] / np.sqrt(eigenvalues[kept]))
+
+
+def residual_on_basis(values: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
+    """Return ``values`` minus their projection on the orthonormal ``basis`` (None: nothing to remove)."""
+    if basis is None:
+        return np.array(values, dtype=np.float64)
     return values - basis @ (basis.T @ values)
 
 
+BASES_BUDGET = 8_000_000
+"""Values (assets × basis columns, float64) of the regression bases a :class:`TargetInputs` keeps,
+oldest dropped first: about 60 dates' bases at 2,000 assets, so every score day of the rounds
+being scored reuses its date's regression."""
+
+
+def _basis(
+    inputs: TargetInputs, position: int, rows: np.ndarray, exposures: Sequence[str], *, keep: bool
+) -> np.ndarray | None:
+    """Return the regression basis of one date over the asset ``rows`` (kept on the inputs if ``keep``)."""
+    key = (position, tuple(exposures), rows.size, hash(rows.tobytes()))
+    kept = inputs.bases.get(key)
+    if kept is not None and np.array_equal(kept[0], rows):
+        return kept[1]
+    basis = orthonormal_basis(_exposure_columns(inputs, position, rows, exposures))
+    if keep and basis is not None:
+        while (
+            inputs.bases and sum(item[1].size for item in inputs.bases.values()) + basis.size > BASES_BUDGET
+        ):
+            del inputs.bases[next(iter(inputs.bases))]
+        inputs.bases[key] = (rows, basis)
+    return basis
+
+
 def _residual_rows(
-    inputs: TargetInputs, positions: np.ndarray, returns: list[np.ndarray], exposures: Sequence[str]
+    inputs: TargetInputs,
+    positions: np.ndarray,
+    returns: list[np.ndarray],
+    exposures: Sequence[str],
+    *,
+    keep: bool = True,
 ) -> list[np.ndarray]:
-    """Residualise several (dates, assets) return matrices date by date against the same exposures."""
+    """Residualise several (dates, assets) return matrices date by date against the same exposures.
+
+    With ``keep`` each date's regression basis is kept on the inputs for the next call (a round
+    is residualised on the same date every score day); a one-pass build passes False.
+    """
     residuals = [np.full_like(matrix, np.nan) for matrix in returns]
     for row, position in enumerate(positions):
         known = [np.isfinite(matrix[row]) for matrix in returns]
@@ -206,9 +362,8 @@ def _residual_rows(
             rows = np.flatnonzero(pattern)
             if rows.size == 0:
                 continue
-            design = _exposure_columns(inputs, position, rows, exposures)
             values = np.stack([returns[m][row, rows] for m in members], axis=1)
-            fitted = residualize_cross_section(values, design)
+            fitted = residual_on_basis(values, _basis(inputs, position, rows, exposures, keep=keep))
             for column, member in enumerate(members):
                 residuals[member][row, rows] = fitted[:, column]
     return residuals
@@ -264,7 +419,7 @@ def build_targets(
     forward = [forward_return_matrix(inputs, positions, h) for h in horizons]
     frames: dict[str, np.ndarray] = {}
     for neutralization, exposures in NEUTRALIZATIONS.items():
-        residuals = _residual_rows(inputs, positions, forward, exposures)
+        residuals = _residual_rows(inputs, positions, forward, exposures, keep=False)
         for horizon, matrix in zip(horizons, residuals, strict=True):
             frames[target_name(neutralization, horizon)] = (
                 bin_cross_sections(matrix).astype(np.float32) if binned else matrix

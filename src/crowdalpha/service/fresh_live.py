@@ -33,7 +33,7 @@ from crowdalpha.service._universes import read_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX, SECRET_FILE
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.market import market_panel
+from crowdalpha.service.market import market_panel, market_rows
 from crowdalpha.service.scoring import round_id_assets
 from crowdalpha.store import BlobInfo, Round, UnitOfWork
 from crowdalpha.tournament.submissions import UploadKind, validate_submission
@@ -63,11 +63,13 @@ def fresh_live_file(
     if latest is None or latest.last_date <= date.fromisoformat(version_live):
         return None
     live_date = latest.last_date
-    panel = market_panel(ctx, through=live_date, market=loaded.config.market)
-    assert panel is not None  # the store holds live_date
-    if not raw_feature_columns(panel):  # the version was built on price-derived features
+    block = market_rows(ctx, live_date, market=loaded.config.market)
+    assert block is not None  # the store holds live_date
+    if not raw_feature_columns(block):  # the version was built on price-derived features: they need history
+        panel = market_panel(ctx, through=live_date, market=loaded.config.market)
+        assert panel is not None
         panel = add_price_features(panel)
-    block = panel[panel["date"] == pd.Timestamp(live_date)]
+        block = panel[panel["date"] == pd.Timestamp(live_date)]
     keys = SecretKeys(ctx.blobs.read_bytes(files[SECRET_FILE].blob_key))
     with tempfile.TemporaryDirectory(prefix="crowdalpha-live-") as directory:
         path = Path(directory) / "live.parquet"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,6 +32,7 @@ from crowdalpha.market.panel import PanelError, validate_panel
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.store import UnitOfWork, run_transaction
+from crowdalpha.store.schema import MarketIngest
 
 MARKET_PREFIX = "market"
 _CACHE_KEY = "market_panel"
@@ -143,11 +145,37 @@ def market_through(ctx: Context, market: str = EQUITY) -> date | None:
     return run_transaction(ctx.engine, work, read_only=True)
 
 
+def market_batches(ctx: Context, market: str = EQUITY, *, through: date | None = None) -> list[MarketIngest]:
+    """Return the ``market`` store's batches in date order; with ``through``, those starting by then."""
+    return run_transaction(ctx.engine, lambda uow: uow.market.list(market, through=through), read_only=True)
+
+
+def read_batches(ctx: Context, keys: Sequence[str]) -> pd.DataFrame:
+    """Return the panel rows of the stored batches ``keys``, in order (validated when ingested)."""
+    pieces = []
+    for key in keys:
+        with ctx.blobs.open(key) as handle:
+            pieces.append(pq.read_table(handle).to_pandas())
+    return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+
+
+def market_rows(ctx: Context, on: date, *, market: str = EQUITY) -> pd.DataFrame | None:
+    """Return the ``market`` store's rows dated ``on`` (read from the batch holding it); None if none."""
+    batch = next((item for item in market_batches(ctx, market, through=on) if item.last_date >= on), None)
+    if batch is None:
+        return None
+    cached = ctx.cache.get(f"{_CACHE_KEY}/{market}")
+    if cached is not None and batch.blob_key in cached[0]:
+        panel = cached[1]  # the store's panel is in memory already: no blob to read
+    else:
+        panel = read_batches(ctx, [batch.blob_key])
+    rows = panel[panel["date"] == pd.Timestamp(on)].reset_index(drop=True)
+    return rows if len(rows) else None
+
+
 def market_panel(ctx: Context, *, through: date | None = None, market: str = EQUITY) -> pd.DataFrame | None:
     """Return the ``market`` store's panel (by date and asset) dated ``through`` or earlier; None if empty."""
-    batches = run_transaction(
-        ctx.engine, lambda uow: uow.market.list(market, through=through), read_only=True
-    )
+    batches = market_batches(ctx, market, through=through)
     if not batches:
         return None
     keys = tuple(batch.blob_key for batch in batches)
@@ -157,11 +185,8 @@ def market_panel(ctx: Context, *, through: date | None = None, market: str = EQU
     else:
         # batches are append-only: a cached view whose keys begin the list needs only the new blobs
         known = cached is not None and keys[: len(cached[0])] == cached[0]
-        pieces = [cached[1]] if known else []
-        for key in keys[len(cached[0]) :] if known else keys:
-            with ctx.blobs.open(key) as handle:
-                pieces.append(pq.read_table(handle).to_pandas())
-        panel = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        fresh = read_batches(ctx, keys[len(cached[0]) :] if known else keys)
+        panel = pd.concat([cached[1], fresh], ignore_index=True) if known else fresh
         ctx.cache[f"{_CACHE_KEY}/{market}"] = (keys, panel)  # one entry per market: the newest view
     if through is not None and _day(panel["date"].iloc[-1]) > through:
         panel = panel[panel["date"] <= pd.Timestamp(through)].reset_index(drop=True)

@@ -67,6 +67,7 @@ from crowdalpha.market.targets import (
     NEUTRALIZATIONS,
     TargetInputs,
     bin_cross_sections,
+    extend_target_inputs,
     prepare_target_inputs,
     residual_returns,
 )
@@ -83,7 +84,7 @@ from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
-from crowdalpha.service.market import EQUITY, market_panel, market_through
+from crowdalpha.service.market import EQUITY, market_batches, market_panel, market_through, read_batches
 from crowdalpha.service.meta_model_scores import store_meta_model_scores
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
@@ -515,10 +516,12 @@ def day_targets(
     own assets with a known return (ties by asset id, as the dataset builder bins), so a round
     scored on part of the market (a Crypto universe) has its own 5/20/50/20/5 % target.
     """
-    by_asset = residual_returns(inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization).iloc[0]
+    residuals = residual_returns(inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization)
     members = pd.Index(pd.unique(id_assets.to_numpy())).sort_values()
-    binned = bin_cross_sections(by_asset.reindex(members).to_numpy()[None, :])[0]
-    values = pd.Series(binned, index=members).reindex(id_assets.to_numpy()).to_numpy()
+    columns = inputs.grid.assets.get_indexer(members)
+    by_member = np.where(columns >= 0, residuals.to_numpy()[0, columns], np.nan)
+    binned = bin_cross_sections(by_member[None, :])[0]
+    values = binned[members.get_indexer(id_assets.to_numpy())]
     return pd.Series(values, index=id_assets.index, name="target").dropna().sort_index()
 
 
@@ -968,7 +971,9 @@ def score_round(
     predictions = scored_predictions(ctx, uow, loaded, row, unscored)
     values = predictions.values
     count = values.shape[1]
-    meta_models = _meta_models(ctx, uow, row, values.index)
+    # past the main horizon only the longer scores (CORR60) are due, and they need no meta model
+    needed = any(score.against is not None for score in config.scores if score.horizon >= days[0])
+    meta_models = _meta_models(ctx, uow, row, values.index) if needed else {}
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     data = _RoundData(ctx, uow, row, live, id_assets, values.index)
@@ -1026,16 +1031,31 @@ def _empty_market_message(market: str) -> str:
 
 
 def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> TargetInputs:
-    """Return the target inputs of the market store as known at ``through`` (cached: one slot per context)."""
-    key = (config.market, through, config.lag_days, market_through(ctx, config.market))
-    cached = ctx.cache.get(_INPUTS_CACHE_KEY)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    panel = market_panel(ctx, through=through, market=config.market)
-    if panel is None:
+    """Return the target inputs of the market store as known at ``through`` (cached: one slot per market).
+
+    The slot holds the inputs of the batches ingested so far; a later call extends them by the
+    batches ingested since (:func:`crowdalpha.market.targets.extend_target_inputs`: only the
+    new dates' rows are computed), and rebuilds from the whole panel when they cannot be extended.
+    """
+    batches = market_batches(ctx, config.market, through=through)
+    if not batches:
         raise ServiceError("no_market_data", _empty_market_message(config.market))
-    inputs = prepare_target_inputs(panel, lag=config.lag_days)
-    ctx.cache[_INPUTS_CACHE_KEY] = (key, inputs)
+    keys = tuple(batch.blob_key for batch in batches)
+    last = min(through, batches[-1].last_date)
+    slot = (_INPUTS_CACHE_KEY, config.market, config.lag_days)
+    cached = ctx.cache.get(slot)
+    if cached is not None and cached[:2] == (keys, last):
+        return cached[2]
+    inputs = None
+    if cached is not None and keys[: len(cached[0])] == cached[0] and last == batches[-1].last_date:
+        held, held_last, held_inputs = cached
+        if held_last == batches[len(held) - 1].last_date:  # the held inputs cover their batches whole
+            inputs = extend_target_inputs(held_inputs, read_batches(ctx, keys[len(held) :]))
+    if inputs is None:
+        panel = market_panel(ctx, through=through, market=config.market)
+        assert panel is not None  # the store has batches through the date
+        inputs = prepare_target_inputs(panel, lag=config.lag_days)
+    ctx.cache[slot] = (keys, last, inputs)
     return inputs
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from crowdalpha.datasets.example_model import RidgeExampleModel
-from crowdalpha.scoring.transforms import neutralize
+from crowdalpha.scoring.transforms import Neutralizer
 
 PREDICTION = "prediction"
 COPYCAT = "copycat"
@@ -91,6 +91,22 @@ def _features(frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     return frame[list(features)].to_numpy(np.float32)
 
 
+_NEUTRALIZER_SLOT: list[tuple[pd.DataFrame, tuple[str, ...], Neutralizer]] = []
+
+
+def _live_neutralizer(live: pd.DataFrame, features: tuple[str, ...]) -> Neutralizer:
+    """Return the neutraliser of a live file's features (+ a constant), built once per live file.
+
+    Every feature-neutral model of a round neutralises against the same live file, so the one
+    SVD of its ids × features block is shared (one slot: the round's file, held by reference).
+    """
+    if _NEUTRALIZER_SLOT and _NEUTRALIZER_SLOT[0][0] is live and _NEUTRALIZER_SLOT[0][1] == features:
+        return _NEUTRALIZER_SLOT[0][2]
+    neutralizer = Neutralizer(live[list(features)].to_numpy(np.float64))
+    _NEUTRALIZER_SLOT[:] = [(live, features, neutralizer)]
+    return neutralizer
+
+
 def fit_ridge(training: ClassicTraining, seed: int) -> ClassicModel:
     """Return a ridge regression of the target on the features, fitted once on the train split."""
     from sklearn.linear_model import Ridge
@@ -134,8 +150,8 @@ def _classic_strategies() -> dict[str, Callable[[ClassicTraining, int], ClassicM
         ridge = fit_ridge(training, seed)
 
         def predict(live: pd.DataFrame) -> np.ndarray:
-            exposures = live[list(training.features)].to_numpy(np.float64)
-            return neutralize(_percentile(ridge(live)), exposures, proportion=0.5)
+            neutralizer = _live_neutralizer(live, training.features)
+            return neutralizer.residual_rows(_percentile(ridge(live))[None, :], proportion=0.5)[0]
 
         return predict
 

@@ -11,9 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import select
 
 from crowdalpha.service import Context, model_stake
 from crowdalpha.store import UnitOfWork, run_transaction
+from crowdalpha.store.schema import SubmissionScore
 from crowdalpha.tournament.config import TournamentConfig
 
 RoundKey = tuple[str, int]
@@ -38,9 +40,22 @@ class SeasonFigures:
     at_risk: dict[ModelKey, int] = field(default_factory=dict)
     model_ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    _index: tuple[int, dict[tuple[str, str, str], dict[int, dict[int, float]]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def states_count(self, tournament: str) -> Counter[str]:
         """Return how many rounds of ``tournament`` are in each state."""
         return Counter(state for (name, _), state in self.states.items() if name == tournament)
+
+    def model_scores(self, tournament: str, model: str, score: str) -> dict[int, dict[int, float]]:
+        """Return the model's ``score`` by round number, then score day (an index built once, in order)."""
+        if self._index is None or self._index[0] != len(self.scores):
+            index: dict[tuple[str, str, str], dict[int, dict[int, float]]] = {}
+            for (name, number, scored_model, scored, day), value in sorted(self.scores.items()):
+                index.setdefault((name, scored_model, scored), {}).setdefault(number, {})[day] = value
+            self._index = (len(self.scores), index)
+        return self._index[1].get((tournament, model, score), {})
 
 
 def season_figures(ctx: Context) -> SeasonFigures:
@@ -60,9 +75,17 @@ def season_figures(ctx: Context) -> SeasonFigures:
                 for item in submissions.values():
                     figures.uploads[(*key, names[item.model_id])] = item.status
                 figures.score_days[key] = tuple(sorted(uow.scores.scored_days(row.id)))
-                for score in uow.scores.list_scores(row.id):
-                    model = names[submissions[score.submission_id].model_id]
-                    figures.scores[(*key, model, score.score, score.day)] = score.value
+                for submission_id, score, day, value in uow.session.execute(
+                    select(
+                        SubmissionScore.submission_id,
+                        SubmissionScore.score,
+                        SubmissionScore.day,
+                        SubmissionScore.value,
+                    )
+                    .where(SubmissionScore.round_id == row.id)
+                    .order_by(SubmissionScore.day, SubmissionScore.score, SubmissionScore.submission_id)
+                ):  # a long season holds millions of scores: plain rows, not ORM objects
+                    figures.scores[(*key, names[submissions[submission_id].model_id], score, day)] = value
                 for stake in uow.resolution.stakes(row.id):
                     figures.at_risk[(*key, names[stake.model_id])] = stake.at_risk_nano
                     if stake.payout_nano is not None:
@@ -88,13 +111,9 @@ def final_scores(figures: SeasonFigures, config: TournamentConfig, score: str, m
     """Return the model's final ``score`` (its horizon's day) in every resolved round, oldest first."""
     horizon = next(item.horizon for item in config.scores if item.name == score)
     return [
-        value
-        for (tournament, number, name, scored, day), value in sorted(figures.scores.items())
-        if tournament == config.name
-        and name == model
-        and scored == score
-        and day == horizon
-        and figures.states[(tournament, number)] == "resolved"
+        days[horizon]
+        for number, days in figures.model_scores(config.name, model, score).items()
+        if horizon in days and figures.states[(config.name, number)] == "resolved"
     ]
 
 
@@ -103,12 +122,16 @@ def leaderboard(
 ) -> list[LeaderboardRow]:
     """Return the tournament's models ranked by mean final ``corr`` over its resolved rounds (best first)."""
     rows = []
+    uploaded = {key[::2] for key in figures.uploads}
+    payouts: dict[tuple[str, str], int] = {}
+    for key, nano in figures.payouts.items():
+        payouts[key[::2]] = payouts.get(key[::2], 0) + nano
     for (tournament, model), model_id in figures.model_ids.items():
-        if tournament != config.name or not any(key[::2] == (tournament, model) for key in figures.uploads):
+        if tournament != config.name or (tournament, model) not in uploaded:
             continue
         corrs = final_scores(figures, config, corr, model)
         mmcs = final_scores(figures, config, mmc, model)
-        payout = sum(nano for key, nano in figures.payouts.items() if key[::2] == (tournament, model))
+        payout = payouts.get((tournament, model), 0)
         rows.append(
             LeaderboardRow(
                 model,
@@ -124,12 +147,9 @@ def leaderboard(
 
 def round_scores(figures: SeasonFigures, tournament: str, score: str, model: str) -> dict[int, float]:
     """Return the model's latest ``score`` in every round that has one (the final one once resolved)."""
-    latest: dict[int, tuple[int, float]] = {}
-    for (name, number, scored_model, scored, day), value in figures.scores.items():
-        wanted = name == tournament and scored_model == model and scored == score
-        if wanted and day >= latest.get(number, (0, 0.0))[0]:
-            latest[number] = (day, value)
-    return {number: value for number, (_, value) in sorted(latest.items())}
+    return {
+        number: days[max(days)] for number, days in figures.model_scores(tournament, model, score).items()
+    }
 
 
 def scored_models(figures: SeasonFigures, tournament: str) -> list[str]:

@@ -274,10 +274,27 @@ def _price_view(tournament: str, live: pd.DataFrame, panel: pd.DataFrame, market
     return PriceView(price_history(panel, market_date, keys), tuple(live[key].astype(str)), key)
 
 
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Return a submission frame as the CSV ``frame.to_csv(index=False)`` writes, a few times faster.
+
+    Text columns are written as they are and floats in full precision (``repr``); a frame with a
+    value CSV must quote (a comma, a quote, a line break) or a missing value goes through pandas.
+    """
+    columns: list[list[str]] = []
+    for name in frame.columns:
+        values = frame[name]
+        if pd.api.types.is_float_dtype(values.dtype) and not values.isna().any():
+            columns.append(list(map(repr, values.tolist())))
+        elif pd.api.types.is_string_dtype(values.dtype) and not values.str.contains(r'[,"\r\n]').any():
+            columns.append(values.astype(str).tolist())
+        else:
+            return frame.to_csv(index=False).encode()
+    lines = [",".join(map(str, frame.columns)), *map(",".join, zip(*columns, strict=True))]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _upload(ctx: Context, member: CrowdMember, frame: pd.DataFrame) -> None:
-    body = io.BytesIO()
-    frame.to_csv(body, index=False)
-    submit_predictions(ctx, member.owner, member.model_id, "predictions.csv", body.getvalue())
+    submit_predictions(ctx, member.owner, member.model_id, "predictions.csv", csv_bytes(frame))
 
 
 def _record(day: SeasonDay, report: TickReport) -> None:
