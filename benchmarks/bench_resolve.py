@@ -58,10 +58,11 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int, sample: i
     from crowdalpha.market.synthetic import generate_market
     from crowdalpha.service import (
         Context,
+        StakeIncrease,
         close_round,
         create_account,
         grant,
-        increase_stake,
+        increase_stakes,
         ingest_market,
         init_home,
         mint_genesis,
@@ -128,9 +129,14 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int, sample: i
         return models
 
     models = run_transaction(ctx.engine, submit_all)
-    for index, model_id in enumerate(models):
-        stake = int(rng.integers(1, 100)) * NANO_PER_TOKEN
-        increase_stake(ctx, "crowd", model_id, stake, idempotency_key=f"stake/{index}")
+    stakes = rng.integers(1, 100, len(models)) * NANO_PER_TOKEN
+    increases = [
+        StakeIncrease(model_id, int(stake), f"stake/{index}")
+        for index, (model_id, stake) in enumerate(zip(models, stakes, strict=True))
+    ]
+    for start in range(0, len(increases), 2_000):  # one ledger batch per 2,000 stakes
+        receipts = increase_stakes(ctx, "crowd", increases[start : start + 2_000])
+        assert all(receipt.applied for receipt in receipts)
     clock.set(OPEN + timedelta(hours=2))
     started = time.perf_counter()
     close_round(ctx, "classic")  # reads and validates every file once: the round's prediction matrix
