@@ -704,7 +704,9 @@ class _RoundScorer:
         if "pairwise" not in self._round:
             peers = None if self.peers is None else self.peers.reindex(self.values.columns, fill_value=False)
             self._round["pairwise"] = pairwise_crowd_correlations(
-                codes.transform("gaussian_pow15"), peers=None if peers is None else peers.to_numpy(bool)
+                codes.transform("gaussian_pow15"),
+                peers=None if peers is None else peers.to_numpy(bool),
+                in_place=True,
             )
         maxima, means = self._round["pairwise"]  # type: ignore[misc]
         return pd.Series(maxima if metric == "mcwnm" else means, index=self.values.columns)
