@@ -262,13 +262,16 @@ class RankCodes:
     def transform(self, to: str, columns: np.ndarray | None = None) -> np.ndarray:
         """Return the ``(models, len(columns))`` transform of the kept columns (default: all, increasing)."""
         columns = self.columns() if columns is None else np.asarray(columns, dtype=np.int64)
+        n_full = self.codes.shape[1]
+        every = columns.shape[0] == n_full and bool((columns == np.arange(n_full)).all())
         table = self._table(to)
         out = np.empty((self.codes.shape[0], columns.shape[0]))
 
         def work(start: int, stop: int) -> None:
             for low in range(start, stop, _BLOCK_ROWS):
                 high = min(stop, low + _BLOCK_ROWS)
-                np.take(table, self.codes[low:high][:, columns], out=out[low:high])
+                codes = self.codes[low:high] if every else self.codes[low:high][:, columns]
+                np.take(table, codes, out=out[low:high])
 
         for_row_chunks(self.codes.shape[0], work)
         return out

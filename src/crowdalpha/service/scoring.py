@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -86,7 +85,7 @@ from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.market import EQUITY, market_panel, market_through
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
-from crowdalpha.store.repositories.scores import NewScore
+from crowdalpha.store.repositories.scores import NewScoreColumn
 from crowdalpha.store.schema import LiveUniverse, RoundLiveData, RoundScoreDay
 from crowdalpha.tournament.config import (
     ROUND_NEUTRALIZERS,
@@ -482,17 +481,16 @@ def _percentiles(values: np.ndarray, on_time: np.ndarray) -> np.ndarray:
     return result
 
 
-def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> list[NewScore]:
+def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> NewScoreColumn:
     """Return the rows to store of one score and day; a submission whose value is NaN gets no row."""
     array = values.to_numpy(np.float64)
     percentiles = _percentiles(array, on_time.reindex(values.index, fill_value=False).to_numpy(bool))
     kept = np.flatnonzero(~np.isnan(array))
-    ids = values.index.to_numpy()[kept].astype(str).tolist()
-    pcts = [None if math.isnan(p) else p for p in percentiles[kept].tolist()]
-    return [
-        NewScore(submission_id=submission_id, score=name, day=day, value=value, percentile=pct)
-        for submission_id, value, pct in zip(ids, array[kept].tolist(), pcts, strict=True)
-    ]
+    pcts = percentiles[kept].astype(object)
+    pcts[np.isnan(percentiles[kept])] = None
+    return NewScoreColumn(
+        name, day, values.index.to_numpy()[kept].astype(str).tolist(), array[kept].tolist(), pcts.tolist()
+    )
 
 
 def _unscorable(score: ScoreConfig, meta_models: dict[str, pd.Series], count: int) -> str | None:
@@ -575,6 +573,10 @@ class _RoundScorer:
         for codes in kept.values():
             if np.array_equal(codes.kept, wanted):
                 return codes
+        if "every id" not in kept and (~wanted).sum() <= REMOVALS_BEFORE_RESORT:
+            kept["every id"] = RankCodes(rows())  # the crowd scores and later days need every id too
+            if wanted.all():
+                return kept["every id"]
         for codes in kept.values():
             if not (wanted & ~codes.kept).any() and (codes.kept & ~wanted).sum() <= REMOVALS_BEFORE_RESORT:
                 found = codes.restricted(positions)
@@ -998,7 +1000,7 @@ def score_round(
     stored: list[ScoredDay] = []
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
-        new_scores: list[NewScore] = []
+        new_scores: list[NewScoreColumn] = []
         names: list[str] = []
         for score in config.scores:
             if score.horizon < day:
@@ -1024,7 +1026,7 @@ def score_round(
                 skipped[score.name] = f"round {row.number} day {day}: {error}"
                 continue
             names.append(score.name)
-            new_scores.extend(_stored_scores(score.name, day, score_values, predictions.on_time))
+            new_scores.append(_stored_scores(score.name, day, score_values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
