@@ -80,6 +80,16 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int, sample: i
     report = build_classic(
         history, root / "public", secret=b"bench-resolve-secret-0123456789", private_dir=root / "private"
     )
+    live = pd.read_parquet(Path(report.version_dir) / "live.parquet")
+    rng = np.random.default_rng(seed)
+    signal = live.filter(like="feature_").to_numpy(np.float64)[:, :5].sum(axis=1)
+    benchmarks = {  # two benchmark models, so BMC is scored as on a version that ships them
+        name: signal * weight + rng.normal(0, 2, len(live))
+        for name, weight in (("v5_lgbm_a", 1), ("v5_lgbm_b", 2))
+    }
+    pd.DataFrame({"era": live["era"], **benchmarks}, index=live.index).to_parquet(
+        Path(report.version_dir) / "live_benchmark_models.parquet"
+    )
     settings = Settings(
         home=root / "home", database_url=f"sqlite:///{root / 'bench.db'}", storage_url=str(root / "blobs")
     )
@@ -94,10 +104,7 @@ def build_round(root: Path, n_ids: int, n_submissions: int, seed: int, sample: i
     status = open_round(ctx, "classic")
     create_account(ctx, "crowd")
     grant(ctx, "crowd", n_submissions * 100 * NANO_PER_TOKEN, idempotency_key="grant/crowd")
-    live = pd.read_parquet(Path(report.version_dir) / "live.parquet")
     ids = live.index.astype(str).to_numpy()
-    rng = np.random.default_rng(seed)
-    signal = live.filter(like="feature_").to_numpy(np.float64)[:, :5].sum(axis=1)
     predictions = {}
 
     def submit_all(uow):
@@ -238,6 +245,7 @@ def main() -> None:
         "submissions": args.submissions,
         "ids": args.ids,
         "score_days": days,
+        "scores": sorted({name for day in scored for name in day.scores}),
         "horizon": CLASSIC.horizon,
         "paid_models": len(resolved.payouts),
         "setup_seconds": round(setup_seconds, 2),
