@@ -113,8 +113,11 @@ class _Screen:
             return maxima
         rows, peers, values = (np.concatenate(found) for found in (self.rows, self.peers, self.values))
         near = values >= self.best[rows] - self.margin  # against each row's final best
-        rows, peers = rows[near], peers[near]
-        exact = np.einsum("ij,ij->i", unit[rows], unit[peer_index[peers]])
+        rows, peers = rows[near], peer_index[peers[near]]
+        exact = np.empty(rows.shape[0])
+        for start in range(0, rows.shape[0], block_size):  # pairs in blocks: bounded gathers
+            stop = start + block_size
+            exact[start:stop] = np.einsum("ij,ij->i", unit[rows[start:stop]], unit[peers[start:stop]])
         np.maximum.at(maxima, rows, exact)
         return maxima
 

@@ -228,10 +228,10 @@ class RankCodes:
         dropped = np.flatnonzero(self.kept & ~keep)
         result = object.__new__(RankCodes)
         result.kept, result.count, result.tied = keep, int(keep.sum()), self.tied.copy()
-        result.codes = self.codes.copy()
         if dropped.shape[0] == 0:
+            result.codes = self.codes.copy()
             return result
-        codes = result.codes
+        codes = result.codes = np.empty_like(self.codes)
         cleared = np.flatnonzero(~keep)
 
         def work(start: int, stop: int) -> None:
@@ -240,8 +240,8 @@ class RankCodes:
             for low in range(start, stop, _BLOCK_ROWS):
                 high = min(stop, low + _BLOCK_ROWS)
                 size = high - low
-                block, step, test = codes[low:high], lowered[:size], above[:size]
-                dropped_codes = block[:, dropped]  # before any change: order relations are what count
+                block, step, test = self.codes[low:high], lowered[:size], above[:size]
+                dropped_codes = block[:, dropped]
                 step[...] = 0
                 for k in range(dropped.shape[0]):
                     code = dropped_codes[:, k : k + 1]
@@ -250,8 +250,8 @@ class RankCodes:
                     np.add(step, test, out=step, casting="unsafe")
                     np.greater_equal(block, code, out=test)
                     np.add(step, test, out=step, casting="unsafe")
-                np.subtract(block, step, out=block)
-                block[:, cleared] = 0
+                np.subtract(block, step, out=codes[low:high])
+                codes[low:high, cleared] = 0
 
         for_row_chunks(codes.shape[0], work)
         return result
