@@ -12,6 +12,7 @@ from crowdalpha.service import (
     Context,
     Payout,
     ServiceError,
+    StakeIncrease,
     account_entries,
     apply_payout,
     apply_payout_in,
@@ -25,6 +26,7 @@ from crowdalpha.service import (
     create_model,
     grant,
     increase_stake,
+    increase_stakes,
     mint_genesis,
     model_stake,
     payout_key,
@@ -113,6 +115,28 @@ def test_a_stake_increase_comes_from_the_owners_wallet(ctx: Context, alice: tupl
         increase_stake(ctx, "bob", model_id, tokens(1), idempotency_key="not-mine")
     with transaction(ctx.engine) as uow:
         assert at_risk_stake_in(uow, model_id) == tokens(30)
+    assert check_ledger(ctx).ok
+
+
+def test_a_batch_of_stake_increases_sees_its_own_wallet_moves_and_replays_each_key(
+    ctx: Context, alice: tuple[str, str]
+) -> None:
+    account_id, model_id = alice
+    second = create_model(ctx, "alice", "classic", "alice_second").id
+    grant(ctx, "alice", tokens(100), idempotency_key="fund-wallet")
+    batch = [
+        StakeIncrease(model_id, tokens(60), "batch/0"),
+        StakeIncrease(second, tokens(50), "batch/1"),  # only 40 left after the first: rejected
+        StakeIncrease(second, tokens(40), "batch/2"),
+    ]
+    receipts = increase_stakes(ctx, "alice", batch)
+    assert [receipt.applied for receipt in receipts] == [True, False, True]
+    assert receipts[1].rule == "insufficient_wallet"
+    assert held(ctx)[wallet_account(account_id)] == 0
+    assert (held(ctx)[stake_account(model_id)], held(ctx)[stake_account(second)]) == (tokens(60), tokens(40))
+    again = increase_stakes(ctx, "alice", batch)
+    assert all(receipt.replayed for receipt in again)
+    assert [receipt.transaction_id for receipt in again] == [receipt.transaction_id for receipt in receipts]
     assert check_ledger(ctx).ok
 
 

@@ -36,6 +36,23 @@ def pearson_rows(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
     return _correlation(centered_rows @ centered_target, scale)
 
 
+def pearson_of_moments(
+    products: np.ndarray, row_sums: np.ndarray, row_squares: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Return Pearson's r of rows with ``target`` from ``rows @ target`` and each row's sum and sum of
+    squares, without the rows themselves; NaN where either side is constant.
+
+    The rows' covariance with the target is ``Σxt − x̄·Σt`` and their spread ``Σx² − (Σx)²/n``: exact
+    up to rounding for rows whose mean is small beside their spread (Gaussianised ranks).
+    """
+    n = target.shape[0]
+    target_mean = target.mean()
+    centered = target - target_mean
+    covariance = products - row_sums * target_mean
+    spread = np.maximum(row_squares - row_sums * row_sums / n, 0.0)
+    return _correlation(covariance, np.sqrt(spread * (centered @ centered)))
+
+
 def paired_pearson_rows(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Return Pearson's r of row k of ``first`` with row k of ``second``, for every k."""
     a = first - first.mean(axis=1, keepdims=True)

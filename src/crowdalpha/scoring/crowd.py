@@ -25,12 +25,21 @@ def cwmm(predictions: np.ndarray, meta_model: np.ndarray) -> np.ndarray | float:
     return per_model(pearson_rows(transform_rows(rows, to="gaussian_pow15"), reference), predictions)
 
 
-def standardized_rows(transformed_rows: np.ndarray) -> np.ndarray:
-    """Return rows centred and scaled to unit norm (constant rows become NaN)."""
-    centered = transformed_rows - transformed_rows.mean(axis=1, keepdims=True)
+def standardized_rows(transformed_rows: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """Return rows centred and scaled to unit norm (constant rows become NaN); ``in_place`` reuses theirs."""
+    means = transformed_rows.mean(axis=1, keepdims=True)
+    centered = np.subtract(transformed_rows, means, out=transformed_rows if in_place else None)
     norms = np.sqrt(np.einsum("ij,ij->i", centered, centered))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return centered / norms[:, None]
+        return np.divide(centered, norms[:, None], out=centered)
+
+
+def _rows_as(unit: np.ndarray, index: np.ndarray, dtype: type, block_size: int) -> np.ndarray:
+    """Return ``unit[index]`` in ``dtype``, converted block by block (no full-size float64 copy)."""
+    result = np.empty((index.shape[0], unit.shape[1]), dtype=dtype)
+    for start in range(0, index.shape[0], block_size):
+        result[start : start + block_size] = unit[index[start : start + block_size]]
+    return result
 
 
 SCREEN_DTYPE = np.float32
@@ -87,10 +96,10 @@ class _Screen:
 
     def maxima(self, unit: np.ndarray, peer_index: np.ndarray, block_size: int) -> np.ndarray:
         """Return each row's exact largest dot product with another peer (``-inf`` with none)."""
-        everyone = peer_index.size == unit.shape[0]  # peer_index is then 0 … n-1: no copy needed
-        peer_unit = unit if everyone else unit[peer_index]
         maxima = np.full(unit.shape[0], -np.inf)
         if self.kept > self.limit:  # a crowd of near copies: an exact float64 Gram, block by block
+            everyone = peer_index.size == unit.shape[0]  # peer_index is then 0 … n-1: no copy needed
+            peer_unit = unit if everyone else unit[peer_index]
             own = np.full(unit.shape[0], -1)
             own[peer_index] = np.arange(peer_index.size)
             for start in range(0, unit.shape[0], block_size):
@@ -104,8 +113,11 @@ class _Screen:
             return maxima
         rows, peers, values = (np.concatenate(found) for found in (self.rows, self.peers, self.values))
         near = values >= self.best[rows] - self.margin  # against each row's final best
-        rows, peers = rows[near], peers[near]
-        exact = np.einsum("ij,ij->i", unit[rows], peer_unit[peers])
+        rows, peers = rows[near], peer_index[peers[near]]
+        exact = np.empty(rows.shape[0])
+        for start in range(0, rows.shape[0], block_size):  # pairs in blocks: bounded gathers
+            stop = start + block_size
+            exact[start:stop] = np.einsum("ij,ij->i", unit[rows[start:stop]], unit[peers[start:stop]])
         np.maximum.at(maxima, rows, exact)
         return maxima
 
@@ -122,7 +134,7 @@ def _screened_maxima(
     """
     n_models, n_ids = unit.shape
     screen = _Screen(n_models, n_ids, limit=_MAX_REFINED_PER_ROW * max(1, n_models))
-    peers = unit[peer_index].astype(SCREEN_DTYPE)
+    peers = _rows_as(unit, peer_index, SCREEN_DTYPE, block_size)
     for start in range(0, peer_index.size, block_size):
         stop = min(start + block_size, peer_index.size)
         for other in range(start, peer_index.size, block_size):
@@ -141,7 +153,11 @@ def _screened_maxima(
 
 
 def pairwise_crowd_correlations(
-    transformed_rows: np.ndarray, *, peers: np.ndarray | None = None, block_size: int = 1024
+    transformed_rows: np.ndarray,
+    *,
+    peers: np.ndarray | None = None,
+    block_size: int = 1024,
+    in_place: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (max, mean) Pearson of each row with every *other* peer row; NaN with no other peer.
 
@@ -149,11 +165,12 @@ def pairwise_crowd_correlations(
     with — e.g. the on-time submissions of a round, so late ones are measured against the crowd
     without joining it. The mean is exact from one sum of the peers' standardised rows (no Gram
     matrix); the maximum comes from a float32 Gram screen refined in float64
-    (:func:`_block_maxima`), in blocks of ``block_size`` rows so memory stays bounded.
+    (:func:`_block_maxima`), in blocks of ``block_size`` rows so memory stays bounded;
+    ``in_place`` standardises ``transformed_rows`` in their own memory (the caller's are then lost).
     """
-    unit = standardized_rows(transformed_rows)
+    unit = standardized_rows(transformed_rows, in_place=in_place)
     usable = ~np.isnan(unit).any(axis=1)
-    unit = np.where(usable[:, None], unit, 0.0)
+    unit[~usable] = 0.0
     n_models = unit.shape[0]
     peer = usable.copy()
     if peers is not None:
@@ -162,11 +179,10 @@ def pairwise_crowd_correlations(
             raise ScoringError(f"peers has {mask.shape[0]} entries but there are {n_models} models")
         peer &= mask
     peer_index = np.flatnonzero(peer)
-    peer_unit = np.ascontiguousarray(unit[peer_index])
     n_others = peer_index.size - peer.astype(np.int64)
     self_products = np.where(peer, np.einsum("ij,ij->i", unit, unit), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        means = (unit @ peer_unit.sum(axis=0) - self_products) / n_others
+        means = (unit @ (peer.astype(np.float64) @ unit) - self_products) / n_others
     maxima = np.full(n_models, np.nan)
     if peer_index.size:
         maxima = _screened_maxima(unit, peer_index, np.flatnonzero(usable), block_size)

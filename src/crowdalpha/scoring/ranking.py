@@ -134,7 +134,10 @@ def rank_gaussianize_pow15(predictions: np.ndarray) -> np.ndarray:
     return same_shape_as(transform_rows(as_rows(predictions), to="gaussian_pow15"), predictions)
 
 
-_ORDER_BLOCK_ROWS = 256
+_BLOCK_ROWS = 64
+"""Rows processed together: a block of codes and its gathered values stay in cache."""
+REMOVALS_BEFORE_RESORT = 32
+"""Above this many dropped columns, restricting codes costs more than sorting the rows again."""
 
 
 def _tie_codes(differs: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -154,64 +157,162 @@ def _tie_codes(differs: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return starts + ends
 
 
-class RowOrder:
-    """Every row's sort order over a full set of columns, found once, from which the tie-kept
-    transforms of any subset of those columns follow without sorting again.
+def _code_dtype(n_columns: int) -> type[np.signedinteger]:
+    """Return the smallest integer type holding every code of ``n_columns`` values (at most 2n − 2)."""
+    return np.int16 if 2 * n_columns < np.iinfo(np.int16).max else np.int32
 
-    Daily scoring ranks the same predictions over a slightly different set of ids most days (the
-    ids whose target has arrived). Restricting a row's sorted order to a subset keeps it sorted,
-    so each day needs only a gather, the tie groups of the kept values and a scatter — linear work
-    instead of a sort per row. The results equal ``transform_rows_many`` on the subset exactly.
+
+class RankCodes:
+    """Every row's tie-kept rank codes over a set of kept columns, from which the rank transforms of
+    those columns, and their products with vectors, follow by table look-up.
+
+    A row's code of a value is ``first + last`` of its tie group's sorted positions among the kept
+    columns (:func:`_code_tables`): ``2 × rank`` when it has no tie. Daily scoring ranks the same
+    predictions over a slightly smaller set of ids most days (the ids whose target has arrived).
+    Dropping a column ``d`` lowers every code above ``d``'s by 2 and every other code equal to it by 1,
+    so :meth:`restricted` needs a few passes of integer arithmetic instead of a sort per row, and the
+    codes of a few thousand ids fit in 16 bits. The results equal ``transform_rows_many`` on the kept
+    columns exactly.
+
+    Codes are laid out over the full set of columns the rows were built with; a dropped column's
+    code is 0 and never counts (the vectors a product takes are 0 there).
     """
 
-    def __init__(self, rows: np.ndarray) -> None:
-        """Sort each row of a NaN-free ``(models, ids)`` array (a view is fine; it is not copied)."""
+    def __init__(self, rows: np.ndarray, columns: np.ndarray | None = None) -> None:
+        """Sort each row of a NaN-free ``(models, ids)`` array over ``columns`` (default: all) once."""
         if np.isnan(rows).any():
-            raise ValueError("RowOrder needs NaN-free rows (rule: rank complete predictions only)")
-        self.rows = rows
-        self.order = np.empty(rows.shape, dtype=np.int32 if rows.shape[1] < 2**31 else np.int64)
+            raise ValueError("RankCodes needs NaN-free rows (rule: rank complete predictions only)")
+        n_full = rows.shape[1]
+        kept = np.arange(n_full) if columns is None else np.unique(np.asarray(columns, dtype=np.int64))
+        self.kept = np.zeros(n_full, dtype=bool)
+        self.kept[kept] = True
+        self.count = int(kept.shape[0])
+        self.codes = np.zeros(rows.shape, dtype=_code_dtype(n_full))
+        self.tied = np.zeros(rows.shape[0], dtype=bool)
+        """Rows with a tie among the kept columns (a restriction can only remove ties)."""
+        positions = np.arange(self.count)
+        everything = self.count == n_full
 
         def work(start: int, stop: int) -> None:
-            for low in range(start, stop, _ORDER_BLOCK_ROWS):
-                high = min(stop, low + _ORDER_BLOCK_ROWS)
-                self.order[low:high] = np.argsort(np.ascontiguousarray(rows[low:high]), axis=1)
-
-        for_row_chunks(rows.shape[0], work)
-
-    def transform_columns(self, columns: np.ndarray, to: tuple[str, ...]) -> tuple[np.ndarray, ...]:
-        """Return, per requested mapping, the ``(models, len(columns))`` transforms of those columns.
-
-        ``columns`` are distinct positions into the full set, in the order the output keeps.
-        """
-        n_full = self.rows.shape[1]
-        n = int(columns.shape[0])
-        if n == 0:
-            return tuple(np.empty((self.rows.shape[0], 0)) for _ in to)
-        output_position = np.full(n_full, -1, dtype=np.int64)
-        output_position[columns] = np.arange(n)
-        tables = [_code_tables(n)[_TABLE[name]] for name in to]
-        outs = [np.empty((self.rows.shape[0], n), dtype=np.float64) for _ in to]
-        positions = np.arange(n)
-
-        def work(start: int, stop: int) -> None:
-            for low in range(start, stop, _ORDER_BLOCK_ROWS):
-                high = min(stop, low + _ORDER_BLOCK_ROWS)
-                order = self.order[low:high]
-                kept = output_position[order]
-                mask = kept >= 0
-                block = high - low
-                # flat indices: each row keeps exactly n columns, still in sorted order
-                sources = order[mask].reshape(block, n) + (np.arange(block) * n_full)[:, None]
-                targets = kept[mask].reshape(block, n) + (np.arange(block) * n)[:, None]
-                ordered = np.ascontiguousarray(self.rows[low:high]).ravel()[sources]
+            for low in range(start, stop, _BLOCK_ROWS):
+                high = min(stop, low + _BLOCK_ROWS)
+                block = rows[low:high] if everything else rows[low:high][:, kept]
+                block = np.ascontiguousarray(block)
+                order = np.argsort(block, axis=1)
+                ordered = np.take_along_axis(block, order, axis=1)
                 differs = ordered[:, 1:] != ordered[:, :-1]
-                codes = np.broadcast_to(2 * positions, (block, n)).copy()
+                codes = np.broadcast_to(2 * positions, order.shape).copy()
                 tied = np.flatnonzero(~differs.all(axis=1))
                 if tied.shape[0]:
                     codes[tied] = _tie_codes(differs[tied], positions)
-                flat_targets = targets.ravel()
-                for out, table in zip(outs, tables, strict=True):
-                    out[low:high].reshape(-1)[flat_targets] = table[codes.ravel()]
+                    self.tied[low + tied] = True
+                spread = np.empty_like(codes)
+                np.put_along_axis(spread, order, codes, axis=1)
+                self.codes[low:high, kept] = spread
 
-        for_row_chunks(self.rows.shape[0], work)
-        return tuple(outs)
+        for_row_chunks(rows.shape[0], work)
+
+    def columns(self) -> np.ndarray:
+        """Return the kept columns' positions, increasing."""
+        return np.flatnonzero(self.kept)
+
+    def restricted(self, columns: np.ndarray) -> RankCodes:
+        """Return the codes over a subset of the kept columns (the ranks the subset alone has).
+
+        ValueError if ``columns`` holds a column that is not kept.
+        """
+        keep = np.zeros_like(self.kept)
+        keep[np.asarray(columns, dtype=np.int64)] = True
+        if (keep & ~self.kept).any():
+            raise ValueError("RankCodes.restricted takes a subset of the kept columns (rule: no new ids)")
+        dropped = np.flatnonzero(self.kept & ~keep)
+        result = object.__new__(RankCodes)
+        result.kept, result.count, result.tied = keep, int(keep.sum()), self.tied.copy()
+        if dropped.shape[0] == 0:
+            result.codes = self.codes.copy()
+            return result
+        codes = result.codes = np.empty_like(self.codes)
+        cleared = np.flatnonzero(~keep)
+
+        def work(start: int, stop: int) -> None:
+            above = np.empty((_BLOCK_ROWS, codes.shape[1]), dtype=bool)
+            lowered = np.empty((_BLOCK_ROWS, codes.shape[1]), dtype=codes.dtype)
+            for low in range(start, stop, _BLOCK_ROWS):
+                high = min(stop, low + _BLOCK_ROWS)
+                size = high - low
+                block, step, test = self.codes[low:high], lowered[:size], above[:size]
+                dropped_codes = block[:, dropped]
+                step[...] = 0
+                for k in range(dropped.shape[0]):
+                    code = dropped_codes[:, k : k + 1]
+                    # code above d's: −2 (both ends of its tie group move); equal (d's own group): −1
+                    np.greater(block, code, out=test)
+                    np.add(step, test, out=step, casting="unsafe")
+                    np.greater_equal(block, code, out=test)
+                    np.add(step, test, out=step, casting="unsafe")
+                np.subtract(block, step, out=codes[low:high])
+                codes[low:high, cleared] = 0
+
+        for_row_chunks(codes.shape[0], work)
+        return result
+
+    def _table(self, to: str) -> np.ndarray:
+        return _code_tables(self.count)[_TABLE[to]] if self.count else np.zeros(1)
+
+    def transform(self, to: str, columns: np.ndarray | None = None) -> np.ndarray:
+        """Return the ``(models, len(columns))`` transform of the kept columns (default: all, increasing)."""
+        columns = self.columns() if columns is None else np.asarray(columns, dtype=np.int64)
+        n_full = self.codes.shape[1]
+        every = columns.shape[0] == n_full and bool((columns == np.arange(n_full)).all())
+        table = self._table(to)
+        out = np.empty((self.codes.shape[0], columns.shape[0]))
+
+        def work(start: int, stop: int) -> None:
+            for low in range(start, stop, _BLOCK_ROWS):
+                high = min(stop, low + _BLOCK_ROWS)
+                codes = self.codes[low:high] if every else self.codes[low:high][:, columns]
+                np.take(table, codes, out=out[low:high])
+
+        for_row_chunks(self.codes.shape[0], work)
+        return out
+
+    def products(self, to: str, columns: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Return ``transform(to, columns) @ vectors`` without building the transform: ``(models, k)``.
+
+        ``columns`` must be the kept columns (in any order); ``vectors`` is ``(len(columns), k)``.
+        """
+        columns = np.asarray(columns, dtype=np.int64)
+        if columns.shape[0] != self.count or not self.kept[columns].all():
+            raise ValueError("RankCodes.products takes every kept column once (rule: same ids)")
+        vectors = np.asarray(vectors, dtype=np.float64)
+        spread = np.zeros((self.codes.shape[1], vectors.shape[1]))
+        spread[columns] = vectors
+        table = self._table(to)
+        out = np.empty((self.codes.shape[0], vectors.shape[1]))
+
+        def work(start: int, stop: int) -> None:
+            block = np.empty((_BLOCK_ROWS // 4, self.codes.shape[1]))
+            for low in range(start, stop, block.shape[0]):
+                high = min(stop, low + block.shape[0])
+                values = block[: high - low]
+                np.take(table, self.codes[low:high], out=values)
+                np.matmul(values, spread, out=out[low:high])
+
+        for_row_chunks(self.codes.shape[0], work)
+        return out
+
+    def moments(self, to: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return each row's (sum, sum of squares) of its transform over the kept columns.
+
+        A row without ties holds every distinct-rank value once, so its moments are the table's.
+        """
+        n_rows = self.codes.shape[0]
+        distinct = _distinct_tables(self.count)[_TABLE[to]] if self.count else np.zeros(0)
+        sums = np.full(n_rows, distinct.sum())
+        squares = np.full(n_rows, distinct @ distinct)
+        tied = np.flatnonzero(self.tied)
+        if tied.shape[0]:
+            values = np.take(self._table(to), self.codes[tied][:, self.kept])
+            sums[tied] = values.sum(axis=1)
+            squares[tied] = np.einsum("ij,ij->i", values, values)
+        return sums, squares

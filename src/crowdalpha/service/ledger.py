@@ -416,20 +416,66 @@ def buyback(ctx: Context, amount_nano: int, *, idempotency_key: str) -> LedgerRe
 # -- participants' stakes -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StakeIncrease:
+    """One stake increase of a batch: the model, the amount (nano) and its idempotency key."""
+
+    model_id: str
+    amount_nano: int
+    idempotency_key: str
+
+
+def increase_stakes(
+    ctx: Context, account: AccountRef, increases: Sequence[StakeIncrease]
+) -> list[LedgerReceipt]:
+    """Move each amount from the owner's wallet to its model's stake, all in one transaction; the receipts.
+
+    Each increase is recorded under its own key (a replay returns its first answer) and sees the
+    wallet as the ones before it in the batch left it; one that breaks a rule (not the owner's
+    model, the wallet cannot cover it) is rejected without stopping the others — check
+    ``receipt.applied``.
+    """
+    now = ctx.now()
+
+    def work(uow: UnitOfWork) -> list[LedgerReceipt]:
+        try:
+            wallet: str | None = wallet_account(resolve_account(uow, account).id)
+        except Exception as error:
+            if _rejection(error) is None:
+                raise
+            wallet = None  # every body records the rejection under its own key
+        names = {stake_account(item.model_id) for item in increases} | ({wallet} if wallet else set())
+        running = uow.ledger.lock_accounts(names, now=now)
+
+        def body_of(item: StakeIncrease) -> Body:
+            def body(uow: UnitOfWork) -> _Plan:
+                model = _owned_model(uow, account, item.model_id)
+                owner_wallet, stake = wallet_account(model.account_id), stake_account(model.id)
+                return _Plan(stake_increase_entries(running, owner_wallet, stake, item.amount_nano), {})
+
+            return body
+
+        operations = [
+            Operation(
+                item.idempotency_key,
+                "stake_increase",
+                {"model_id": item.model_id, "amount_nano": item.amount_nano},
+                body_of(item),
+                model_id=item.model_id,
+            )
+            for item in increases
+        ]
+        return operate_many_in(uow, operations, now=now, running=running, locked=names)
+
+    return run_ledger_transaction(ctx.engine, work)
+
+
 def increase_stake(
     ctx: Context, account: AccountRef, model_id: str, amount_nano: int, *, idempotency_key: str
 ) -> LedgerReceipt:
     """Move ``amount_nano`` from the owner's wallet to the model's stake, at once; return the receipt."""
-    now = ctx.now()
-
-    def body(uow: UnitOfWork) -> _Plan:
-        model = _owned_model(uow, account, model_id)
-        wallet, stake = wallet_account(model.account_id), stake_account(model.id)
-        balances = uow.ledger.lock_accounts([wallet, stake], now=now)
-        return _Plan(stake_increase_entries(balances, wallet, stake, amount_nano), {})
-
-    request = {"model_id": model_id, "amount_nano": amount_nano}
-    return _operate(ctx, idempotency_key, "stake_increase", request, body, model_id=model_id)
+    [receipt] = increase_stakes(ctx, account, [StakeIncrease(model_id, amount_nano, idempotency_key)])
+    return _answer(receipt)
 
 
 def request_release_in(

@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -73,12 +72,12 @@ from crowdalpha.market.targets import (
 )
 from crowdalpha.scoring._layout import require_no_nan
 from crowdalpha.scoring.contribution import contribution_targets
-from crowdalpha.scoring.correlations import corr_of_transformed, pearson_rows
+from crowdalpha.scoring.correlations import centered_target, pearson_of_moments
 from crowdalpha.scoring.crowd import pairwise_crowd_correlations
 from crowdalpha.scoring.errors import ScoringError
 from crowdalpha.scoring.frame import require_target_power_correlated
-from crowdalpha.scoring.ranking import RowOrder, transform_rows, transform_rows_many
-from crowdalpha.scoring.transforms import Neutralizer
+from crowdalpha.scoring.ranking import REMOVALS_BEFORE_RESORT, RankCodes, transform_rows
+from crowdalpha.scoring.transforms import Neutralizer, power
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
@@ -88,7 +87,7 @@ from crowdalpha.service.market import EQUITY, market_batches, market_panel, mark
 from crowdalpha.service.meta_model_scores import store_meta_model_scores
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
-from crowdalpha.store.repositories.scores import NewScore
+from crowdalpha.store.repositories.scores import NewScoreColumn
 from crowdalpha.store.schema import LiveUniverse, RoundLiveData, RoundScoreDay
 from crowdalpha.tournament.config import (
     ROUND_NEUTRALIZERS,
@@ -117,7 +116,6 @@ DAILY_METRICS = frozenset(
 FEATURES_FILE = "features.json"
 LIVE_FILE = "live.parquet"
 _INPUTS_CACHE_KEY = "score_target_inputs"
-SHARED_RANK_KINDS = ("gaussian_pow15", "gaussian")
 _ROUND_STATE_KEY = "score_round_state"
 ROUND_STATE_BUDGET = 20_000_000
 """Prediction values (ids × submissions) whose rounds' derived rows a context keeps across score days."""
@@ -485,17 +483,16 @@ def _percentiles(values: np.ndarray, on_time: np.ndarray) -> np.ndarray:
     return result
 
 
-def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> list[NewScore]:
+def _stored_scores(name: str, day: int, values: pd.Series, on_time: pd.Series) -> NewScoreColumn:
     """Return the rows to store of one score and day; a submission whose value is NaN gets no row."""
     array = values.to_numpy(np.float64)
     percentiles = _percentiles(array, on_time.reindex(values.index, fill_value=False).to_numpy(bool))
     kept = np.flatnonzero(~np.isnan(array))
-    ids = values.index.to_numpy()[kept].astype(str).tolist()
-    pcts = [None if math.isnan(p) else p for p in percentiles[kept].tolist()]
-    return [
-        NewScore(submission_id=submission_id, score=name, day=day, value=value, percentile=pct)
-        for submission_id, value, pct in zip(ids, array[kept].tolist(), pcts, strict=True)
-    ]
+    pcts = percentiles[kept].astype(object)
+    pcts[np.isnan(percentiles[kept])] = None
+    return NewScoreColumn(
+        name, day, values.index.to_numpy()[kept].astype(str).tolist(), array[kept].tolist(), pcts.tolist()
+    )
 
 
 def _unscorable(score: ScoreConfig, meta_models: dict[str, pd.Series], count: int) -> str | None:
@@ -535,15 +532,17 @@ def computable_days(config: TournamentConfig, inputs: TargetInputs, live_date: d
 
 
 class _RoundScorer:
-    """Scores a round's predictions day after day, transforming them once per set of scored ids.
+    """Scores a round's predictions day after day from rank codes kept per set of scored ids.
 
-    The predictions do not change between score days, only the targets do; while the ids with a
-    known target stay the same, the rank → Gaussianise (→ ^1.5) transforms, each model's
-    coefficient on each meta model and its feature-neutralised re-ranked predictions are computed
-    once and every further day costs a matrix-vector product. Scores that do not depend on a
-    target (CWMM, MCWNM, APCWNM) are computed once, over every live id. The results equal
-    ``crowdalpha.scoring`` on the frame (the same alignment and rules); a frame with missing
-    predictions takes those functions directly.
+    The predictions do not change between score days, only the targets do, and the ids with a known
+    target shrink by a few now and then. Each model's rows are sorted once per round into tie-kept
+    rank codes (:class:`crowdalpha.scoring.ranking.RankCodes`), the same for FNC's neutralised
+    rows; a day whose ids differ only restricts the codes, and every score is then a product of the
+    codes' transform with a vector (the day's target, the meta model) and the transform's moments,
+    so nothing of ids × models size is built per day. Scores that do not depend on a target (CWMM,
+    MCWNM, APCWNM) are computed once, over every live id. The results equal ``crowdalpha.scoring``
+    on the frame (the same alignment and rules) up to rounding; a frame with missing predictions
+    takes those functions directly.
     """
 
     def __init__(
@@ -560,35 +559,72 @@ class _RoundScorer:
         self.peers = peers
         self.neutralizers = neutralizers
         self.complete = not values.isna().to_numpy().any()
-        self._ids: pd.Index | None = None
-        self._cache: dict[object, np.ndarray] = {}
+        self._products: dict[object, np.ndarray] = {}
         self._round: dict[object, object] = {} if round_state is None else round_state
-        """What depends only on the round's predictions (their order, neutral rows): kept across days."""
+        """What depends only on the round's predictions (rank codes, FNC's neutral rows): kept across days."""
 
-    def _rows(self, ids: pd.Index, kind: str) -> np.ndarray:
-        if self._ids is None or not self._ids.equals(ids):
-            self._ids, self._cache = ids, {}
-        if kind not in self._cache:
-            # one pass per set of ids serves both CORR's and MMC's transforms
-            kinds = (kind, *(other for other in SHARED_RANK_KINDS if other not in (kind, *self._cache)))
-            if self.complete:
-                # the rows are sorted once per round; each day's ids only restrict that order
-                order = self._round.get("order")
-                if order is None:
-                    order = self._round["order"] = RowOrder(self.values.to_numpy(np.float64).T)
-                assert isinstance(order, RowOrder)
-                transformed = order.transform_columns(self.values.index.get_indexer(ids), kinds)
-            else:
-                rows = np.ascontiguousarray(self.values.loc[ids].to_numpy(np.float64).T)
-                transformed = transform_rows_many(rows, kinds)
-            self._cache.update(zip(kinds, transformed, strict=True))
-        return self._cache[kind]
+    # -- rank codes per set of ids
+
+    def _prediction_rows(self) -> np.ndarray:
+        return self.values.to_numpy(np.float64).T  # (models, ids): a view of the frame's values
+
+    def _codes(self, source: object, positions: np.ndarray, rows: Callable[[], np.ndarray]) -> RankCodes:
+        """Return ``source``'s rank codes over the ids at ``positions``, restricted from the codes kept
+        (the last set's, or every live id's) or, when many ids differ, sorted again."""
+        wanted = np.zeros(len(self.values.index), dtype=bool)
+        wanted[positions] = True
+        kept: dict[str, RankCodes] = self._round.setdefault(("codes", source), {})  # type: ignore[assignment]
+        for codes in kept.values():
+            if np.array_equal(codes.kept, wanted):
+                return codes
+        if "every id" not in kept and (~wanted).sum() <= REMOVALS_BEFORE_RESORT:
+            kept["every id"] = RankCodes(rows())  # the crowd scores and later days need every id too
+            if wanted.all():
+                return kept["every id"]
+        for codes in kept.values():
+            if not (wanted & ~codes.kept).any() and (codes.kept & ~wanted).sum() <= REMOVALS_BEFORE_RESORT:
+                found = codes.restricted(positions)
+                break
+        else:
+            found = RankCodes(rows(), None if wanted.all() else positions)
+        kept["every id" if wanted.all() else "last"] = found
+        return found
+
+    def _row_products(
+        self, source: object, codes: RankCodes, to: str, positions: np.ndarray, vectors: list[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Return ``transform(to) @ vector`` per vector, computing the ones not seen yet in one pass."""
+        keys = [
+            (source, to, hashlib.sha1(positions.tobytes() + vector.tobytes()).hexdigest())
+            for vector in vectors
+        ]
+        missing = [k for k, key in enumerate(keys) if key not in self._products]
+        if missing:
+            products = codes.products(to, positions, np.stack([vectors[k] for k in missing], axis=1))
+            for column, k in enumerate(missing):
+                self._products[keys[k]] = products[:, column]
+        return [self._products[key] for key in keys]
+
+    def _corr(
+        self, source: object, codes: RankCodes, positions: np.ndarray, target: np.ndarray, mean: float
+    ) -> np.ndarray:
+        """Return CORR of ``source``'s rows (ranked over ``positions``) with the day's target values."""
+        powered = power(centered_target(target, mean), 1.5)
+        centered = powered - powered.mean()
+        [products] = self._row_products(source, codes, "gaussian_pow15", positions, [centered])
+        sums, squares = codes.moments("gaussian_pow15")
+        return pearson_of_moments(products, sums, squares, centered)
+
+    def _positions(self, ids: pd.Index) -> np.ndarray:
+        return self.values.index.get_indexer(ids)
 
     def _aligned_target(self, target: pd.Series) -> tuple[pd.Series, float]:
         aligned, _ = scoring.filter_sort_index(
             target, self.values.iloc[:, :1], names=("targets", "predictions")
         )
         return aligned, float(target.mean())
+
+    # -- scores
 
     def corr(self, target: pd.Series) -> pd.Series:
         """Return CORR per submission against one day's target."""
@@ -597,14 +633,16 @@ class _RoundScorer:
         aligned, mean = self._aligned_target(target)
         values = aligned.to_numpy(np.float64)
         require_target_power_correlated(values - mean)
-        rows = self._rows(aligned.index, "gaussian_pow15")
-        return pd.Series(corr_of_transformed(rows, values, target_mean=mean), index=self.values.columns)
+        positions = self._positions(aligned.index)
+        codes = self._codes("predictions", positions, self._prediction_rows)
+        return pd.Series(self._corr("predictions", codes, positions, values, mean), index=self.values.columns)
 
     def contribution(self, against: str, target: pd.Series) -> pd.Series:
         """Return MMC (or BMC) per submission against one day's target and the named meta model.
 
         A model's part orthogonal to the meta model m is ``g − c·m`` with ``c = (g·m)/(m·m)``, so
-        its covariance with the target is ``(g·t − c·(m·t)) / n``: only ``c`` is kept per day's ids.
+        its covariance with the target is ``(g·t − c·(m·t)) / n``: ``g·m`` is kept per set of ids,
+        ``g·t`` (shared by MMC and BMC) per day.
         """
         meta_model = self.meta_models[against]
         if not self.complete:
@@ -615,19 +653,32 @@ class _RoundScorer:
         aligned, _ = scoring.filter_sort_index(
             aligned, self.values.iloc[:, :1], names=("live_targets", "predictions")
         )
-        gaussianized = self._rows(aligned.index, "gaussian")
-        key = ("coefficients", against)
-        if key not in self._cache:
-            direction = transform_rows(
-                reference.loc[aligned.index].to_numpy(np.float64).reshape(1, -1), to="gaussian"
-            )[0]
-            self._cache[key] = (gaussianized @ direction) / (direction @ direction)
-            self._cache[("direction", against)] = direction
-        coefficients = self._cache[key]
-        direction = self._cache[("direction", against)]
+        positions = self._positions(aligned.index)
+        codes = self._codes("predictions", positions, self._prediction_rows)
+        direction = transform_rows(
+            reference.loc[aligned.index].to_numpy(np.float64).reshape(1, -1), to="gaussian"
+        )[0]
         centered = contribution_targets(aligned.to_numpy(np.float64))
-        scores = (gaussianized @ centered - coefficients * (direction @ centered)) / centered.shape[0]
+        on_target, on_meta = self._row_products(
+            "predictions", codes, "gaussian", positions, [centered, direction]
+        )
+        coefficients = on_meta / (direction @ direction)
+        scores = (on_target - coefficients * (direction @ centered)) / centered.shape[0]
         return pd.Series(scores, index=self.values.columns)
+
+    def _neutral_rows(self, neutral_to: str) -> np.ndarray:
+        """Return the Gaussianised predictions neutralised to ``neutral_to`` over every live id (models, ids);
+        rows that came out constant are 0 and marked unscorable."""
+        assert self.neutralizers is not None  # score_round passes them for a neutralised score
+        every_id = np.arange(len(self.values.index))
+        gaussianized = self._codes("predictions", every_id, self._prediction_rows).transform("gaussian")
+        features = self.neutralizers(neutral_to).loc[self.values.index].to_numpy(np.float64)
+        neutral = Neutralizer(features).residual_rows(gaussianized)
+        del gaussianized
+        scorable = ~np.isnan(neutral[:, 0])  # a constant model's neutral row is all NaN
+        neutral[~scorable] = 0.0
+        self._round[("fnc_scorable", neutral_to)] = scorable
+        return neutral
 
     def feature_neutral_corr(self, neutral_to: str, target: pd.Series) -> pd.Series:
         """Return FNC per submission: CORR after neutralising to ``neutral_to`` over every live id."""
@@ -635,66 +686,33 @@ class _RoundScorer:
         if not self.complete:
             return scoring.feature_neutral_corr(self.values, self.neutralizers(neutral_to), target)
         aligned, mean = self._aligned_target(target)
-        key = ("fnc", neutral_to)
-        if key not in self._cache and ("fnc_all_ids", neutral_to) in self._round:
-            positions = self.values.index.get_indexer(aligned.index)
-            if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
-                self._cache[key] = self._round[("fnc_all_ids", neutral_to)]  # an earlier day's, same ids
-        if key not in self._cache:
-            neutral = self._round.get(("neutral", neutral_to))
-            if neutral is None:
-                full = self.values.index
-                if self._ids is not None and self._ids.equals(full) and "gaussian" in self._cache:
-                    gaussianized = self._cache["gaussian"]  # MMC / BMC ranked every live id already
-                else:
-                    gaussianized = transform_rows(
-                        np.ascontiguousarray(self.values.to_numpy(np.float64).T), to="gaussian"
-                    )
-                features = self.neutralizers(neutral_to).loc[full].to_numpy(np.float64)
-                neutral = Neutralizer(features).residual_rows(gaussianized)
-                del gaussianized
-            positions = self.values.index.get_indexer(aligned.index)
-            if len(positions) == len(self.values.index) and (positions == np.arange(len(positions))).all():
-                self._round.pop(("neutral", neutral_to), None)  # the usual case: keep only the re-ranked rows
-                day_rows = neutral
-            else:
-                self._round[("neutral", neutral_to)] = neutral  # ids differ by day: keep the neutral rows
-                day_rows = neutral[:, positions]
-            scorable = ~np.isnan(day_rows[:, 0])  # a constant model's neutral row is all NaN
-            if scorable.all():
-                transformed = transform_rows(np.ascontiguousarray(day_rows), to="gaussian_pow15")
-            else:
-                transformed = np.full(day_rows.shape, np.nan)
-                if scorable.any():
-                    transformed[scorable] = transform_rows(
-                        np.ascontiguousarray(day_rows[scorable]), to="gaussian_pow15"
-                    )
-            self._cache[key] = transformed
-            if day_rows is neutral:  # every live id: later days with the same ids reuse it
-                self._round[("fnc_all_ids", neutral_to)] = transformed
-        transformed = self._cache[key]
-        scores = np.full(transformed.shape[0], np.nan)
-        scorable = ~np.isnan(transformed[:, :1]).reshape(-1)
-        if scorable.any():
-            scores[scorable] = corr_of_transformed(
-                transformed[scorable], aligned.to_numpy(np.float64), target_mean=mean
-            )
+        positions = self._positions(aligned.index)
+        source = ("fnc", neutral_to)
+        codes = self._codes(source, positions, lambda: self._neutral_rows(neutral_to))
+        scores = self._corr(source, codes, positions, aligned.to_numpy(np.float64), mean)
+        scores[~self._round[("fnc_scorable", neutral_to)]] = np.nan  # type: ignore[operator]
         return pd.Series(scores, index=self.values.columns)
 
     def crowd(self, metric: str, against: str | None) -> pd.Series:
         """Return a crowd score over every live id: CWMM against a meta model, MCWNM or APCWNM."""
         if not self.complete:
             raise ScoringError(f"{metric} needs complete predictions (rule: clean submissions first)")
-        rows = self._rows(self.values.index, "gaussian_pow15")
+        every_id = np.arange(len(self.values.index))
+        codes = self._codes("predictions", every_id, self._prediction_rows)
         if metric == "cwmm":
             assert against is not None  # CWMM names its meta model (config rule)
             reference = self.meta_models[against].reindex(self.values.index).to_numpy(np.float64)
             require_no_nan(reference, name="meta model values")
-            return pd.Series(pearson_rows(rows, reference), index=self.values.columns)
+            centered = reference - reference.mean()
+            [products] = self._row_products("predictions", codes, "gaussian_pow15", every_id, [centered])
+            sums, squares = codes.moments("gaussian_pow15")
+            return pd.Series(pearson_of_moments(products, sums, squares, centered), index=self.values.columns)
         if "pairwise" not in self._round:
             peers = None if self.peers is None else self.peers.reindex(self.values.columns, fill_value=False)
             self._round["pairwise"] = pairwise_crowd_correlations(
-                rows, peers=None if peers is None else peers.to_numpy(bool)
+                codes.transform("gaussian_pow15"),
+                peers=None if peers is None else peers.to_numpy(bool),
+                in_place=True,
             )
         maxima, means = self._round["pairwise"]  # type: ignore[misc]
         return pd.Series(maxima if metric == "mcwnm" else means, index=self.values.columns)
@@ -988,7 +1006,7 @@ def score_round(
     stored: list[ScoredDay] = []
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
-        new_scores: list[NewScore] = []
+        new_scores: list[NewScoreColumn] = []
         names: list[str] = []
         for score in config.scores:
             if score.horizon < day:
@@ -1014,7 +1032,7 @@ def score_round(
                 skipped[score.name] = f"round {row.number} day {day}: {error}"
                 continue
             names.append(score.name)
-            new_scores.extend(_stored_scores(score.name, day, score_values, predictions.on_time))
+            new_scores.append(_stored_scores(score.name, day, score_values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))

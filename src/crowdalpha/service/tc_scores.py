@@ -96,7 +96,7 @@ def store_tc_scores_in(
             continue
         values, on_time = found
         result.stored[score.name] = uow.scores.add_scores(
-            row.id, _stored_scores(score.name, score.horizon, values, on_time), now=now
+            row.id, [_stored_scores(score.name, score.horizon, values, on_time)], now=now
         )
     return result
 

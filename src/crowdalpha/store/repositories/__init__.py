@@ -9,7 +9,7 @@ from crowdalpha.store.repositories.market import MarketRepository
 from crowdalpha.store.repositories.models import ModelRepository
 from crowdalpha.store.repositories.resolution import NewStake, ResolutionRepository
 from crowdalpha.store.repositories.rounds import RoundRepository
-from crowdalpha.store.repositories.scores import NewScore, ScoreRepository
+from crowdalpha.store.repositories.scores import NewScore, NewScoreColumn, ScoreRepository
 from crowdalpha.store.repositories.submissions import SubmissionRepository
 from crowdalpha.store.repositories.tournaments import TournamentRepository
 
@@ -23,6 +23,7 @@ __all__ = [
     "NewAccount",
     "NewApiKey",
     "NewScore",
+    "NewScoreColumn",
     "NewStake",
     "ResolutionRepository",
     "RoundRepository",

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import repeat
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,9 @@ from crowdalpha.store.schema import (
     SubmissionScore,
 )
 
+SQLITE_INSERT_CACHE_KIB = 256 * 1024
+"""SQLite page cache (KiB) while score rows go in: the indexes of a round's scores stay in memory."""
+
 
 @dataclass(frozen=True)
 class NewScore:
@@ -36,6 +40,43 @@ class NewScore:
     day: int
     value: float
     percentile: float | None
+
+
+@dataclass(frozen=True)
+class NewScoreColumn:
+    """One score of many submissions on one day: ids, their values and percentiles (None if late)."""
+
+    score: str
+    day: int
+    submission_ids: Sequence[str]
+    values: Sequence[float]
+    percentiles: Sequence[float | None]
+
+
+def _score_rows(round_id: str, scores: Iterable[NewScore | NewScoreColumn]) -> list[tuple]:
+    """Return ``(submission, round, score, day, value, percentile)`` rows; a column's rows are zipped."""
+    rows: list[tuple] = []
+    for item in scores:
+        if isinstance(item, NewScoreColumn):
+            size = len(item.submission_ids)
+            if not len(item.values) == len(item.percentiles) == size:
+                raise ValueError(
+                    f"score column {item.score!r} day {item.day}: ids, values, percentiles differ"
+                )
+            rows.extend(
+                zip(
+                    item.submission_ids,
+                    repeat(round_id, size),
+                    repeat(item.score, size),
+                    repeat(item.day, size),
+                    item.values,
+                    item.percentiles,
+                    strict=True,
+                )
+            )
+        else:
+            rows.append((item.submission_id, round_id, item.score, item.day, item.value, item.percentile))
+    return rows
 
 
 def _require_copy_safe(texts: Iterable[str]) -> None:
@@ -88,7 +129,7 @@ class ScoreRepository:
         self,
         round_id: str,
         day: int,
-        scores: Iterable[NewScore],
+        scores: Iterable[NewScore | NewScoreColumn],
         *,
         market_date: date,
         submissions: int,
@@ -105,12 +146,9 @@ class ScoreRepository:
         self.session.flush()
         return record
 
-    def add_scores(self, round_id: str, scores: Iterable[NewScore], *, now: datetime) -> int:
+    def add_scores(self, round_id: str, scores: Iterable[NewScore | NewScoreColumn], *, now: datetime) -> int:
         """Store scores through the bulk path (also ones computed after their day: TC); return how many."""
-        rows = [
-            (score.submission_id, round_id, score.score, score.day, score.value, score.percentile)
-            for score in scores
-        ]
+        rows = _score_rows(round_id, scores)
         if rows:
             self._insert_scores(rows, now=now)
             self.session.flush()
@@ -126,6 +164,8 @@ class ScoreRepository:
         stamp_type = table.c.scored_at.type
         process = stamp_type.bind_processor(dialect)
         stamp = process(now) if process is not None else now
+        if dialect.name == "sqlite" and isinstance(stamp, datetime):
+            stamp = stamp.isoformat(" ")  # what sqlite3's datetime adapter stores, once instead of per row
         raw = connection.connection.driver_connection
         if dialect.name == "postgresql":
             buffer = io.StringIO()
@@ -144,10 +184,15 @@ class ScoreRepository:
         elif dialect.name == "sqlite":
             cursor = raw.cursor()
             try:
+                # each row lands in the unique index beside its submission's earlier days: with SQLite's
+                # default 2 MB page cache a round of ten thousand models re-reads that index per row
+                (cache_pages,) = cursor.execute("PRAGMA cache_size").fetchone()
+                cursor.execute(f"PRAGMA cache_size=-{SQLITE_INSERT_CACHE_KIB}")
                 cursor.executemany(
                     f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                     [(*row, stamp) for row in rows],
                 )
+                cursor.execute(f"PRAGMA cache_size={int(cache_pages)}")
             finally:
                 cursor.close()
         else:  # any other database: SQLAlchemy's executemany
