@@ -17,13 +17,12 @@ of models, extrapolated to all of them. Goal: the whole resolution < 60 s and < 
 
 Prints one JSON line. ``--quick`` runs a small case for a smoke test.
 
-Measured 2026-12-07 on the shared 2-core machine, 10,000 × 5,000, 24 score days, under a load
-average of 8-14 from other jobs (wall seconds inflated ~3.5×; ``crowdalpha_cpu_seconds``, all
-threads, is the steadier figure): score 160 s, resolve 21 s, total 182 s wall / 52.6 s CPU, peak
-2.46 GB, ratio 106× (before: 680 s, 4.12 GB). The memory goal holds; the 60 s goal is not shown on
-this machine's load. Largest remaining costs at 10,000: MCWNM's float32 Gram screen (~10 s CPU,
-all pairs are needed for a maximum), SQLite's score inserts (~870,000 rows), FNC's neutralisation
-GEMMs, the leaderboard refresh after resolution.
+Measured 2026-12-07 on the 2-core machine at a load average below 1: 10,000 × 5,000, 24 score days
+(APCWNM, BMC, CORR20v2, CORR60, CWMM, FNC, MCWNM, MMC): score 41.4 s, resolve 6.4 s (10,000
+payouts), total 48.1 s wall / 44.9 s CPU, peak 2.46 GB, ratio 219× (before: 680 s, 4.12 GB). The
+goal holds. Under a load average of 8-14 from other jobs the same code took 182 s wall / 52.6 s CPU.
+Largest remaining costs: MCWNM's float32 Gram screen (all pairs are needed for a maximum), SQLite's
+score inserts (~870,000 rows), FNC's neutralisation GEMMs.
 """
 
 from __future__ import annotations

@@ -232,6 +232,28 @@ def test_payouts_are_refused_beyond_what_is_held(ctx: Context, alice: tuple[str,
     assert held(ctx)[stake_account(model_id)] == tokens(10)
 
 
+def test_a_resolution_burn_takes_at_most_what_the_model_holds(ctx: Context, alice: tuple[str, str]) -> None:
+    # overlapping rounds each put the stake at close at risk: their burns together can exceed it
+    _, model_id = alice
+    funded(ctx, model_id, 10, 10)
+    round_id = add_round(ctx, 1, RoundState.SCORING)
+    submit(ctx, model_id, round_id)  # an active round: the release stays pending (and can burn)
+    request_release(ctx, "alice", model_id, tokens(4), idempotency_key="release")
+    assert held(ctx)[releasing_account(model_id)] == tokens(4)
+    batch = [Payout(model_id, -tokens(10.5), payout_key(round_id, model_id), burn_at_most_held=True)]
+    with transaction(ctx.engine) as uow:
+        (receipt,) = apply_payouts_in(uow, round_id, batch, now=ctx.now())
+    assert receipt.applied
+    assert receipt.result["amount_nano"] == -tokens(10) and receipt.result["requested_nano"] == -tokens(10.5)
+    assert receipt.result["burned_from_releasing_nano"] == tokens(4)
+    assert held(ctx)[stake_account(model_id)] == 0 and held(ctx)[releasing_account(model_id)] == 0
+    assert held(ctx)["burn"] == tokens(10)
+    with transaction(ctx.engine) as uow:
+        (again,) = apply_payouts_in(uow, round_id, batch, now=ctx.now())
+    assert again.replayed and again.result["amount_nano"] == -tokens(10) and held(ctx)["burn"] == tokens(10)
+    assert check_ledger(ctx).ok
+
+
 def test_a_buyback_returns_burned_tokens_to_the_treasury(ctx: Context, alice: tuple[str, str]) -> None:
     _, model_id = alice
     funded(ctx, model_id, 10, 10)

@@ -152,6 +152,9 @@ class Payout:
     model_id: str
     amount_nano: int
     idempotency_key: str
+    # a round's resolution burns at most what the model still holds: the at-risk stakes of up to 25
+    # overlapping rounds can together exceed it (an operator's payout is refused instead)
+    burn_at_most_held: bool = False
 
 
 @dataclass
@@ -655,7 +658,10 @@ def apply_payouts_in(
             if payout.model_id not in known:
                 raise NotFound(f"no model with id {payout.model_id!r}")
             stake, releasing = stake_account(payout.model_id), releasing_account(payout.model_id)
-            entries = payout_entries(running, stake, releasing, payout.amount_nano)
+            amount = payout.amount_nano
+            if payout.burn_at_most_held and amount < 0:
+                amount = max(amount, -(running.get(stake, 0) + running.get(releasing, 0)))
+            entries = payout_entries(running, stake, releasing, amount)
             from_releasing = sum(entry.amount for entry in entries if entry.debit == releasing)
             changed = (
                 allocate_release_burn(
@@ -674,7 +680,11 @@ def apply_payouts_in(
                 for release_id, remaining in changed:
                     uow.ledger.set_release_remaining(release_id, remaining)
 
-            result = {"amount_nano": payout.amount_nano, "burned_from_releasing_nano": from_releasing}
+            result = {
+                "amount_nano": amount,
+                "requested_nano": payout.amount_nano,
+                "burned_from_releasing_nano": from_releasing,
+            }
             return _Plan(entries, result, after)
 
         return body

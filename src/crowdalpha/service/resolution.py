@@ -206,15 +206,19 @@ def resolve_round_in(
         else np.zeros(0, np.int64)
     )
     batch = [
-        Payout(stake.model_id, int(amount), payout_key(row.id, stake.model_id))
+        Payout(stake.model_id, int(amount), payout_key(row.id, stake.model_id), burn_at_most_held=True)
         for stake, amount in zip(stakes, amounts, strict=True)
         if amount != 0
     ]
-    for receipt in apply_payouts_in(uow, row.id, batch, now=now):
+    applied: dict[str, int] = {}
+    for payout, receipt in zip(batch, apply_payouts_in(uow, row.id, batch, now=now), strict=True):
         if not receipt.applied:
             raise ServiceError(
                 receipt.rule or "payout_rejected", receipt.detail or "the ledger refused a payout"
             )
+        applied[payout.model_id] = int(receipt.result["amount_nano"])
+    # what moved: a burn larger than what the model still held took all of it and no more
+    amounts = np.array([applied.get(stake.model_id, 0) for stake in stakes], dtype=np.int64)
     complete_releases_in(uow, row, now=now)
     uow.resolution.set_payouts(
         row.id,
