@@ -447,7 +447,18 @@ def increase_stakes(
             if _rejection(error) is None:
                 raise
             wallet = None  # every body records the rejection under its own key
-        names = {stake_account(item.model_id) for item in increases} | ({wallet} if wallet else set())
+
+        def owned_stake(item: StakeIncrease) -> str | None:
+            # only the owner's models: a refused increase must not leave an empty stake account behind
+            try:
+                return stake_account(_owned_model(uow, account, item.model_id).id)
+            except Exception as error:
+                if _rejection(error) is None:
+                    raise
+                return None
+
+        stakes = {name for name in map(owned_stake, increases) if name}
+        names = stakes | ({wallet} if wallet else set())
         running = uow.ledger.lock_accounts(names, now=now)
 
         def body_of(item: StakeIncrease) -> Body:
