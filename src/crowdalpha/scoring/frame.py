@@ -45,7 +45,10 @@ def _require_unique(data: pd.Series | pd.DataFrame, name: str) -> None:
         raise ScoringError(f"{name} has duplicate ids {duplicated} (rule: ids must be unique)")
 
 
-def _require_overlap(kept: int, total: int, name: str, others: str, ratio: float) -> None:
+def require_overlap(
+    kept: int, total: int, name: str, others: str, ratio: float = DEFAULT_MAX_FILTERED_INDEX_RATIO
+) -> None:
+    """Raise ScoringError when ``name`` keeps under ``1 − ratio`` of its ``total`` ids after alignment."""
     if total == 0 or kept / total < 1 - ratio:
         share = round((1 - ratio) * 100, 2)
         raise ScoringError(
@@ -89,7 +92,7 @@ def filter_sort_index_many(
     result = [data.loc[ids] for data in inputs]
     for i, (data, label) in enumerate(zip(inputs, labels, strict=True)):
         others = "the others" if len(inputs) > 2 else labels[1 - i]
-        _require_overlap(len(result[i]), len(data), label, others, max_filtered_ratio)
+        require_overlap(len(result[i]), len(data), label, others, max_filtered_ratio)
     return result
 
 
@@ -342,8 +345,8 @@ def feature_neutral_corr(
     target_mean = float(targets.mean())
     _require_unique(targets, "targets")
     ids = targets.dropna().index.intersection(predictions.index).sort_values()
-    _require_overlap(len(ids), len(targets), "targets", "predictions", DEFAULT_MAX_FILTERED_INDEX_RATIO)
-    _require_overlap(len(ids), len(predictions), "predictions", "targets", DEFAULT_MAX_FILTERED_INDEX_RATIO)
+    require_overlap(len(ids), len(targets), "targets", "predictions", DEFAULT_MAX_FILTERED_INDEX_RATIO)
+    require_overlap(len(ids), len(predictions), "predictions", "targets", DEFAULT_MAX_FILTERED_INDEX_RATIO)
     gaussianized = transform_rows(_rows(predictions), to="gaussian")
     neutral = Neutralizer(features.to_numpy(np.float64)).residual_rows(gaussianized)
     positions = predictions.index.get_indexer(ids)

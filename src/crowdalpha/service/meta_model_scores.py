@@ -15,12 +15,14 @@ day's, cumulative over the resolved rounds (:func:`meta_model_round_values`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from crowdalpha import scoring
 from crowdalpha.scoring.errors import ScoringError
@@ -63,10 +65,13 @@ def store_meta_model_scores(
     days: Sequence[ScoredDay],
     *,
     now: datetime,
+    targets: Mapping[tuple[int, str], pd.Series] | None = None,
 ) -> list[MetaModelDayScore]:
     """Store the round's meta model's CORR of each CORR score on each newly stored day; return them.
 
-    Idempotent: a (score, day) already stored is replaced by the same value.
+    ``targets`` are day targets already computed for the round's submissions, by (score day,
+    residualisation); the others are computed here. Idempotent: a (score, day) already stored is
+    replaced by the same value.
     """
     from crowdalpha.service.scoring import _neutralization, day_targets, round_id_assets
 
@@ -80,25 +85,33 @@ def store_meta_model_scores(
     predictions = meta_model.dropna().to_frame(META_MODEL_NAME)
     id_assets = round_id_assets(ctx, live)
     stored = []
+    known = dict(targets or {})  # scores on the same residual share the day's target, as in scoring
     for scored in days:
-        targets = {}  # scores on the same residual share the day's target, as in the round's scoring
         for item in scores:
             if item.horizon < scored.day:
                 continue
-            neutralization = _neutralization(item.target)
-            if neutralization not in targets:
-                targets[neutralization] = day_targets(
-                    inputs, live.live_date, scored.day, neutralization, id_assets
-                )
+            slot = (scored.day, _neutralization(item.target))
+            if slot not in known:
+                known[slot] = day_targets(inputs, live.live_date, scored.day, slot[1], id_assets)
             try:
-                value = float(scoring.numerai_corr(predictions, targets[neutralization]).iloc[0])
+                value = float(scoring.numerai_corr(predictions, known[slot]).iloc[0])
             except ScoringError:
                 continue
-            uow.session.merge(
-                MetaModelScore(round_id=row.id, score=item.name, day=scored.day, value=value, scored_at=now)
-            )
             stored.append(MetaModelDayScore(item.name, scored.day, value))
-    uow.session.flush()
+    if stored:
+        rows = [
+            {"round_id": row.id, "score": item.score, "day": item.day, "value": item.value, "scored_at": now}
+            for item in stored
+        ]
+        dialect = uow.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(MetaModelScore).values(rows)
+        uow.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["round_id", "score", "day"],
+                set_={"value": statement.excluded.value, "scored_at": statement.excluded.scored_at},
+            )
+        )
     return stored
 
 

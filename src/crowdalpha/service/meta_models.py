@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crowdalpha.datasets.parquet import frame_schema
+from crowdalpha.service._derived import derived
 from crowdalpha.service.context import Context
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store import UnitOfWork
@@ -55,7 +56,7 @@ def publish_meta_model(
 
 
 def read_meta_model(ctx: Context, uow: UnitOfWork, row: RoundRow) -> pd.Series | None:
-    """Return the round's published meta model by id, or None if it has none."""
+    """Return the round's published meta model by id, or None if it has none (read once per context)."""
     if row.dataset_version_id is None:
         return None
     files = {
@@ -65,9 +66,13 @@ def read_meta_model(ctx: Context, uow: UnitOfWork, row: RoundRow) -> pd.Series |
     found = files.get(meta_model_file(row.number))
     if found is None:
         return None
-    with ctx.blobs.open(found.blob_key) as handle:
-        table = pq.read_table(handle)
-    ids = np.asarray(table.column("id").to_pylist(), dtype=object)
-    return pd.Series(
-        table.column(META_MODEL_COLUMN).to_numpy(), index=pd.Index(ids, name="id"), name=META_MODEL_NAME
-    )
+
+    def read() -> pd.Series:
+        with ctx.blobs.open(found.blob_key) as handle:
+            table = pq.read_table(handle)
+        ids = np.asarray(table.column("id").to_pylist(), dtype=object)
+        return pd.Series(
+            table.column(META_MODEL_COLUMN).to_numpy(), index=pd.Index(ids, name="id"), name=META_MODEL_NAME
+        )
+
+    return derived(ctx, "meta model", found.blob_key, read)  # shared: read-only

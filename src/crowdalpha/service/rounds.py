@@ -430,8 +430,11 @@ def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
         )
         rows += rounds_scored_after_resolution(uow, loaded)  # their longer scores' days are still due
         rules = [RoundRule(stored_schedule(loaded, row), RoundState(row.state)) for row in rows]
-        for job in due_transitions(rules, now):
-            if job.key.step not in TICK_STEPS:
+        due = [job for job in due_transitions(rules, now) if job.key.step in TICK_STEPS]
+        # enqueueing is idempotent; looking the keys up first spares one statement per known job
+        known = uow.jobs.existing_keys([str(job.key) for job in due])
+        for job in due:
+            if str(job.key) in known:
                 continue
             payload = {"tournament": loaded.name, "round": job.key.round_number}
             if job.score_day is not None:

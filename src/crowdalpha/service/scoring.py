@@ -75,9 +75,10 @@ from crowdalpha.scoring.contribution import contribution_targets
 from crowdalpha.scoring.correlations import centered_target, pearson_of_moments
 from crowdalpha.scoring.crowd import pairwise_crowd_correlations
 from crowdalpha.scoring.errors import ScoringError
-from crowdalpha.scoring.frame import require_target_power_correlated
+from crowdalpha.scoring.frame import require_overlap, require_target_power_correlated
 from crowdalpha.scoring.ranking import REMOVALS_BEFORE_RESORT, RankCodes, transform_rows
 from crowdalpha.scoring.transforms import Neutralizer, power
+from crowdalpha.service._derived import derived
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service._universes import prepared_universe, read_universe
 from crowdalpha.service.context import Context
@@ -273,13 +274,17 @@ def store_round_live_data(
 
 
 def round_id_assets(ctx: Context, live: RoundLiveData) -> pd.Series:
-    """Return the round's live ids → asset ids (private)."""
-    with ctx.blobs.open(live.blob_key) as handle:
-        table = pq.read_table(handle)
-    return pd.Series(
-        np.asarray(table.column("asset").to_pylist(), dtype=object),
-        index=pd.Index(table.column("id").to_pylist(), name="id"),
-    )
+    """Return the round's live ids → asset ids (private; read once per context, shared: read-only)."""
+
+    def read() -> pd.Series:
+        with ctx.blobs.open(live.blob_key) as handle:
+            table = pq.read_table(handle)
+        return pd.Series(
+            np.asarray(table.column("asset").to_pylist(), dtype=object),
+            index=pd.Index(table.column("id").to_pylist(), name="id"),
+        )
+
+    return derived(ctx, "round id assets", live.blob_key, read)
 
 
 # -- one round ----------------------------------------------------------------------------------------
@@ -410,6 +415,29 @@ def round_predictions(
     if not submissions or universe_row is None:
         return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
     key = _prediction_matrix_key(row, universe_row)
+    selected = tuple((s.id, s.status) for s in submissions)
+    # the same selection of the same round reads the same matrix: kept per context across score days
+    predictions, failed = derived(
+        ctx,
+        "round predictions",
+        (key, selected),
+        lambda: _selected_predictions(ctx, loaded, row, universe_row, key, submissions),
+    )
+    unscored.update(failed)
+    return predictions
+
+
+def _selected_predictions(
+    ctx: Context,
+    loaded: LoadedTournament,
+    row: Round,
+    universe_row: LiveUniverse,
+    key: str,
+    submissions: list,
+) -> tuple[_RoundPredictions, dict[str, str]]:
+    """Return the selected submissions' predictions from the stored matrix (grown by unread files) and
+    the submissions left unscored, with the reason."""
+    unscored: dict[str, str] = {}
     matrix = _read_prediction_matrix(ctx, key)
     known = set() if matrix is None else {*matrix.submissions.tolist(), *matrix.unscored}
     unread = [submission for submission in submissions if submission.id not in known]
@@ -421,7 +449,7 @@ def round_predictions(
     positions = {submission_id: k for k, submission_id in enumerate(matrix.submissions.tolist())}
     submissions = [s for s in submissions if s.id in positions]
     if not submissions:
-        return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool))
+        return _RoundPredictions(pd.DataFrame(), pd.Series(dtype=bool)), unscored
     chosen = [positions[s.id] for s in submissions]
     values = matrix.values if chosen == list(range(len(matrix.submissions))) else matrix.values[chosen]
     held = ~np.isnan(values).all(axis=0)  # the ids some chosen submission predicts
@@ -434,7 +462,7 @@ def round_predictions(
         copy=False,
     )
     on_time = pd.Series({s.id: s.status == UploadKind.ON_TIME.value for s in submissions}, dtype=bool)
-    return _RoundPredictions(frame, on_time)
+    return _RoundPredictions(frame, on_time), unscored
 
 
 def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> dict[str, pd.Series]:
@@ -443,7 +471,7 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
         return {}
     found: dict[str, pd.Series] = {}
     stake_weighted = read_meta_model(ctx, uow, row)
-    if stake_weighted is not None and ids.isin(stake_weighted.index).any():
+    if stake_weighted is not None and (stake_weighted.index.get_indexer(ids) >= 0).any():
         found[META_MODEL_NAME] = stake_weighted.reindex(ids)
     benchmark = _benchmark_meta_model(ctx, uow, row, ids)
     if benchmark is not None:
@@ -458,6 +486,17 @@ def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Ind
     found = files.get(round_live_benchmarks_name(row.number)) or files.get(BENCHMARK_MODELS_FILE)
     if found is None:
         return None
+    index, values = derived(
+        ctx, "benchmark predictions", found.blob_key, lambda: _benchmark_values(ctx, found)
+    )
+    positions = index.get_indexer(ids)
+    if values.shape[1] == 0 or (positions < 0).any():
+        return None  # no benchmark predictions, or ones made for another live file than the round's
+    return pd.Series(benchmark_meta_model(values[positions]), index=ids, name=BENCHMARK_META_MODEL)
+
+
+def _benchmark_values(ctx: Context, found) -> tuple[pd.Index, np.ndarray]:
+    """Return a live benchmark predictions file's ids and its models' values (ids × models, float64)."""
     with ctx.blobs.open(found.blob_key) as handle:
         benchmarks = pq.read_table(handle).to_pandas()
     if "id" in benchmarks.columns:
@@ -468,10 +507,7 @@ def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Ind
         for c in benchmarks.columns
         if c not in NON_MODEL_COLUMNS and pd.api.types.is_numeric_dtype(benchmarks[c])
     ]
-    if not columns or not ids.isin(benchmarks.index).all():
-        return None  # no benchmark predictions, or ones made for another live file than the round's
-    values = benchmarks[columns].reindex(ids).to_numpy(dtype=np.float64)
-    return pd.Series(benchmark_meta_model(values), index=ids, name=BENCHMARK_META_MODEL)
+    return benchmarks.index, benchmarks[columns].to_numpy(dtype=np.float64)
 
 
 def _percentiles(values: np.ndarray, on_time: np.ndarray) -> np.ndarray:
@@ -514,12 +550,49 @@ def day_targets(
     scored on part of the market (a Crypto universe) has its own 5/20/50/20/5 % target.
     """
     residuals = residual_returns(inputs, [pd.Timestamp(live_date)], day, neutral_to=neutralization)
-    members = pd.Index(pd.unique(id_assets.to_numpy())).sort_values()
-    columns = inputs.grid.assets.get_indexer(members)
-    by_member = np.where(columns >= 0, residuals.to_numpy()[0, columns], np.nan)
+    layout = _target_layout(inputs.grid.assets, id_assets)
+    by_member = np.where(layout.columns >= 0, residuals.to_numpy()[0, layout.columns], np.nan)
     binned = bin_cross_sections(by_member[None, :])[0]
-    values = binned[members.get_indexer(id_assets.to_numpy())]
-    return pd.Series(values, index=id_assets.index, name="target").dropna().sort_index()
+    values = binned[layout.member_of_sorted_id]
+    known = ~np.isnan(values)
+    return pd.Series(values[known], index=layout.sorted_ids[known], name="target")
+
+
+@dataclass(frozen=True, eq=False)
+class _TargetLayout:
+    """Where a round's targets come from: its assets' market columns, each sorted id's asset."""
+
+    assets: pd.Index
+    id_assets: pd.Series
+    columns: np.ndarray
+    """Market column of each of the round's distinct assets (sorted), −1 if the market lacks it."""
+    member_of_sorted_id: np.ndarray
+    sorted_ids: pd.Index
+
+
+_TARGET_LAYOUTS: dict[tuple[int, int], _TargetLayout] = {}
+_TARGET_LAYOUTS_KEPT = 256
+
+
+def _target_layout(assets: pd.Index, id_assets: pd.Series) -> _TargetLayout:
+    """Return the layout of a round's ids over the market's assets, kept for the objects' lifetime."""
+    slot = (id(assets), id(id_assets))
+    found = _TARGET_LAYOUTS.get(slot)
+    if found is not None and found.assets is assets and found.id_assets is id_assets:
+        return found
+    members = pd.Index(pd.unique(id_assets.to_numpy())).sort_values()
+    order = id_assets.index.argsort()
+    layout = _TargetLayout(
+        assets,
+        id_assets,
+        assets.get_indexer(members),
+        members.get_indexer(id_assets.to_numpy()[order]),
+        id_assets.index[order],
+    )
+    if len(_TARGET_LAYOUTS) >= _TARGET_LAYOUTS_KEPT:
+        del _TARGET_LAYOUTS[next(iter(_TARGET_LAYOUTS))]
+    _TARGET_LAYOUTS[slot] = layout
+    return layout
 
 
 def computable_days(config: TournamentConfig, inputs: TargetInputs, live_date: date) -> int:
@@ -618,11 +691,27 @@ class _RoundScorer:
     def _positions(self, ids: pd.Index) -> np.ndarray:
         return self.values.index.get_indexer(ids)
 
-    def _aligned_target(self, target: pd.Series) -> tuple[pd.Series, float]:
+    def _target_positions(self, target: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return a day target's values and their ids' positions among the predictions' when it is
+        aligned as it is (sorted, NaN-free, within the live ids: :func:`day_targets`), else None."""
+        values = target.to_numpy(np.float64)
+        positions = self._positions(target.index)
+        aligned = len(values) and (positions >= 0).all() and (np.diff(positions) > 0).all()
+        return (values, positions) if aligned and not np.isnan(values).any() else None
+
+    def _aligned_target(self, target: pd.Series) -> tuple[np.ndarray, np.ndarray, float]:
+        """Return the target's values on the ids it shares with the predictions (sorted by id), those
+        ids' positions among the predictions' and the whole target's mean; the rules of
+        :func:`crowdalpha.scoring.filter_sort_index` (enough overlap) hold."""
+        found = self._target_positions(target)
+        if found is not None:
+            values, positions = found
+            require_overlap(len(values), len(self.values.index), "predictions", "targets")
+            return values, positions, float(values.mean())
         aligned, _ = scoring.filter_sort_index(
             target, self.values.iloc[:, :1], names=("targets", "predictions")
         )
-        return aligned, float(target.mean())
+        return aligned.to_numpy(np.float64), self._positions(aligned.index), float(target.mean())
 
     # -- scores
 
@@ -630,10 +719,8 @@ class _RoundScorer:
         """Return CORR per submission against one day's target."""
         if not self.complete:
             return scoring.numerai_corr(self.values, target)
-        aligned, mean = self._aligned_target(target)
-        values = aligned.to_numpy(np.float64)
+        values, positions, mean = self._aligned_target(target)
         require_target_power_correlated(values - mean)
-        positions = self._positions(aligned.index)
         codes = self._codes("predictions", positions, self._prediction_rows)
         return pd.Series(self._corr("predictions", codes, positions, values, mean), index=self.values.columns)
 
@@ -647,24 +734,43 @@ class _RoundScorer:
         meta_model = self.meta_models[against]
         if not self.complete:
             return scoring.correlation_contribution(self.values, meta_model, target)
-        aligned, reference = scoring.filter_sort_index(
-            target, meta_model, names=("live_targets", "meta_model")
-        )
-        aligned, _ = scoring.filter_sort_index(
-            aligned, self.values.iloc[:, :1], names=("live_targets", "predictions")
-        )
-        positions = self._positions(aligned.index)
+        values, positions, reference = self._contribution_inputs(meta_model, target)
         codes = self._codes("predictions", positions, self._prediction_rows)
-        direction = transform_rows(
-            reference.loc[aligned.index].to_numpy(np.float64).reshape(1, -1), to="gaussian"
-        )[0]
-        centered = contribution_targets(aligned.to_numpy(np.float64))
+        direction = transform_rows(reference.reshape(1, -1), to="gaussian")[0]
+        centered = contribution_targets(values)
         on_target, on_meta = self._row_products(
             "predictions", codes, "gaussian", positions, [centered, direction]
         )
         coefficients = on_meta / (direction @ direction)
         scores = (on_target - coefficients * (direction @ centered)) / centered.shape[0]
         return pd.Series(scores, index=self.values.columns)
+
+    def _contribution_inputs(
+        self, meta_model: pd.Series, target: pd.Series
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the target's values, their ids' positions among the predictions' and the meta
+        model's values there: the ids non-NaN in target and meta model, sorted (the overlap rules of
+        :func:`crowdalpha.scoring.filter_sort_index` hold)."""
+        found = self._target_positions(target)
+        same_ids = meta_model.index is self.values.index or meta_model.index.equals(self.values.index)
+        if found is not None and same_ids:
+            values, positions = found
+            reference = meta_model.to_numpy(np.float64)[positions]
+            if not np.isnan(reference).any():  # the meta model of the round's ids: aligned as well
+                require_overlap(len(values), len(meta_model), "meta_model", "live_targets")
+                require_overlap(len(values), len(self.values.index), "predictions", "live_targets")
+                return values, positions, reference
+        aligned, reference_series = scoring.filter_sort_index(
+            target, meta_model, names=("live_targets", "meta_model")
+        )
+        aligned, _ = scoring.filter_sort_index(
+            aligned, self.values.iloc[:, :1], names=("live_targets", "predictions")
+        )
+        return (
+            aligned.to_numpy(np.float64),
+            self._positions(aligned.index),
+            reference_series.loc[aligned.index].to_numpy(np.float64),
+        )
 
     def _neutral_rows(self, neutral_to: str) -> np.ndarray:
         """Return the Gaussianised predictions neutralised to ``neutral_to`` over every live id (models, ids);
@@ -685,11 +791,10 @@ class _RoundScorer:
         assert self.neutralizers is not None  # score_round passes them for a neutralised score
         if not self.complete:
             return scoring.feature_neutral_corr(self.values, self.neutralizers(neutral_to), target)
-        aligned, mean = self._aligned_target(target)
-        positions = self._positions(aligned.index)
+        values, positions, mean = self._aligned_target(target)
         source = ("fnc", neutral_to)
         codes = self._codes(source, positions, lambda: self._neutral_rows(neutral_to))
-        scores = self._corr(source, codes, positions, aligned.to_numpy(np.float64), mean)
+        scores = self._corr(source, codes, positions, values, mean)
         scores[~self._round[("fnc_scorable", neutral_to)]] = np.nan  # type: ignore[operator]
         return pd.Series(scores, index=self.values.columns)
 
@@ -1004,6 +1109,7 @@ def score_round(
     )
     skipped = {} if report is None else report.skipped_scores
     stored: list[ScoredDay] = []
+    day_target_values: dict[tuple[int, str], pd.Series] = {}  # the meta model's scores reuse them
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
         new_scores: list[NewScoreColumn] = []
@@ -1022,7 +1128,7 @@ def score_round(
             if score.target:
                 neutralization = _neutralization(score.target)
                 if neutralization not in targets:
-                    targets[neutralization] = day_targets(
+                    targets[neutralization] = day_target_values[day, neutralization] = day_targets(
                         inputs, live.live_date, day, neutralization, id_assets
                     )
                 target = targets[neutralization]
@@ -1037,7 +1143,7 @@ def score_round(
         if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
     uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
-    store_meta_model_scores(ctx, uow, loaded, row, inputs, stored, now=now)
+    store_meta_model_scores(ctx, uow, loaded, row, inputs, stored, now=now, targets=day_target_values)
     return stored
 
 

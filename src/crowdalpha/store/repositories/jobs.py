@@ -21,6 +21,8 @@ from crowdalpha.store.schema import Job, JobState
 
 MAX_ERROR_CHARS = 10_000
 KEY_NONE = "-"
+KEY_QUERY_CHUNK = 500
+"""Keys per ``IN`` list when looking jobs up by key (well under SQLite's bound-parameter limit)."""
 
 
 def job_key(tournament: str | int, round_number: int | None, step: str, day: date | None = None) -> str:
@@ -184,6 +186,15 @@ class JobRepository:
         if job is None:
             raise NotFound(f"no job with id {job_id}")
         return job
+
+    def existing_keys(self, keys: Collection[str]) -> set[str]:
+        """Return those of ``keys`` that name a job already in the table (in any state)."""
+        found: set[str] = set()
+        ordered = sorted(set(keys))
+        for start in range(0, len(ordered), KEY_QUERY_CHUNK):
+            chunk = ordered[start : start + KEY_QUERY_CHUNK]
+            found.update(self.session.scalars(select(Job.key).where(Job.key.in_(chunk))))
+        return found
 
     def get_by_key(self, key: str) -> Job | None:
         """Return the job with this key, or None."""
