@@ -257,9 +257,15 @@ def _rows(uow: UnitOfWork, query: Select) -> list[tuple]:
 
 
 def _read_round_finals(
-    uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return a resolved round's final scores per model (with at-risk stake) and its staked rows' payouts.
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    item: _ResolvedRound,
+    known: dict[str, tuple[int, pd.Series]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple[int, pd.Series]]]:
+    """Return a resolved round's final scores per model (with at-risk stake), its staked rows' payouts,
+    and each score's last day and values (pass them back as ``known``: a score whose last day is the
+    same is not read again — past its resolution a round's longer scores (CORR60) gain days, the
+    others do not).
 
     A round's final score of a name is its value on the last day that name was scored in the round.
     """
@@ -274,8 +280,13 @@ def _read_round_finals(
         _rows(uow, select(Submission.id, Submission.model_id).where(Submission.round_id == item.id))
     )
     series: dict[str, pd.Series] = {}
+    read: dict[str, tuple[int, pd.Series]] = {}
     for score, day in last_days:
         if score not in scores:
+            continue
+        if known and score in known and known[score][0] == day:
+            series[score] = known[score][1]
+            read[score] = known[score]
             continue
         # one (score, day) at a time: each is a range of the (round_id, score, day) index; no join,
         # the round's submissions were read once above
@@ -290,6 +301,7 @@ def _read_round_finals(
         submission_ids, numbers = zip(*values, strict=True) if values else ((), ())
         model_ids = pd.Index(submission_ids, dtype=object).map(model_of)
         series[score] = pd.Series(numbers, index=model_ids, dtype=np.float64)
+        read[score] = (day, series[score])
     stakes = pd.DataFrame(
         _rows(
             uow,
@@ -309,7 +321,7 @@ def _read_round_finals(
     finals[ROUND] = item.number
     finals[RESOLVED_ON] = item.resolved_on
     finals[AT_RISK] = finals[MODEL].map(at_risk).fillna(0).astype(np.int64)
-    return finals, stakes
+    return finals, stakes, read
 
 
 _ROUND_FINALS_KEY = "web leaderboard round finals"
@@ -318,11 +330,13 @@ _ROUND_FINALS_KEY = "web leaderboard round finals"
 def _round_finals(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return :func:`_read_round_finals`, read once per process and round version."""
+    """Return :func:`_read_round_finals`, read once per process and round version (a new version
+    reads only the scores that gained days)."""
     cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
     found = cache.get(item.id)
     if found is None or found[0] != item.version:
-        found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item))
+        known = None if found is None else found[3]
+        found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item, known))
     return found[1], found[2]
 
 
