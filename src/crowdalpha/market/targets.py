@@ -309,10 +309,13 @@ def residual_on_basis(values: np.ndarray, basis: np.ndarray | None) -> np.ndarra
     return values - basis @ (basis.T @ values)
 
 
-BASES_BUDGET = 8_000_000
-"""Values (assets × basis columns, float64) of the regression bases a :class:`TargetInputs` keeps,
-oldest dropped first: about 60 dates' bases at 2,000 assets, so every score day of the rounds
-being scored reuses its date's regression."""
+BASES_BUDGET = 32_000_000
+"""Values (assets × basis columns, float64; 256 MB) of the regression bases a :class:`TargetInputs`
+keeps, least recently used dropped first: about 400 bases at 2,000 assets (160 at 5,000), so the
+score days of every round in flight (a daily Classic round is scored for 60 days, with targets on
+two residualisations) reuse their date's regressions. With first-in-first-out eviction and a
+budget below what a day's rounds need, each day would have evicted exactly the bases the next day
+asks for first."""
 
 
 def _basis(
@@ -322,6 +325,7 @@ def _basis(
     key = (position, tuple(exposures), rows.size, hash(rows.tobytes()))
     kept = inputs.bases.get(key)
     if kept is not None and np.array_equal(kept[0], rows):
+        inputs.bases[key] = inputs.bases.pop(key)  # most recently used last: evicted last
         return kept[1]
     basis = orthonormal_basis(_exposure_columns(inputs, position, rows, exposures))
     if keep and basis is not None:

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crowdalpha import scoring
 from crowdalpha.scoring.errors import ScoringError
+from crowdalpha.scoring.frame import DEFAULT_MAX_FILTERED_INDEX_RATIO
 from crowdalpha.service._tournaments import LoadedTournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the scoring module calls this one: import it at run time on
     from crowdalpha.service.scoring import ScoredDay
 
 CORR_METRIC = "numerai_corr"
+MAX_LOST = DEFAULT_MAX_FILTERED_INDEX_RATIO
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def store_meta_model_scores(
             if slot not in known:
                 known[slot] = day_targets(inputs, live.live_date, scored.day, slot[1], id_assets)
             try:
-                value = float(scoring.numerai_corr(predictions, known[slot]).iloc[0])
+                value = float(scoring.numerai_corr(_aligned(predictions, known[slot]), known[slot]).iloc[0])
             except ScoringError:
                 continue
             stored.append(MetaModelDayScore(item.name, scored.day, value))
@@ -113,6 +115,15 @@ def store_meta_model_scores(
             )
         )
     return stored
+
+
+def _aligned(predictions: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
+    """Return the predictions on the target's ids in its order when it holds all of them (a day target:
+    sorted, within the live ids), so the score's own alignment finds them aligned; else as they are."""
+    positions = predictions.index.get_indexer(target.index)
+    if len(positions) == 0 or (positions < 0).any() or len(positions) < len(predictions) * (1 - MAX_LOST):
+        return predictions  # the score's own alignment decides (and names a rule broken)
+    return pd.DataFrame(predictions.to_numpy()[positions], index=target.index, columns=predictions.columns)
 
 
 def round_meta_model_scores(uow: UnitOfWork, round_id: str) -> list[MetaModelDayScore]:

@@ -1161,13 +1161,20 @@ def target_inputs(ctx: Context, config: TournamentConfig, through: date) -> Targ
     batches ingested since (:func:`crowdalpha.market.targets.extend_target_inputs`: only the
     new dates' rows are computed), and rebuilds from the whole panel when they cannot be extended.
     """
+    slot = (_INPUTS_CACHE_KEY, config.market, config.lag_days)
+    cached = ctx.cache.get(slot)
+    if cached is not None and cached[1] == through:
+        # batches are append-only: the same count and last batch are the same batches (two small reads)
+        count, last_key = run_transaction(
+            ctx.engine, lambda uow: uow.market.last_started(config.market, through=through), read_only=True
+        )
+        if (count, last_key) == (len(cached[0]), cached[0][-1]):
+            return cached[2]
     batches = market_batches(ctx, config.market, through=through)
     if not batches:
         raise ServiceError("no_market_data", _empty_market_message(config.market))
     keys = tuple(batch.blob_key for batch in batches)
     last = min(through, batches[-1].last_date)
-    slot = (_INPUTS_CACHE_KEY, config.market, config.lag_days)
-    cached = ctx.cache.get(slot)
     if cached is not None and cached[:2] == (keys, last):
         return cached[2]
     inputs = None

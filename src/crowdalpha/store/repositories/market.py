@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crowdalpha.store.schema import MarketIngest
@@ -58,6 +58,15 @@ class MarketRepository:
             .limit(1)
         )
         return self.session.scalars(query).first()
+
+    def last_started(self, market: str, *, through: date) -> tuple[int, str | None]:
+        """Return how many batches start on or before ``through`` and the blob key of the last to start."""
+        starting = (MarketIngest.market == market) & (MarketIngest.first_date <= through)
+        count = self.session.scalar(select(func.count(MarketIngest.id)).where(starting)) or 0
+        key = self.session.scalar(
+            select(MarketIngest.blob_key).where(starting).order_by(MarketIngest.first_date.desc()).limit(1)
+        )
+        return count, key
 
     def list(self, market: str, *, through: date | None = None) -> list[MarketIngest]:
         """Return the market's batches in date order; with ``through``, those starting on or before it."""
