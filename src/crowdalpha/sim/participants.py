@@ -87,8 +87,18 @@ def _train_sample(training: ClassicTraining, max_rows: int, seed: int) -> pd.Dat
     return train
 
 
+_FEATURES_SLOT: list[tuple[pd.DataFrame, tuple[str, ...], np.ndarray]] = []
+
+
 def _features(frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    return frame[list(features)].to_numpy(np.float32)
+    """Return the frame's feature block (float32), built once per live file for all the crowd's models
+    (one slot: the round's file, held by reference; the fitted models never write to it)."""
+    if _FEATURES_SLOT and _FEATURES_SLOT[0][0] is frame and _FEATURES_SLOT[0][1] == features:
+        return _FEATURES_SLOT[0][2]
+    block = frame[list(features)].to_numpy(np.float32)
+    block.setflags(write=False)
+    _FEATURES_SLOT[:] = [(frame, features, block)]
+    return block
 
 
 _NEUTRALIZER_SLOT: list[tuple[pd.DataFrame, tuple[str, ...], Neutralizer]] = []
@@ -112,7 +122,8 @@ def fit_ridge(training: ClassicTraining, seed: int) -> ClassicModel:
     from sklearn.linear_model import Ridge
 
     train = _train_sample(training, 200_000, seed)
-    model = Ridge(alpha=float(len(train)) * 0.01).fit(_features(train, training.features), train["target"])
+    block = train[list(training.features)].to_numpy(np.float32)
+    model = Ridge(alpha=float(len(train)) * 0.01).fit(block, train["target"])
     return lambda live: model.predict(_features(live, training.features))
 
 
@@ -131,7 +142,7 @@ def fit_lightgbm(training: ClassicTraining, seed: int) -> ClassicModel:
         random_state=seed,
         n_jobs=1,
         verbose=-1,
-    ).fit(_features(train, training.features), train["target"])
+    ).fit(train[list(training.features)].to_numpy(np.float32), train["target"])
     return lambda live: model.predict(_features(live, training.features))
 
 
