@@ -2,13 +2,15 @@
 
 A backtest is a sequence of holding days. On each day every portfolio (the SWMM, the benchmark
 meta model, each single model, …) solves the optimizer for that day's alpha over the day's
-universe and holds that solution as one of ``holding_days`` tranches: its position is the mean
-of its last ``holding_days`` solutions (each tranche 1 / ``holding_days`` of the capital, so a
-signal meant for a 20-day horizon is held for 20 days; a day without an alpha adds an empty
-tranche). The position earns ``rᵀw`` (``r`` the names' realised simple returns over the day; an
-unknown return, or a name outside the day's universe, earns 0) and pays
-``cost_per_turnover × ‖w − w_prev‖₁`` (positions matched by name). Beta and factor exposures are
-the position's over the day's universe. Figures are NaN before a portfolio's first alpha.
+universe (:meth:`~crowdalpha.fund.optimizer.PortfolioOptimizer.solve_weights`) and holds that
+solution as one of ``holding_days`` tranches: its position is the mean of its last
+``holding_days`` solutions (each tranche 1 / ``holding_days`` of the capital, so a signal meant
+for a 20-day horizon is held for 20 days; a day without an alpha adds an empty tranche). The
+position earns ``rᵀw`` (``r`` the names' realised simple returns over the day; an unknown return,
+or a name outside the day's universe, earns 0) and pays ``cost_per_turnover × ‖w − w_prev‖₁``
+(positions matched by name: arrays over the index of every name of the backtest). Beta and factor
+exposures are the position's over the day's universe. Figures are NaN before a portfolio's first
+alpha.
 
 Statistics (:func:`portfolio_statistics`) are over the days a portfolio traded: mean and
 annualised return (× ``periods_per_year``), annualised volatility, Sharpe (mean / std × √periods,

@@ -20,7 +20,11 @@ general kinds that the solver and the sensitivity code both understand:
   portfolio (turnover).
 
 :class:`PortfolioOptimizer` builds the cvxpy problem once per universe (DPP: alpha and the previous
-portfolio are parameters) and re-solves it with Clarabel for each round's alpha.
+portfolio are parameters) and re-solves it with Clarabel for each round's alpha
+(:meth:`PortfolioOptimizer.solve`: weights, duals and the binding limits TC differentiates through).
+When only the weights are wanted — a backtest solves one portfolio per signal per day —
+:meth:`PortfolioOptimizer.solve_weights` goes through the problem's dual instead
+(:mod:`crowdalpha.fund.dual`: the same portfolio to ~1e-9 per weight, ~25x faster at 2,000 names).
 """
 
 from __future__ import annotations
