@@ -90,9 +90,12 @@ def cross_sectional_fits(
     factor_returns = np.full((returns.shape[0], styles), np.nan)
     coefficients = np.zeros((returns.shape[0], design.shape[1]))
     fitted = np.zeros(returns.shape[0], dtype=bool)
-    patterns, pattern_of_day = np.unique(traded, axis=0, return_inverse=True)
-    for pattern, mask in enumerate(patterns):
-        days = np.flatnonzero(pattern_of_day.ravel() == pattern)
+    patterns: dict[bytes, list[int]] = {}
+    for day, packed in enumerate(np.packbits(traded, axis=1)):
+        patterns.setdefault(packed.tobytes(), []).append(day)
+    for same in patterns.values():
+        days = np.array(same)
+        mask = traded[days[0]]
         if mask.sum() <= styles + 1:
             continue
         missing = design[~mask]
