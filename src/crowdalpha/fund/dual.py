@@ -97,6 +97,9 @@ class DualSolver:
         k, p, q = self.exposures.shape[1], weight_rows.shape[1], factor_rows.shape[1]
         self._slices = (slice(0, k), slice(k, k + p), slice(k + p, k + p + q))
         self.size = k + p + q + 1
+        # each name's row of ∂b/∂(ν, y, u) up to sign; the λ column (sign of b) is added per step
+        self._coefficients = np.hstack([self.exposures, weight_rows, np.zeros((self.exposures.shape[0], q))])
+        self._factor_map = np.hstack([np.eye(k), np.zeros((k, p)), -factor_rows, np.zeros((k, 1))])
         self._warm: _State | None = None
 
     def _initial(self) -> _State:
@@ -108,7 +111,8 @@ class DualSolver:
     def _evaluate(self, alpha: np.ndarray, z: np.ndarray, sides: np.ndarray) -> _Point:
         nu, y, u = (z[part] for part in self._slices)
         shrink = z[-1]
-        b = alpha - self.exposures @ nu - self.weight_rows @ y
+        binding_rows = np.flatnonzero(y)  # few rows bind: the product over them alone
+        b = alpha - self.exposures @ nu - self.weight_rows[:, binding_rows] @ y[binding_rows]
         magnitude = np.maximum(np.abs(b) - shrink, 0.0)
         unclipped = np.sign(b) * magnitude / self.curvature
         weights = np.clip(unclipped, -self.caps, self.caps)
@@ -137,19 +141,15 @@ class DualSolver:
         return np.concatenate([np.arange(k), rows, gross]).astype(np.int64)
 
     def _newton_direction(self, point: _Point, active: np.ndarray) -> np.ndarray | None:
-        k = self._slices[0].stop
-        p = self.weight_rows.shape[1]
-        free = point.free
+        free = np.flatnonzero(point.free)
         scale = 1.0 / np.sqrt(self.curvature[free])
-        columns = [
-            self.exposures[free],
-            self.weight_rows[free],
-            np.zeros((free.sum(), self.factor_rows.shape[1])),
-        ]
-        rows = np.hstack([*columns, point.signs[free, None]])[:, active] * scale[:, None]
-        hessian = rows.T @ rows
-        factor_part = np.hstack([np.eye(k), np.zeros((k, p)), -self.factor_rows, np.zeros((k, 1))])[:, active]
-        hessian += factor_part.T @ self.factor_precision @ factor_part
+        columns = active[active < self.size - 1]
+        rows = self._coefficients[np.ix_(free, columns)]
+        if columns.size < active.size:  # λ binds: its column is the sign of b
+            rows = np.hstack([rows, point.signs[free, None]])
+        rows *= scale[:, None]
+        factor_part = self._factor_map[:, active]
+        hessian = rows.T @ rows + factor_part.T @ self.factor_precision @ factor_part
         hessian[np.diag_indices_from(hessian)] += 1e-13 * max(float(np.trace(hessian)), 1e-300) / len(active)
         try:
             return np.linalg.solve(hessian, point.gradient[active])
