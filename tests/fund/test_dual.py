@@ -75,6 +75,10 @@ LIMIT_SETS = {
         dollar_neutral=False, beta_limit=None, sector_limit=0.01, name_cap=0.01, gross_leverage=None
     ),
     "tight gross leverage, loose caps": dataclasses.replace(EVERY_LIMIT, gross_leverage=0.2, name_cap=0.5),
+    # nearly every name at its cap: limits without curvature, where Newton's step needs damping
+    "caps that hold most names": ConstraintSet(
+        beta_limit=0.05, country_limit=0.005, factor_limit=0.001, name_cap=0.001, gross_leverage=2.0
+    ),
 }
 
 

@@ -43,6 +43,8 @@ RESIDUAL_TOLERANCE = 1e-11
 """Largest residual of a binding limit (exposure units: fractions of capital) at a converged solution."""
 MAX_STEPS = 200
 """Newton steps (with working-set changes) before a solve gives up."""
+DAMPING = (1e-13, 1e-9, 1e-6, 1e-3, 1.0)
+"""Ridges tried on the dual Hessian (× its mean diagonal): a step is retried with the next when rejected."""
 _ARMIJO = 1e-4
 
 
@@ -140,7 +142,7 @@ class DualSolver:
         gross = [self.size - 1] if state.gross_binding else []
         return np.concatenate([np.arange(k), rows, gross]).astype(np.int64)
 
-    def _newton_direction(self, point: _Point, active: np.ndarray) -> np.ndarray | None:
+    def _newton_direction(self, point: _Point, active: np.ndarray, damping: float) -> np.ndarray | None:
         free = np.flatnonzero(point.free)
         scale = 1.0 / np.sqrt(self.curvature[free])
         columns = active[active < self.size - 1]
@@ -150,7 +152,9 @@ class DualSolver:
         rows *= scale[:, None]
         factor_part = self._factor_map[:, active]
         hessian = rows.T @ rows + factor_part.T @ self.factor_precision @ factor_part
-        hessian[np.diag_indices_from(hessian)] += 1e-13 * max(float(np.trace(hessian)), 1e-300) / len(active)
+        hessian[np.diag_indices_from(hessian)] += (
+            damping * max(float(np.trace(hessian)), 1e-300) / len(active)
+        )
         try:
             return np.linalg.solve(hessian, point.gradient[active])
         except np.linalg.LinAlgError:
@@ -171,11 +175,16 @@ class DualSolver:
                     self._warm = self._warm or state
                     return point.weights
                 active = self._active(state)
-            direction = self._newton_direction(point, active)
-            if direction is None:
-                return None
-            step_limit, blocking = self._step_limit(state, active, direction, k)
-            accepted = self._line_search(alpha, state, point, active, direction, step_limit)
+            # A limit whose names all sit at a kink or a cap has no curvature: the Newton step along it
+            # is unbounded, so a step the line search rejects is retried with more damping.
+            for damping in DAMPING:
+                direction = self._newton_direction(point, active, damping)
+                if direction is None:
+                    return None
+                step_limit, blocking = self._step_limit(state, active, direction, k)
+                accepted = self._line_search(alpha, state, point, active, direction, step_limit)
+                if accepted is not None:
+                    break
             if accepted is None:
                 return None
             step, point = accepted
