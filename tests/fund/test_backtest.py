@@ -142,3 +142,83 @@ def test_bad_returns_name_the_day() -> None:
         run_backtest([day], LIMITS, risk_aversion=RISK_AVERSION)
     with pytest.raises(FundError, match="cost_per_turnover"):
         run_backtest([day], LIMITS, risk_aversion=RISK_AVERSION, cost_per_turnover=-1.0)
+
+
+def _replayed_by_name(days, holding_days: int, cost: float) -> dict[str, dict[str, list[float]]]:
+    """The backtest as the module doc says it, by name and dict: each day's interior-point portfolio
+    held as one of ``holding_days`` tranches, P&L and turnover over the names."""
+    figures: dict[str, dict[str, list[float]]] = {}
+    for name in sorted({name for day in days for name in day.alphas}):
+        tranches: list[dict] = []
+        held: dict = {}
+        last: dict = {}
+        rows: dict[str, list[float]] = {
+            "gross": [],
+            "turnover": [],
+            "net": [],
+            "gross_exposure": [],
+            "beta": [],
+        }
+        for day in days:
+            if name in day.alphas:
+                previous = np.array([last.get(asset, 0.0) for asset in day.names])
+                optimizer = PortfolioOptimizer(day.universe, LIMITS, risk_aversion=RISK_AVERSION)
+                last = dict(zip(day.names, optimizer.solve(day.alphas[name], previous).weights, strict=True))
+                tranches.append(last)
+            elif tranches:
+                tranches.append({})
+            if not tranches:
+                for values in rows.values():
+                    values.append(math.nan)
+                continue
+            tranches = tranches[-holding_days:]
+            position: dict = {}
+            for tranche in tranches:
+                for asset, weight in tranche.items():
+                    position[asset] = position.get(asset, 0.0) + weight / holding_days
+            turnover = sum(abs(position.get(a, 0.0) - held.get(a, 0.0)) for a in set(position) | set(held))
+            weights = np.array([position.get(asset, 0.0) for asset in day.names])
+            gross = float(np.nan_to_num(day.returns) @ weights)
+            rows["gross"].append(gross)
+            rows["turnover"].append(turnover)
+            rows["net"].append(gross - cost * turnover)
+            rows["gross_exposure"].append(sum(abs(weight) for weight in position.values()))
+            rows["beta"].append(float(day.universe.betas @ weights))
+            held = position
+        figures[name] = rows
+    return figures
+
+
+def test_the_backtest_equals_a_replay_by_name_through_the_interior_point() -> None:
+    rng = np.random.default_rng(8)
+    pool = np.array([f"N{i:03d}" for i in range(90)])
+    universes = []
+    for size in (70, 80, 60):
+        names = np.sort(rng.choice(pool, size, replace=False))
+        universes.append((names, synthetic_universe(rng, size, factors=3, sectors=4, countries=3)))
+    days = []
+    for index in range(9):
+        names, universe = universes[index // 3]  # three days on each universe (one optimizer each)
+        alphas = {
+            "a": ALPHA_SCALE * rng.normal(size=names.size),
+            "b": ALPHA_SCALE * rng.normal(size=names.size),
+        }
+        if index in (2, 3):
+            del alphas["b"]  # b skips two days: its tranches expire without new ones
+        returns = rng.normal(0, 0.02, names.size)
+        returns[rng.random(names.size) < 0.1] = np.nan  # unknown returns earn 0
+        days.append(BacktestDay(f"d{index}", names, universe, alphas, returns))
+    days[0] = BacktestDay("d0", days[0].names, days[0].universe, {"b": days[0].alphas["b"]}, days[0].returns)
+    paths = run_backtest(days, LIMITS, risk_aversion=RISK_AVERSION, cost_per_turnover=0.001, holding_days=3)
+    expected = _replayed_by_name(days, 3, 0.001)
+    for name, path in paths.items():
+        rows = expected[name]
+        for field, values in {
+            "gross": path.gross_returns,
+            "turnover": path.turnover,
+            "net": path.net_returns,
+            "gross_exposure": path.gross_exposure,
+            "beta": path.beta_exposure,
+        }.items():
+            np.testing.assert_allclose(values, rows[field], atol=1e-7, err_msg=f"{name} {field}")
+    assert np.isnan(paths["a"].net_returns[0]) and np.isfinite(paths["a"].net_returns[1:]).all()

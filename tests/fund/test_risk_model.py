@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from crowdalpha.fund import FundError
-from crowdalpha.fund.risk_model import VARIANCE_FLOOR, estimate_universe, specific_variance
+from crowdalpha.fund.risk_model import (
+    VARIANCE_FLOOR,
+    cross_sectional_fits,
+    estimate_universe,
+    specific_variance,
+)
 
 
 def _planted(days: int = 400, names: int = 300, seed: int = 0):
@@ -54,3 +59,34 @@ def test_mismatched_inputs_name_the_rule() -> None:
         estimate_universe(np.zeros((10, 5)), np.zeros((4, 2)), np.zeros(4), np.zeros(4), np.ones(4))
     with pytest.raises(FundError, match="a factor covariance needs ≥ 2"):
         estimate_universe(np.zeros((1, 4)), np.zeros((4, 2)), np.zeros(4), np.zeros(4), np.ones(4))
+
+
+def _per_day_least_squares(returns: np.ndarray, design: np.ndarray, styles: int):
+    """The straightforward fit the risk model describes: one least-squares solve per day."""
+    factor_returns = np.full((returns.shape[0], styles), np.nan)
+    residuals = np.full_like(returns, np.nan)
+    for day, day_returns in enumerate(returns):
+        traded = np.isfinite(day_returns)
+        if traded.sum() <= styles + 1:
+            continue
+        coefficients, *_ = np.linalg.lstsq(design[traded], day_returns[traded], rcond=None)
+        factor_returns[day] = coefficients[1 : styles + 1]
+        residuals[day, traded] = day_returns[traded] - design[traded] @ coefficients
+    return factor_returns, residuals
+
+
+def test_the_batched_daily_fits_equal_one_least_squares_solve_per_day() -> None:
+    returns, exposures, sectors, _, _ = _planted(days=80, names=120, seed=4)
+    rng = np.random.default_rng(4)
+    returns[rng.random(returns.shape) < 0.05] = np.nan  # most days a pattern of their own
+    returns[10:20, 7] = np.nan  # … and some days sharing one
+    returns[30, sectors == 2] = np.nan  # a sector that did not trade at all that day
+    returns[40, 3:] = np.nan  # too few names to fit: left out
+    countries = rng.integers(0, 3, 120)
+    design = np.hstack([np.ones((120, 1)), exposures, np.eye(4)[sectors], np.eye(3)[countries]])
+    factor_returns, residuals = cross_sectional_fits(returns, design, 3)
+    expected_factors, expected_residuals = _per_day_least_squares(returns, design, 3)
+    assert np.isnan(factor_returns[40]).all() and np.isnan(residuals[40]).all()
+    np.testing.assert_allclose(factor_returns, expected_factors, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(residuals, expected_residuals, rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(np.isnan(residuals), np.isnan(expected_residuals))

@@ -2,13 +2,15 @@
 
 A backtest is a sequence of holding days. On each day every portfolio (the SWMM, the benchmark
 meta model, each single model, …) solves the optimizer for that day's alpha over the day's
-universe and holds that solution as one of ``holding_days`` tranches: its position is the mean
-of its last ``holding_days`` solutions (each tranche 1 / ``holding_days`` of the capital, so a
-signal meant for a 20-day horizon is held for 20 days; a day without an alpha adds an empty
-tranche). The position earns ``rᵀw`` (``r`` the names' realised simple returns over the day; an
-unknown return, or a name outside the day's universe, earns 0) and pays
-``cost_per_turnover × ‖w − w_prev‖₁`` (positions matched by name). Beta and factor exposures are
-the position's over the day's universe. Figures are NaN before a portfolio's first alpha.
+universe (:meth:`~crowdalpha.fund.optimizer.PortfolioOptimizer.solve_weights`) and holds that
+solution as one of ``holding_days`` tranches: its position is the mean of its last
+``holding_days`` solutions (each tranche 1 / ``holding_days`` of the capital, so a signal meant
+for a 20-day horizon is held for 20 days; a day without an alpha adds an empty tranche). The
+position earns ``rᵀw`` (``r`` the names' realised simple returns over the day; an unknown return,
+or a name outside the day's universe, earns 0) and pays ``cost_per_turnover × ‖w − w_prev‖₁``
+(positions matched by name: arrays over the index of every name of the backtest). Beta and factor
+exposures are the position's over the day's universe. Figures are NaN before a portfolio's first
+alpha.
 
 Statistics (:func:`portfolio_statistics`) are over the days a portfolio traded: mean and
 annualised return (× ``periods_per_year``), annualised volatility, Sharpe (mean / std × √periods,
@@ -85,23 +87,37 @@ class PortfolioStatistics:
 
 @dataclass
 class _Running:
-    """A portfolio while the backtest runs: its tranches (weights by name), last position, arrays."""
+    """A portfolio while the backtest runs: its tranches and positions over the backtest's names, arrays.
+
+    Weights are dense vectors over every name of the backtest (its name index), so tranches add,
+    and turnover compares positions name by name, as arrays; a name a tranche does not hold is 0.
+    """
 
     days: int
     factors: int
     holding_days: int
+    names: int
     tranches: deque = field(init=False)
-    position: dict[object, float] = field(default_factory=dict)
-    last_solution: dict[object, float] = field(default_factory=dict)
+    position: np.ndarray = field(init=False)
+    last_solution: np.ndarray = field(init=False)
     started: bool = False
 
     def __post_init__(self) -> None:
         self.tranches = deque(maxlen=self.holding_days)
+        self.position = np.zeros(self.names)
+        self.last_solution = np.zeros(self.names)
         self.arrays = {
             name: np.full(self.days, np.nan)
             for name in ("gross", "costs", "net", "turnover", "gross_exposure", "beta")
         }
         self.factor_exposures = np.full((self.days, self.factors), np.nan)
+
+
+def name_index(days: Sequence[BacktestDay]) -> list[np.ndarray]:
+    """Return each day's names as positions in the sorted index of every name of the backtest."""
+    sizes = [len(day.names) for day in days]
+    _, codes = np.unique(np.concatenate([np.asarray(day.names) for day in days]), return_inverse=True)
+    return np.split(codes.ravel(), np.cumsum(sizes)[:-1])
 
 
 def run_backtest(
@@ -123,7 +139,9 @@ def run_backtest(
         raise FundError(f"holding_days must be ≥ 1; got {holding_days}")
     factors = days[0].universe.factor_count
     portfolios = sorted({name for day in days for name in day.alphas})
-    running = {name: _Running(len(days), factors, holding_days) for name in portfolios}
+    columns = name_index(days)
+    names = 1 + max(int(day_columns.max(initial=-1)) for day_columns in columns)
+    running = {name: _Running(len(days), factors, holding_days, names) for name in portfolios}
     report = progress or (lambda stage, done, total: None)
     optimizer: PortfolioOptimizer | None = None
     for index, day in enumerate(days):
@@ -141,11 +159,11 @@ def run_backtest(
             alpha = day.alphas.get(name)
             if alpha is not None:
                 state.started = True
-                state.tranches.append(_solved(state, day, optimizer, alpha))
+                state.tranches.append(_solved(state, day, columns[index], optimizer, alpha))
             elif state.started:
-                state.tranches.append({})  # no new portfolio today; the oldest tranche still expires
+                state.tranches.append(None)  # no new portfolio today; the oldest tranche still expires
             if state.started:
-                _hold(state, index, day, returns, cost_per_turnover)
+                _hold(state, index, day, columns[index], returns, cost_per_turnover)
     report("backtesting the fund", len(days), len(days))
     labels = tuple(day.label for day in days)
     return {
@@ -177,34 +195,41 @@ def checked_returns(returns: np.ndarray, n: int, label: str) -> np.ndarray:
 
 
 def _solved(
-    state: _Running, day: BacktestDay, optimizer: PortfolioOptimizer, alpha: np.ndarray
-) -> dict[object, float]:
-    """Return the day's optimal portfolio for ``alpha`` as weights by name (from the last one: turnover)."""
-    names = list(day.names)
-    previous = np.array([state.last_solution.get(name, 0.0) for name in names])
-    solution = optimizer.solve(checked_vector(alpha, day.universe.size, f"alpha on {day.label}"), previous)
-    state.last_solution = dict(zip(names, solution.weights.tolist(), strict=True))
+    state: _Running, day: BacktestDay, columns: np.ndarray, optimizer: PortfolioOptimizer, alpha: np.ndarray
+) -> np.ndarray:
+    """Return the day's optimal portfolio for ``alpha`` over the backtest's names (the last: turnover)."""
+    previous = state.last_solution[columns]
+    weights = optimizer.solve_weights(
+        checked_vector(alpha, day.universe.size, f"alpha on {day.label}"), previous
+    )
+    state.last_solution = np.zeros(state.names)
+    state.last_solution[columns] = weights
     return state.last_solution
 
 
 def _hold(
-    state: _Running, index: int, day: BacktestDay, returns: np.ndarray, cost_per_turnover: float
+    state: _Running,
+    index: int,
+    day: BacktestDay,
+    columns: np.ndarray,
+    returns: np.ndarray,
+    cost_per_turnover: float,
 ) -> None:
     """Record the day of the position held: the mean of the live tranches (each 1 / holding_days)."""
-    position: dict[object, float] = {}
+    position = np.zeros(state.names)
     for tranche in state.tranches:
-        for name, weight in tranche.items():
-            position[name] = position.get(name, 0.0) + weight / state.holding_days
-    names = set(position) | set(state.position)
-    turnover = float(sum(abs(position.get(name, 0.0) - state.position.get(name, 0.0)) for name in names))
-    weights = np.array([position.get(name, 0.0) for name in day.names])
+        if tranche is not None:
+            position += tranche
+    position /= state.holding_days
+    turnover = float(np.abs(position - state.position).sum())
+    weights = position[columns]
     gross = float(returns @ weights)  # names held but outside the day's universe earn 0
     cost = cost_per_turnover * turnover
     state.arrays["gross"][index] = gross
     state.arrays["costs"][index] = cost
     state.arrays["net"][index] = gross - cost
     state.arrays["turnover"][index] = turnover
-    state.arrays["gross_exposure"][index] = float(sum(abs(weight) for weight in position.values()))
+    state.arrays["gross_exposure"][index] = float(np.abs(position).sum())
     state.arrays["beta"][index] = float(day.universe.betas @ weights)
     state.factor_exposures[index] = day.universe.factor_exposures.T @ weights
     state.position = position

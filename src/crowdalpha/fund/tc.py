@@ -16,13 +16,12 @@ models and averages, as Numerai's TC did.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from crowdalpha.fund.blas import one_blas_thread
 from crowdalpha.fund.optimizer import FundError, PortfolioOptimizer, PortfolioSolution, checked_vector
 from crowdalpha.scoring.transforms import stake_weight
 
@@ -63,23 +62,11 @@ def _independent_rows(rows: sp.csr_matrix) -> sp.csr_matrix:
     # per factor and per binding exposure), so a pivoted QR of the dense block is cheap.
     if rows.shape[0] == 0:
         return rows
-    with _one_blas_thread():
+    with one_blas_thread():
         _, triangle, pivots = scipy.linalg.qr(rows.toarray().T, mode="economic", pivoting=True)
     diagonal = np.abs(np.diag(triangle))
     rank = int(np.sum(diagonal > RANK_TOLERANCE * diagonal[0])) if diagonal.size and diagonal[0] > 0 else 0
     return rows[np.sort(pivots[:rank])]
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """Return a context running BLAS/LAPACK on one thread (threadpoolctl, when installed)."""
-    # The QR is a few milliseconds on one thread; OpenBLAS's threads on a busy machine turned it
-    # into 0.2-1.7 s (bench_fund at load 6). threadpoolctl comes with scikit-learn; without it the
-    # QR runs as configured.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def solve_kkt(matrix: sp.csc_matrix, right_hand: np.ndarray) -> np.ndarray:

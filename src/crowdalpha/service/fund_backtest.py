@@ -42,7 +42,8 @@ from crowdalpha.fund.backtest import (
     portfolio_statistics,
     run_backtest,
 )
-from crowdalpha.market.targets import forward_return_matrix
+from crowdalpha.fund.blas import one_blas_thread
+from crowdalpha.market.targets import TargetInputs, forward_return_matrix
 from crowdalpha.service._tournaments import LoadedTournament, TournamentRef, load_tournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.errors import ServiceError
@@ -178,6 +179,49 @@ def backtest_season(
     if through is None:
         raise ServiceError("no_market_data", "the market store is empty; run `crowdalpha market ingest FILE`")
     inputs = target_inputs(ctx, loaded.config, through)
+    with one_blas_thread():  # small factorisations and products: OpenBLAS's pool only contends
+        days, numbers, factor_names = _backtest_days(inputs, rounds, rule, skipped)
+        if not days:
+            raise ServiceError(
+                "nothing_to_backtest",
+                f"{loaded.name} has no round with a meta model whose holding day is in the market store"
+                f" (rounds left out: {dict(sorted(skipped.items())[:5])})",
+            )
+        try:
+            paths = run_backtest(
+                days,
+                constraint_set(rule),
+                risk_aversion=rule.risk_aversion,
+                cost_per_turnover=cost_bps / 10_000,
+                holding_days=holding_days,
+                progress=progress,
+            )
+        except FundError as error:
+            raise ServiceError("fund_failed", f"the {loaded.name} backtest: {error}") from None
+    statistics = {name: portfolio_statistics(path) for name, path in paths.items()}
+    models = {name: item for name, item in statistics.items() if name.startswith(MODEL_PREFIX)}
+    sharpes = [item.sharpe for item in models.values() if math.isfinite(item.sharpe)]
+    return SeasonBacktest(
+        tournament=loaded.name,
+        rounds=tuple(numbers),
+        factor_names=factor_names,
+        cost_bps=cost_bps,
+        holding_days=holding_days,
+        paths=paths,
+        statistics=statistics,
+        best_model=max(models, key=lambda name: _merit(models[name])) if models else None,
+        median_model_sharpe=float(np.median(sharpes)) if sharpes else math.nan,
+        skipped_rounds=skipped,
+    )
+
+
+def _backtest_days(
+    inputs: TargetInputs, rounds: list[RoundSignals], rule: FundRule, skipped: dict[int, str]
+) -> tuple[list[BacktestDay], list[int], tuple[str, ...]]:
+    """Return each round's holding day (universe, alphas, returns), its number and the factor names.
+
+    A round whose holding day is not in the market store yet is added to ``skipped``.
+    """
     days: list[BacktestDay] = []
     numbers: list[int] = []
     factor_names: tuple[str, ...] = ()
@@ -206,38 +250,7 @@ def backtest_season(
             )
         )
         numbers.append(signals.number)
-    if not days:
-        raise ServiceError(
-            "nothing_to_backtest",
-            f"{loaded.name} has no round with a meta model whose holding day is in the market store"
-            f" (rounds left out: {dict(sorted(skipped.items())[:5])})",
-        )
-    try:
-        paths = run_backtest(
-            days,
-            constraint_set(rule),
-            risk_aversion=rule.risk_aversion,
-            cost_per_turnover=cost_bps / 10_000,
-            holding_days=holding_days,
-            progress=progress,
-        )
-    except FundError as error:
-        raise ServiceError("fund_failed", f"the {loaded.name} backtest: {error}") from None
-    statistics = {name: portfolio_statistics(path) for name, path in paths.items()}
-    models = {name: item for name, item in statistics.items() if name.startswith(MODEL_PREFIX)}
-    sharpes = [item.sharpe for item in models.values() if math.isfinite(item.sharpe)]
-    return SeasonBacktest(
-        tournament=loaded.name,
-        rounds=tuple(numbers),
-        factor_names=factor_names,
-        cost_bps=cost_bps,
-        holding_days=holding_days,
-        paths=paths,
-        statistics=statistics,
-        best_model=max(models, key=lambda name: _merit(models[name])) if models else None,
-        median_model_sharpe=float(np.median(sharpes)) if sharpes else math.nan,
-        skipped_rounds=skipped,
-    )
+    return days, numbers, factor_names
 
 
 def _merit(statistics: PortfolioStatistics) -> tuple[bool, float, float]:

@@ -88,7 +88,8 @@ def universe_at(
     with np.errstate(divide="ignore", invalid="ignore"):
         closes = inputs.close[start : position + 1]
         daily = closes[1:] / closes[:-1] - 1.0
-    betas = rolling_beta(daily, market_return(daily), BETA_WINDOW)["beta"][-1, columns]
+    # only the date's own beta: its trailing window, not the rolling series down the whole slice
+    betas = rolling_beta(daily[:, columns], market_return(daily), BETA_WINDOW, last=1)["beta"][-1]
     styles = tuple(inputs.styles)
     exposures = np.stack([inputs.styles[name][position, columns] for name in styles], axis=1)
     try:
