@@ -132,7 +132,7 @@ def test_a_stake_change_after_a_refresh_shows_at_once_and_the_next_refresh_keeps
     assert refresh_leaderboards(ctx) == []
 
 
-def test_a_resolved_round_gaining_a_score_day_is_refreshed_as_a_fresh_read_computes_it(ctx: Context) -> None:
+def test_a_resolved_round_gaining_a_corr60_day_is_refreshed_as_a_fresh_read_computes_it(ctx: Context) -> None:
     seed_leaderboard(ctx, models=10, rounds=3, score_days=2, seed=14)
     refresh_leaderboards(ctx)  # the finals of every round are now kept in memory
 
@@ -144,17 +144,17 @@ def test_a_resolved_round_gaining_a_score_day_is_refreshed_as_a_fresh_read_compu
         scored = uow.session.execute(
             select(SubmissionScore.submission_id, SubmissionScore.value).where(
                 SubmissionScore.round_id == row.id,
-                SubmissionScore.score == "corr20v2",
+                SubmissionScore.score == "corr60",
                 SubmissionScore.day == last,
             )
         ).all()
         ids = [submission_id for submission_id, _ in scored]
         moved = [value + 0.5 for _, value in scored]  # far from every other round's: the reputation moves
-        assert ids  # the round's models have a corr20v2 on its last day
+        assert ids  # the round's models have a CORR60 on its last day
         uow.scores.add_day(
             row.id,
             last + 1,
-            [NewScoreColumn("corr20v2", last + 1, ids, moved, [None] * len(ids))],
+            [NewScoreColumn("corr60", last + 1, ids, moved, [None] * len(ids))],
             market_date=ctx.now().date(),
             submissions=len(ids),
             now=ctx.now() + timedelta(seconds=1),
@@ -165,12 +165,12 @@ def test_a_resolved_round_gaining_a_score_day_is_refreshed_as_a_fresh_read_compu
     run_transaction(ctx.engine, add_longer_day)
     assert "classic/model" in refresh_leaderboards(ctx)
     refreshed = _figures(leaderboard_page(ctx, "classic", entity="model", limit=MAX_PAGE_SIZE))
-    assert refreshed != original  # the round's new last day of corr20v2 counts
+    assert refreshed != original  # the round's new last day of CORR60 counts
     ctx.cache.clear()  # a fresh process computes every round's finals from the database
     assert refresh_leaderboards(ctx) == []
     fresh = _figures(leaderboard_page(ctx, "classic", entity="model", limit=MAX_PAGE_SIZE))
     assert refreshed == fresh
     ctx.cache.clear()
-    reference = {item.name: item.reputations["corr20v2"] for item in model_leaderboard(ctx, "classic")}
+    reference = {item.name: item.reputations["corr60"] for item in model_leaderboard(ctx, "classic")}
     _, rows = ranked_leaderboard(ctx, "classic")
-    assert {row.name: row.reputations["corr20v2"].value for row in rows} == reference
+    assert {row.name: row.reputations["corr60"].value for row in rows} == reference

@@ -334,10 +334,63 @@ def _round_finals(
     reads only the scores that gained days)."""
     cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
     found = cache.get(item.id)
+    if found is not None and found[0] != item.version and found[0][1] == item.version[1]:
+        # resolved on the same date, it gained score days since: only its longer scores can have
+        updated = _longer_scores_updated(uow, loaded, item, found[1], found[3])
+        if updated is not None:
+            found = cache[item.id] = (item.version, updated[0], found[2], updated[1])
     if found is None or found[0] != item.version:
         known = None if found is None else found[3]
         found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item, known))
     return found[1], found[2]
+
+
+def _longer_scores_updated(
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    item: _ResolvedRound,
+    finals: pd.DataFrame,
+    known: dict[str, tuple[int, pd.Series]],
+) -> tuple[pd.DataFrame, dict[str, tuple[int, pd.Series]]] | None:
+    """Return a resolved round's finals with its longer scores (horizon past the round's resolution,
+    CORR60) read again where they gained days, and the scores' last days; None when the stored
+    finals cannot simply be updated (a score not seen before, a model not in them).
+
+    A round resolves once its score day ``horizon`` is stored, so only scores with a longer horizon
+    are scored after it; each is read by two index ranges (its last day, that day's values).
+    """
+    config = loaded.config
+    finals = finals.copy()
+    read = dict(known)
+    for score in config.scores:
+        if score.horizon <= config.horizon:
+            continue
+        day = uow.session.scalar(
+            select(func.max(SubmissionScore.day)).where(
+                SubmissionScore.round_id == item.id, SubmissionScore.score == score.name
+            )
+        )
+        if day is None or (score.name in known and known[score.name][0] == day):
+            continue
+        if score.name not in known:
+            return None
+        values = _rows(
+            uow,
+            select(Submission.model_id, SubmissionScore.value)
+            .join(Submission, Submission.id == SubmissionScore.submission_id)
+            .where(
+                SubmissionScore.round_id == item.id,
+                SubmissionScore.score == score.name,
+                SubmissionScore.day == day,
+            ),
+        )
+        model_ids, numbers = zip(*values, strict=True) if values else ((), ())
+        series = pd.Series(numbers, index=pd.Index(model_ids, dtype=object), dtype=np.float64)
+        if not series.index.isin(finals[MODEL]).all():
+            return None
+        finals[score.name] = finals[MODEL].map(series).astype(np.float64)
+        read[score.name] = (day, series)
+    return finals, read
 
 
 def _resolved_frames(
