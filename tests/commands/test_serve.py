@@ -66,6 +66,7 @@ def served_home(tmp_path: Path, classic_version_dir: Path) -> Iterator[tuple[str
             str(port),
             "--tick-every",
             "0.2",
+            "--access-log",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -109,6 +110,10 @@ def test_serve_prints_its_url_answers_graphql_and_ticks_the_round_open(
     assert answer.get("data"), answer
     [current] = answer["data"]["rounds"]
     assert current["openTime"] == "2026-01-06T12:00:00+00:00"
+    assert "access log: on" in process.stdout.readline() + process.stdout.readline()
+    process.terminate()
+    process.wait(timeout=10)
+    assert '"POST /graphql HTTP/1.1" 200' in process.stdout.read()  # --access-log: a line per request
 
 
 def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
@@ -153,6 +158,8 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
         output = process.stdout.read()
         process.stdout.close()
     assert "workers: 2 processes" in output
+    assert "access log: off (--access-log: a line per request)" in output
+    assert '"POST /graphql HTTP/1.1" 200' not in output  # no access log unless asked for
     assert len(set(uploaded)) == 6
     with open_context(settings) as ctx:
         stored = [item.submission_id for item in list_submissions(ctx, "alice", model.id)]
