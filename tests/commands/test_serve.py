@@ -144,7 +144,23 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        assert len(psutil.Process(process.pid).children(recursive=True)) >= 2
+        workers = [
+            child
+            for child in psutil.Process(process.pid).children(recursive=True)
+            if any(link.laddr.port == port and not link.raddr for link in child.net_connections("tcp"))
+        ]
+        assert len(workers) == 2  # each listening on the port
+        # Kept-alive connections opened at once spread over the workers (a socket per worker).
+        sessions = [requests.Session() for _ in range(16)]
+        for session in sessions:
+            assert session.get(f"{base_url}/healthz", timeout=5).status_code == 200
+        per_worker = [
+            sum(1 for link in worker.net_connections("tcp") if link.laddr.port == port and link.raddr)
+            for worker in workers
+        ]
+        assert sum(per_worker) == 16 and min(per_worker) >= 2, per_worker
+        for session in sessions:
+            session.close()
         monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{base_url}/graphql")
         napi = numerapi.NumerAPI(created.public_id, created.secret_key, show_progress_bars=False)
         ids = pd.read_parquet(classic_version_dir / "live.parquet").index.astype(str)
@@ -164,3 +180,21 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
     with open_context(settings) as ctx:
         stored = [item.submission_id for item in list_submissions(ctx, "alice", model.id)]
     assert sorted(stored) == sorted(uploaded)
+
+
+def test_serve_with_two_workers_refuses_a_port_in_use(tmp_path: Path) -> None:
+    settings = Settings.resolve(home=tmp_path / "home", environ={})
+    init_home(settings)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["serve", "--home", str(settings.home), "--port", str(port), "--no-tick", "--workers", "2"]
+        result = subprocess.run(
+            [sys.executable, "-m", "crowdalpha", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
