@@ -144,12 +144,15 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        workers = [
-            child
-            for child in psutil.Process(process.pid).children(recursive=True)
-            if any(link.laddr.port == port and not link.raddr for link in child.net_connections("tcp"))
-        ]
-        assert len(workers) == 2  # each listening on the port
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(workers) < 2:  # each listens on the port when ready
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if any(link.laddr.port == port and not link.raddr for link in child.net_connections("tcp"))
+            ]
+            time.sleep(0.1)
+        assert len(workers) == 2
         # Kept-alive connections opened at once spread over the workers (a socket per worker).
         sessions = [requests.Session() for _ in range(16)]
         for session in sessions:

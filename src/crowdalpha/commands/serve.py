@@ -15,12 +15,14 @@ so the kernel spreads new connections evenly over the workers (see :func:`serve_
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -70,6 +72,7 @@ def worker_app() -> FastAPI:
 
 WORKER_RESTART_SECONDS = 1.0
 WORKER_STOP_SECONDS = 10.0
+WORKER_START_SECONDS = 60.0
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -81,9 +84,17 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_worker(host: str, port: int, access_log: bool) -> None:
-    """Serve :func:`worker_app` on this process's own listening socket of the shared port."""
+def _run_worker(host: str, port: int, access_log: bool, started: Any = None) -> None:
+    """Serve :func:`worker_app` on this process's own listening socket of the shared port.
+
+    ``started`` (a barrier of the first workers) holds the listen until every one of them has its
+    socket: the first worker up would otherwise take every connection opened before the others listen,
+    for as long as those connections are kept alive.
+    """
     sock = _reuse_port_socket(host, port)
+    if started is not None:
+        with contextlib.suppress(threading.BrokenBarrierError):  # a worker that failed: serve anyway
+            started.wait(WORKER_START_SECONDS)
     sock.listen(2048)
     config = uvicorn.Config(
         f"{__name__}:worker_app", factory=True, host=host, port=port, log_level="info", access_log=access_log
@@ -111,9 +122,10 @@ def serve_workers(host: str, port: int, workers: int, *, access_log: bool) -> No
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes: list[multiprocessing.process.BaseProcess] = []
+    started = spawn.Barrier(workers)
     try:
         for _ in range(workers):
-            processes.append(spawn.Process(target=_run_worker, args=(host, port, access_log)))
+            processes.append(spawn.Process(target=_run_worker, args=(host, port, access_log, started)))
             processes[-1].start()
         while not stop.wait(WORKER_RESTART_SECONDS):
             for index, process in enumerate(processes):
