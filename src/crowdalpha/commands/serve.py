@@ -8,7 +8,8 @@ transition is a job that runs once). ``--no-tick`` leaves the transitions to ano
 every core (one process is bound to one core by the GIL). Each worker opens the home itself
 (:func:`worker_app`, from the settings this process puts in the environment); the tick loop stays in
 this, the supervising, process. Each worker listens on its own socket bound with ``SO_REUSEPORT``,
-so the kernel spreads new connections evenly over the workers (see :func:`serve_workers`).
+so the kernel spreads new connections evenly over the workers (see :func:`serve_workers`; Linux only,
+elsewhere uvicorn's shared socket).
 
 ``--access-log`` prints uvicorn's line per request (off by default: see :data:`ACCESS_LOG_HELP`).
 """
@@ -20,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,8 @@ def worker_app() -> FastAPI:
     return serving_app(open_context(settings, clock=HomeClock(settings)))
 
 
+BALANCED_REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+"""Linux spreads connections over the listening sockets sharing a port; other systems do not (or lack it)."""
 WORKER_RESTART_SECONDS = 1.0
 WORKER_STOP_SECONDS = 10.0
 WORKER_START_SECONDS = 60.0
@@ -200,6 +204,17 @@ def serve_command(
             else:
                 _export_settings(ctx.settings)
                 load_signing_key(ctx.settings)  # create it now, so every worker signs with the same key
-                serve_workers(host, port, workers, access_log=access_log)
+                if BALANCED_REUSE_PORT:
+                    serve_workers(host, port, workers, access_log=access_log)
+                else:  # no kernel balancing of SO_REUSEPORT sockets here: uvicorn's shared socket
+                    uvicorn.run(
+                        f"{__name__}:worker_app",
+                        factory=True,
+                        workers=workers,
+                        host=host,
+                        port=port,
+                        log_level="info",
+                        access_log=access_log,
+                    )
         finally:
             stop.set()
