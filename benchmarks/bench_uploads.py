@@ -25,16 +25,23 @@ Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. The clients run a close
 latency is 32 clients / throughput: p99 < 250 ms needs well over 128 uploads/s. Prints one JSON line.
 ``--quick`` runs 5 s with 4 clients; ``--sqlite-only`` skips PostgreSQL.
 
-Measured (``--seconds 60``, 2 workers, shared 2-core machine). Nearly idle (1-minute load average
-0.2 → 4.4 over the SQLite run, 4.0 → 5.4 over PostgreSQL): SQLite 181.8 uploads/s, p50 170 ms, p99
-371 ms, 8.74 ms server CPU per upload; PostgreSQL 97.1 uploads/s, p50 324 ms, p99 555 ms, 11.06 ms
-(the PostgreSQL server's own CPU not counted); 0 errors, 0 lost on both. With three other
-benchmarks using about one core (load 10 → 17): SQLite 115.1/s, p99 579 ms, 8.31 ms; PostgreSQL
-59.5/s, p99 1,481 ms, 10.22 ms. Most of the latency is the create_submission step (p50 146 ms, p99
-345 ms idle on SQLite). Validation of one file against the prepared universe: 1.14 ms vs
-numerai-tools' 32.0 ms. The goal is not met: the throughput holds on SQLite, p99 does not on
-either, nor PostgreSQL's throughput. Side by side at load ~4 (20 s, SQLite), the code before these
-cuts: 83.9/s, p99 1,083 ms, 14.36 ms CPU; after: 124.7/s, p99 617 ms, 9.94 ms.
+Measured (``--seconds 60``, 2 workers, shared 2-core machine), 2026-12-07, with another engineer's
+work loading the machine (1-minute load average 8.6 → 14.5 over the SQLite run, 12.7 → 13.8 over
+PostgreSQL): SQLite 151.3 uploads/s, p50 205 ms, p99 351 ms, 7.81 ms server CPU per upload;
+PostgreSQL 118.5 uploads/s, p50 262 ms, p99 459 ms, 8.65 ms (the PostgreSQL server's own CPU not
+counted); 0 errors, 0 lost on both. Per step (p50/p99 ms), SQLite: auth 5/33, PUT 32/116, create
+161/299; PostgreSQL: auth 4/33, PUT 20/76, create 234/406. Validation of one file against the
+prepared universe: 1.14 ms vs numerai-tools' 47.4 ms. The code before this round, at a similar load
+(10 → 17): SQLite 115.1/s, p99 579 ms, 8.31 ms; PostgreSQL 59.5/s, p99 1,481 ms, 10.22 ms; nearly
+idle: SQLite 181.8/s, p99 371 ms; PostgreSQL 97.1/s, p99 555 ms. What changed: one ``SO_REUSEPORT``
+socket per worker (the busy worker had won most accepts: the 32 kept-alive clients split 21/11 or
+24/7, and one worker's clients waited two or three times longer), three FIFO submission threads per
+worker instead of the 40-thread pool, no access log by default, no BEGIN/COMMIT around an upload's
+read on PostgreSQL, no scrypt when a cached key is re-checked; together the small requests' p99 fell
+from 100-300 ms to ~33 ms and p99/p50 from ~2.2 to ~1.7. The goal is met for throughput on both
+databases, not for p99: at p99/p50 ≈ 1.7 a closed loop of 32 clients needs about 220 uploads/s for
+p99 < 250 ms, i.e. 2 cores / 220 ≈ 9 ms of CPU per upload for server and client together — the
+whole machine at today's 7.8 + 0.9 ms, so not while a third party uses a core of it.
 """
 
 from __future__ import annotations

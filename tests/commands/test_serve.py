@@ -66,6 +66,7 @@ def served_home(tmp_path: Path, classic_version_dir: Path) -> Iterator[tuple[str
             str(port),
             "--tick-every",
             "0.2",
+            "--access-log",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -109,6 +110,10 @@ def test_serve_prints_its_url_answers_graphql_and_ticks_the_round_open(
     assert answer.get("data"), answer
     [current] = answer["data"]["rounds"]
     assert current["openTime"] == "2026-01-06T12:00:00+00:00"
+    assert "access log: on" in process.stdout.readline() + process.stdout.readline()
+    process.terminate()
+    process.wait(timeout=10)
+    assert '"POST /graphql HTTP/1.1" 200' in process.stdout.read()  # --access-log: a line per request
 
 
 def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
@@ -139,7 +144,26 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        assert len(psutil.Process(process.pid).children(recursive=True)) >= 2
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(workers) < 2:  # each listens on the port when ready
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if any(link.laddr.port == port and not link.raddr for link in child.net_connections("tcp"))
+            ]
+            time.sleep(0.1)
+        assert len(workers) == 2
+        # Kept-alive connections opened at once spread over the workers (a socket per worker).
+        sessions = [requests.Session() for _ in range(16)]
+        for session in sessions:
+            assert session.get(f"{base_url}/healthz", timeout=5).status_code == 200
+        per_worker = [
+            sum(1 for link in worker.net_connections("tcp") if link.laddr.port == port and link.raddr)
+            for worker in workers
+        ]
+        assert sum(per_worker) == 16 and min(per_worker) >= 2, per_worker
+        for session in sessions:
+            session.close()
         monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", f"{base_url}/graphql")
         napi = numerapi.NumerAPI(created.public_id, created.secret_key, show_progress_bars=False)
         ids = pd.read_parquet(classic_version_dir / "live.parquet").index.astype(str)
@@ -153,7 +177,27 @@ def test_serve_with_two_workers_takes_uploads_signed_by_either_worker(
         output = process.stdout.read()
         process.stdout.close()
     assert "workers: 2 processes" in output
+    assert "access log: off (--access-log: a line per request)" in output
+    assert '"POST /graphql HTTP/1.1" 200' not in output  # no access log unless asked for
     assert len(set(uploaded)) == 6
     with open_context(settings) as ctx:
         stored = [item.submission_id for item in list_submissions(ctx, "alice", model.id)]
     assert sorted(stored) == sorted(uploaded)
+
+
+def test_serve_with_two_workers_refuses_a_port_in_use(tmp_path: Path) -> None:
+    settings = Settings.resolve(home=tmp_path / "home", environ={})
+    init_home(settings)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = ["serve", "--home", str(settings.home), "--port", str(port), "--no-tick", "--workers", "2"]
+        result = subprocess.run(
+            [sys.executable, "-m", "crowdalpha", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -11,6 +11,7 @@ from crowdalpha.service import Context, authenticate, create_account, create_api
 from crowdalpha.service import accounts as accounts_module
 from crowdalpha.service.accounts import VerifiedKey, VerifiedKeys, verified_keys
 from crowdalpha.store import AuthenticationError, PermissionDenied, Scope
+from crowdalpha.store.repositories import accounts as store_accounts
 
 
 @pytest.fixture
@@ -81,6 +82,43 @@ def test_a_verified_token_expires_after_the_cache_seconds(
     now[0] += 0.02
     authenticate(ctx, token)
     assert statements, "an expired entry is verified against the database again"
+
+
+def test_an_expired_token_is_accepted_again_without_hashing_its_secret_again(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account, public_id, secret_key = create_account(ctx, "alice")
+    token = f"Token {public_id}${secret_key}"
+    now = [1000.0]
+    monkeypatch.setattr(accounts_module.time, "monotonic", lambda: now[0])
+    authenticate(ctx, token)
+    hashed: list[tuple] = []
+    real_verify = store_accounts.verify_secret
+    monkeypatch.setattr(store_accounts, "verify_secret", lambda *a: hashed.append(a) or real_verify(*a))
+    for _ in range(3):
+        now[0] += verified_keys(ctx).seconds + 0.01
+        assert authenticate(ctx, token, Scope.UPLOAD_SUBMISSION).id == account.id
+    assert hashed == []  # the secret was hashed once, at the first check
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_its_entry_expires(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_account(ctx, "alice")
+    extra = create_api_key(ctx, "alice", "laptop", [Scope.UPLOAD_SUBMISSION])
+    token = f"Token {extra.info.public_id}${extra.secret_key}"
+    now = [1000.0]
+    monkeypatch.setattr(accounts_module.time, "monotonic", lambda: now[0])
+    authenticate(ctx, token, Scope.UPLOAD_SUBMISSION)
+    other_process = Context(engine=ctx.engine, blobs=ctx.blobs, clock=ctx.clock, settings=ctx.settings)
+    revoke_api_key(other_process, "alice", extra.info.public_id)
+    assert authenticate(ctx, token, Scope.UPLOAD_SUBMISSION).username == "alice"  # cached a while longer
+    now[0] += verified_keys(ctx).seconds + 0.01
+    with pytest.raises(AuthenticationError, match=r"^invalid API key$"):
+        authenticate(ctx, token, Scope.UPLOAD_SUBMISSION)
+    wrong = extra.secret_key[:-1] + ("A" if extra.secret_key[-1] != "A" else "B")
+    with pytest.raises(AuthenticationError, match=r"^invalid API key$"):
+        authenticate(ctx, f"Token {extra.info.public_id}${wrong}", Scope.UPLOAD_SUBMISSION)
 
 
 def test_the_cache_keeps_at_most_max_entries_tokens() -> None:

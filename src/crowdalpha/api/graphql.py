@@ -22,14 +22,18 @@ reputations are read from :mod:`crowdalpha.service.performance`, leaderboards fr
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from functools import wraps
+from functools import partial, wraps
 from importlib import resources
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from ariadne import MutationType, ObjectType, QueryType, make_executable_schema
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLHTTPHandler
@@ -141,6 +145,34 @@ def threaded(resolver: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(resolver)
     async def run(obj: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
         return await run_in_threadpool(resolver, obj, info, **arguments)
+
+    return run
+
+
+SUBMISSION_THREADS = int(os.environ.get("CROWDALPHA_SUBMISSION_THREADS", "3"))
+"""Threads per server process that validate and record submitted files at once (the rest queue, first
+come first served). Each submission is a few milliseconds of CPU; with every waiting one in its own
+thread they fought over the interpreter lock, starving the event loop (so the small requests waited
+too) and finishing in no particular order."""
+
+
+def _submission_limiter(request: Request) -> anyio.CapacityLimiter:
+    """Return this app's limiter of submission threads on the running event loop (made on first use)."""
+    loop = asyncio.get_running_loop()
+    found = getattr(request.app.state, "submission_limiter", None)
+    if found is None or found[0] is not loop:
+        found = (loop, anyio.CapacityLimiter(SUBMISSION_THREADS))
+        request.app.state.submission_limiter = found
+    return found[1]
+
+
+def submitting(resolver: Callable[..., Any]) -> Callable[..., Any]:
+    """Return an async resolver running ``resolver`` on one of the few submission threads (see above)."""
+
+    @wraps(resolver)
+    async def run(obj: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        limiter = _submission_limiter(info.context["request"])
+        return await anyio.to_thread.run_sync(partial(resolver, obj, info, **arguments), limiter=limiter)
 
     return run
 
@@ -406,7 +438,7 @@ def _submit_upload(
 
 
 @mutation.field("create_submission")
-@threaded
+@submitting
 def resolve_create_submission(
     _: Any,
     info: GraphQLResolveInfo,
@@ -420,7 +452,7 @@ def resolve_create_submission(
 
 
 @mutation.field("createSignalsSubmission")
-@threaded
+@submitting
 def resolve_create_signals_submission(
     _: Any,
     info: GraphQLResolveInfo,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,9 +38,20 @@ def load_tournament(uow: UnitOfWork, tournament: TournamentRef) -> LoadedTournam
 
 def loaded_tournament(row: Tournament) -> LoadedTournament:
     """Return a stored tournament row with its rules parsed."""
-    return LoadedTournament(
+    # Comparing the stored document with the one parsed last costs a fraction of writing it out as
+    # text again (the key of ``parsed_config``), and every upload loads its tournament.
+    last = _LAST_LOADED.get(row.id)
+    if last is not None and last[0] == row.config and last[1].name == row.name:
+        return last[1]
+    loaded = LoadedTournament(
         id=row.id, name=row.name, config=parsed_config(json.dumps(row.config, sort_keys=True))
     )
+    _LAST_LOADED[row.id] = (copy.deepcopy(row.config), loaded)
+    return loaded
+
+
+_LAST_LOADED: dict[int, tuple[object, LoadedTournament]] = {}
+"""Per tournament id: the stored config document last loaded (a private copy) and what it loaded as."""
 
 
 @lru_cache(maxsize=64)

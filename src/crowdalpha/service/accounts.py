@@ -8,6 +8,11 @@ nothing and cannot be matched without the secret), only successful verifications
 secret always pays the full check), and the scopes are kept with the entry so every request's scope
 is still checked. The one cost: a key revoked by another process keeps working on this one for at
 most that many seconds; a revocation through this Context clears the cache at once.
+
+When an entry expires, the next request re-reads the key: still active, with the very hash its secret
+verified against, it is accepted again without a new scrypt hash (the same secret and hash give the
+same answer); revoked, or with another hash, it goes through the full check. Each process still sees
+a revocation within those seconds, but no longer spends an scrypt per key every few seconds.
 """
 
 from __future__ import annotations
@@ -96,8 +101,9 @@ def authenticate(ctx: Context, token_header: str | None, scope: Scope | str | No
     digest = _token_digest(public_id, secret_key)
     verified = keys.get(digest)
     if verified is None:
+        expired = keys.expired(digest)
         verified = run_transaction(
-            ctx.engine, lambda uow: _verify(uow, public_id, secret_key), read_only=True
+            ctx.engine, lambda uow: _verify(uow, public_id, secret_key, expired), read_only=True
         )
         keys.put(digest, verified)
     require_scope(verified.scopes, scope)
@@ -126,15 +132,20 @@ def _token_digest(public_id: str, secret_key: str) -> bytes:
 
 @dataclass(frozen=True)
 class VerifiedKey:
-    """An API key that verified: its account and scopes."""
+    """An API key that verified: its account, scopes and the stored hash its secret verified against."""
 
     account: Account
     scopes: tuple[str, ...]
+    secret_hash: str | None = None
 
 
-def _verify(uow: UnitOfWork, public_id: str, secret_key: str) -> VerifiedKey:
-    api_key = uow.accounts.verify_key(public_id, secret_key)
-    return VerifiedKey(uow.accounts.get(api_key.account_id), tuple(api_key.scopes))
+def _verify(uow: UnitOfWork, public_id: str, secret_key: str, expired: VerifiedKey | None) -> VerifiedKey:
+    api_key = None
+    if expired is not None and expired.secret_hash is not None:
+        api_key = uow.accounts.still_active_key(public_id, expired.secret_hash)
+    if api_key is None:
+        api_key = uow.accounts.verify_key(public_id, secret_key)
+    return VerifiedKey(uow.accounts.get(api_key.account_id), tuple(api_key.scopes), api_key.secret_hash)
 
 
 class VerifiedKeys:
@@ -150,10 +161,15 @@ class VerifiedKeys:
         """Return the key verified under this token digest less than ``seconds`` ago, or None."""
         with self._lock:
             entry = self._entries.get(digest)
-            if entry is None:
+            if entry is None or time.monotonic() >= entry[0]:
                 return None
-            if time.monotonic() >= entry[0]:
-                del self._entries[digest]
+            return entry[1]
+
+    def expired(self, digest: bytes) -> VerifiedKey | None:
+        """Return the key verified under this token digest ``seconds`` ago or longer (kept till evicted)."""
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None or time.monotonic() < entry[0]:
                 return None
             return entry[1]
 

@@ -65,6 +65,9 @@ CHUNK_BYTES = 1024 * 1024
 UPLOAD_ISOLATION = "READ COMMITTED"
 """PostgreSQL isolation of an upload's write: SERIALIZABLE aborted most concurrent uploads (their
 predicate reads of ``submissions`` overlap); row locks order exactly the uploads that can conflict."""
+UPLOAD_READ_ISOLATION = "AUTOCOMMIT"
+"""PostgreSQL mode of an upload's read: each statement on its own, as at READ COMMITTED (a snapshot per
+statement, no locks), but without the BEGIN and COMMIT round trips around its one statement."""
 MAX_FILENAME_CHARS = 255
 
 
@@ -198,14 +201,15 @@ def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: d
 def _read_upload_rows(ctx: Context, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
     """Return what an upload needs to know, read in one read-only transaction.
 
-    At READ COMMITTED on PostgreSQL: the read is one statement (one snapshot either way), and a
-    SERIALIZABLE one would take predicate locks that only cost the server time.
+    In autocommit mode on PostgreSQL: the read is one statement (one snapshot either way, so it reads
+    what a READ COMMITTED transaction would), and a SERIALIZABLE one would take predicate locks that
+    only cost the server time.
     """
     return run_transaction(
         ctx.engine,
         lambda uow: _prepare(uow, account, model_id, received_at),
         read_only=True,
-        isolation_level=UPLOAD_ISOLATION,
+        isolation_level=UPLOAD_READ_ISOLATION,
     )
 
 

@@ -142,6 +142,17 @@ class AccountRepository:
             raise AuthenticationError(INVALID_KEY_MESSAGE)
         return api_key
 
+    def still_active_key(self, public_id: str, secret_hash: str) -> ApiKey | None:
+        """Return the key with this public id if it is active and still has this stored hash, else None.
+
+        For a secret that verified against ``secret_hash`` before: the same hash verifies it again, so
+        only the revocation (and a changed hash) needs the database.
+        """
+        api_key = self.session.scalars(select(ApiKey).where(ApiKey.public_id == public_id)).one_or_none()
+        if api_key is None or api_key.revoked_at is not None or api_key.secret_hash != secret_hash:
+            return None
+        return api_key
+
     def authenticate(self, public_id: str, secret_key: str, *, scope: Scope | str | None = None) -> Account:
         """Return the account owning an active key with this secret (and scope); raise otherwise.
 
