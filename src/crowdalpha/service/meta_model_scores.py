@@ -31,7 +31,7 @@ from crowdalpha.service._tournaments import LoadedTournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork
-from crowdalpha.store.schema import MetaModelScore
+from crowdalpha.store.schema import MetaModelScore, RoundLiveData
 from crowdalpha.tournament.config import TournamentConfig
 
 if TYPE_CHECKING:  # the scoring module calls this one: import it at run time only
@@ -68,11 +68,13 @@ def store_meta_model_scores(
     *,
     now: datetime,
     targets: Mapping[tuple[int, str], pd.Series] | None = None,
+    live: RoundLiveData | None = None,
 ) -> list[MetaModelDayScore]:
     """Store the round's meta model's CORR of each CORR score on each newly stored day; return them.
 
     ``targets`` are day targets already computed for the round's submissions, by (score day,
-    residualisation); the others are computed here. Idempotent: a (score, day) already stored is
+    residualisation); the others are computed here. ``live``: the round's live data, when the caller
+    has read it. Idempotent: a (score, day) already stored is
     replaced by the same value.
     """
     from crowdalpha.service.scoring import _neutralization, day_targets, round_id_assets
@@ -81,7 +83,7 @@ def store_meta_model_scores(
     if not days or not scores:
         return []
     meta_model = read_meta_model(ctx, uow, row)
-    live = uow.scores.live_data(row.id)
+    live = live or uow.scores.live_data(row.id)
     if meta_model is None or live is None:
         return []
     predictions = meta_model.dropna().to_frame(META_MODEL_NAME)

@@ -31,6 +31,7 @@ from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_f
 from crowdalpha.service.live_benchmarks import publish_live_benchmarks
 from crowdalpha.service.resolution import close_round_in, resolve_round_in
 from crowdalpha.service.scoring import (
+    ScoreBatch,
     ScoresPending,
     record_round_live_data,
     rounds_scored_after_resolution,
@@ -39,7 +40,7 @@ from crowdalpha.service.scoring import (
 )
 from crowdalpha.service.web_leaderboard import refresh_leaderboards
 from crowdalpha.service.webhooks import notify_round_opened
-from crowdalpha.store import NotFound, RoundState, UnitOfWork, run_transaction
+from crowdalpha.store import Job, NotFound, RoundState, UnitOfWork, is_retryable, run_transaction
 from crowdalpha.store import Round as RoundRow
 from crowdalpha.store.repositories.datasets import DatasetFileSpec
 from crowdalpha.tournament.calendar import (
@@ -55,6 +56,9 @@ from crowdalpha.tournament.rounds import Round as RoundRule
 
 TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE, JobStep.SCORE, JobStep.RESOLVE)
 JOB_LEASE = timedelta(minutes=5)
+SCORE_BATCH = 128
+"""Most score jobs run in one transaction: a daily round is scored for up to 60 days, so a day's
+score jobs (one per round in flight) fit one batch."""
 SCORE_RETRY = timedelta(hours=1)
 """How long a score job whose market data is not ingested yet waits before it is tried again."""
 UNIVERSE_FILE = "live_universe.parquet"
@@ -368,22 +372,28 @@ def round_status(ctx: Context, tournament: TournamentRef, number: int | None = N
 
 
 def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
-    """Run every due round job (open, close, score) of every tournament once; return what ran."""
+    """Run every due round job (open, close, score) of every tournament once; return what ran.
+
+    Jobs run oldest due first, each in a transaction of its own — except score jobs: the score
+    jobs due together (up to ``SCORE_BATCH``, one per round in flight on a scoring day) are
+    claimed at once and run in one transaction, each job in a savepoint of it, so a job that fails
+    or waits rolls back alone and the others still commit (:func:`_run_score_batch`).
+    """
     now = ctx.now()
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
     report = TickReport(now=now)
     report.created_rounds.extend(run_transaction(ctx.engine, lambda uow: _enqueue_due_jobs(uow, now)))
     while True:
-        jobs = run_transaction(
-            ctx.engine,
-            lambda uow: uow.jobs.claim(owner, now=now, lease=JOB_LEASE, steps=[s.value for s in TICK_STEPS]),
-            isolation_level="READ COMMITTED",
-        )
+        jobs = _claim(ctx, owner, now, TICK_STEPS)
         if not jobs:
             # right after the jobs: the leaderboards their resolutions and scores changed (idempotent)
             report.leaderboards.extend(refresh_leaderboards(ctx))
             return report
         job = jobs[0]
+        if job.step == JobStep.SCORE.value:
+            batch = [job, *_claim(ctx, owner, now, (JobStep.SCORE,), SCORE_BATCH - 1)]
+            _run_score_batch(ctx, batch, owner, now, report)
+            continue
 
         def work(
             uow: UnitOfWork, job_id: int = job.id, payload: dict = job.payload, step: str = job.step
@@ -396,21 +406,63 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
             report.ran.append(job.key)
             if job.step == JobStep.OPEN.value:  # committed: announce it to the models' webhooks
                 notify_round_opened(ctx, job.payload["tournament"], int(job.payload["round"]))
-        except ScoresPending as pending:
-            retry_at = now + SCORE_RETRY
-            run_transaction(
-                ctx.engine,
-                lambda uow, j=job.id, m=str(pending), r=retry_at: uow.jobs.fail(
-                    j, owner, error=m, now=now, retry_at=r
-                ),
-            )
-            report.waiting[job.key] = str(pending)
         except Exception as error:
-            message = user_message(error) or f"{type(error).__name__}: {error}"
             run_transaction(
-                ctx.engine, lambda uow, j=job.id, m=message: uow.jobs.fail(j, owner, error=m, now=now)
+                ctx.engine, lambda uow, j=job, e=error: _record_failure(uow, j, e, owner, now, report)
             )
-            report.failed[job.key] = message
+
+
+def _claim(ctx: Context, owner: str, now: datetime, steps: tuple[JobStep, ...], limit: int = 1) -> list[Job]:
+    """Lease up to ``limit`` due jobs of ``steps`` to ``owner`` in a short transaction of its own."""
+    return run_transaction(
+        ctx.engine,
+        lambda uow: uow.jobs.claim(
+            owner, now=now, lease=JOB_LEASE, limit=limit, steps=[step.value for step in steps]
+        ),
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _record_failure(
+    uow: UnitOfWork, job: Job, error: Exception, owner: str, now: datetime, report: TickReport
+) -> None:
+    """Mark a job that raised: pending after ``SCORE_RETRY`` if its scores wait for data, else failed."""
+    if isinstance(error, ScoresPending):
+        uow.jobs.fail(job.id, owner, error=str(error), now=now, retry_at=now + SCORE_RETRY)
+        report.waiting[job.key] = str(error)
+    else:
+        message = user_message(error) or f"{type(error).__name__}: {error}"
+        uow.jobs.fail(job.id, owner, error=message, now=now)
+        report.failed[job.key] = message
+
+
+def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, report: TickReport) -> None:
+    """Run claimed score jobs in one transaction, each in a savepoint; record each one's outcome.
+
+    The batch shares what every job of it reads the same (:class:`ScoreBatch`: the market's last
+    date and target inputs per tournament), and one commit; a job that raises has its savepoint
+    rolled back and is marked as a job run alone would be.
+    """
+
+    def work(uow: UnitOfWork) -> TickReport:
+        outcome = TickReport(now=now)
+        batch = ScoreBatch()
+        for job in jobs:
+            try:
+                with uow.session.begin_nested():
+                    _run_step(ctx, uow, job.payload, JobStep.SCORE, now, batch=batch)
+                    uow.jobs.complete(job.id, owner, now=now)
+                outcome.ran.append(job.key)
+            except Exception as error:
+                if is_retryable(error):
+                    raise  # the whole transaction runs again (serialization failure, busy database)
+                _record_failure(uow, job, error, owner, now, outcome)
+        return outcome
+
+    outcome = run_transaction(ctx.engine, work)
+    report.ran.extend(outcome.ran)
+    report.waiting.update(outcome.waiting)
+    report.failed.update(outcome.failed)
 
 
 def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
@@ -443,7 +495,15 @@ def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
     return created
 
 
-def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: datetime) -> None:
+def _run_step(
+    ctx: Context,
+    uow: UnitOfWork,
+    payload: dict,
+    step: JobStep,
+    now: datetime,
+    *,
+    batch: ScoreBatch | None = None,
+) -> None:
     tournament, number = payload["tournament"], int(payload["round"])
     loaded = load_tournament(uow, tournament)
     row = uow.rounds.get_by_number(loaded.id, number)
@@ -454,6 +514,6 @@ def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: 
     elif step is JobStep.CLOSE:
         _close(ctx, uow, loaded, row, now)
     elif step is JobStep.SCORE:
-        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now)
+        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now, batch=batch)
     elif step is JobStep.RESOLVE:
         resolve_round_in(ctx, uow, loaded, row, now=now)

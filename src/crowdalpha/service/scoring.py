@@ -122,6 +122,27 @@ ROUND_STATE_BUDGET = 20_000_000
 """Prediction values (ids × submissions) whose rounds' derived rows a context keeps across score days."""
 
 
+@dataclass
+class ScoreBatch:
+    """What the score jobs run in one transaction share: each market's last date and target inputs.
+
+    Read by the first job of the batch that needs them, then trusted by the rest: the batch is one
+    transaction, so one snapshot of the market store serves all its jobs.
+    """
+
+    inputs: dict[tuple[str, int], tuple[date | None, TargetInputs | None]] = field(default_factory=dict)
+
+    def target_inputs(
+        self, ctx: Context, config: TournamentConfig
+    ) -> tuple[date | None, TargetInputs | None]:
+        """Return (the market's last ingested date, the target inputs through it); (None, None) if empty."""
+        slot = (config.market, config.lag_days)
+        if slot not in self.inputs:
+            through = market_through(ctx, config.market)
+            self.inputs[slot] = (through, None if through is None else target_inputs(ctx, config, through))
+        return self.inputs[slot]
+
+
 class ScoresPending(ServiceError):
     """A score day is not computable yet: the market store lacks the close it needs."""
 
@@ -1081,15 +1102,29 @@ def score_round(
     missing, or its inputs break a scoring rule) is skipped and named in the report; the others
     are stored.
     """
+    return _score_round(ctx, uow, loaded, row, inputs, now=now, report=report)[0]
+
+
+def _score_round(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    inputs: TargetInputs,
+    *,
+    now: datetime,
+    report: ScoreDayReport | None = None,
+) -> tuple[list[ScoredDay], set[int]]:
+    """Return :func:`score_round`'s stored days and every day of the round now scored."""
     config = loaded.config
     live = uow.scores.live_data(row.id)
     if live is None:
         raise NoLiveData("no_private_live_data", _no_live_data_message(loaded, row))
     last = computable_days(config, inputs, live.live_date)
-    done = uow.scores.scored_days(row.id)
+    done = set(uow.scores.scored_days(row.id))
     days = [day for day in range(1, last + 1) if day not in done]
     if not days:
-        return []
+        return [], done
     unscored: dict[str, str] = {} if report is None else report.unscored_submissions
     predictions = scored_predictions(ctx, uow, loaded, row, unscored)
     values = predictions.values
@@ -1140,11 +1175,17 @@ def score_round(
             names.append(score.name)
             new_scores.append(_stored_scores(score.name, day, score_values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
-        if uow.scores.add_day(row.id, day, new_scores, market_date=market_date, submissions=count, now=now):
+        if uow.scores.add_day(
+            row.id, day, new_scores, market_date=market_date, submissions=count, now=now, scored=done
+        ):
             stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
-    uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
-    store_meta_model_scores(ctx, uow, loaded, row, inputs, stored, now=now, targets=day_target_values)
-    return stored
+        done.add(day)
+    if row.state == RoundState.CLOSED.value:
+        uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
+    store_meta_model_scores(
+        ctx, uow, loaded, row, inputs, stored, now=now, targets=day_target_values, live=live
+    )
+    return stored, done
 
 
 # -- use cases ----------------------------------------------------------------------------------------
@@ -1252,14 +1293,24 @@ def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = No
 
 
 def score_round_job(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, row: Round, day: int, *, now: datetime
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    day: int,
+    *,
+    now: datetime,
+    batch: ScoreBatch | None = None,
 ) -> list[ScoredDay]:
-    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
-    through = market_through(ctx, loaded.config.market)
-    if through is None:
+    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks.
+
+    ``batch`` shares the market reads of the score jobs run in the same transaction.
+    """
+    through, inputs = (batch or ScoreBatch()).target_inputs(ctx, loaded.config)
+    if through is None or inputs is None:
         raise ScoresPending("no_market_data", _empty_market_message(loaded.config.market))
-    stored = score_round(ctx, uow, loaded, row, target_inputs(ctx, loaded.config, through), now=now)
-    if day not in uow.scores.scored_days(row.id):
+    stored, scored = _score_round(ctx, uow, loaded, row, inputs, now=now)
+    if day not in scored:
         raise ScoresPending(
             "market_data_pending",
             f"{loaded.name} round {row.number} score day {day} needs market data after"

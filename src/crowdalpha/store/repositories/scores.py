@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import repeat
@@ -134,9 +134,13 @@ class ScoreRepository:
         market_date: date,
         submissions: int,
         now: datetime,
+        scored: Collection[int] | None = None,
     ) -> RoundScoreDay | None:
-        """Store a score day and its scores; return None (storing nothing) if the day was scored already."""
-        if day in self.scored_days(round_id):
+        """Store a score day and its scores; return None (storing nothing) if the day was scored already.
+
+        ``scored``: the round's scored days as read earlier in this transaction (spares the read).
+        """
+        if day in (self.scored_days(round_id) if scored is None else scored):
             return None
         record = RoundScoreDay(
             round_id=round_id, day=day, market_date=market_date, submissions=submissions, scored_at=now
