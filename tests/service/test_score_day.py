@@ -36,6 +36,7 @@ from crowdalpha.service import (
     submit_predictions,
     tick,
 )
+from crowdalpha.service import scoring as scoring_service
 from crowdalpha.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 from crowdalpha.store import transaction
 from crowdalpha.store.schema import RoundScoreDay, SubmissionScore
@@ -360,3 +361,40 @@ def test_score_days_read_the_files_once_into_the_rounds_prediction_matrix(
         expected = oracle_corr(predictions, _expected_target(market, HISTORY_DAYS + 4, day)).sort_index()
         values = stored[(stored["score"] == "corr20v2") & (stored["day"] == day)].set_index("submission")
         assert values["value"].sort_index().to_numpy() == pytest.approx(expected.to_numpy(), abs=EXACT)
+
+
+def test_a_score_job_failing_after_writing_rolls_back_alone_beside_the_ticks_other_score_jobs(
+    ctx: Context, closed_round: Round, market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx.clock.set(TUESDAY_OPEN + timedelta(days=1, minutes=30))  # type: ignore[attr-defined]
+    second = open_round(ctx, "classic").number
+    ids = sorted(pd.read_parquet(market.version_dir / "live.parquet").index.astype(str))
+    _submit(ctx, "dave", ids, 3)
+    ctx.clock.set(TUESDAY_OPEN + timedelta(days=1, hours=2))  # type: ignore[attr-defined]
+    close_round(ctx, "classic")
+    ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 6))
+    real = scoring_service.store_meta_model_scores
+
+    def failing_after_the_days_are_written(ctx, uow, loaded, row, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert uow.scores.scored_days(row.id)  # this job's days are written (not committed) by now
+        if row.number == second:
+            raise RuntimeError("injected fault after the score days were written")
+        return real(ctx, uow, loaded, row, *args, **kwargs)
+
+    monkeypatch.setattr(scoring_service, "store_meta_model_scores", failing_after_the_days_are_written)
+    with transaction(ctx.engine) as uow:
+        second_score = uow.rounds.get_by_number(8, second).score_time
+    ctx.clock.set(second_score)  # type: ignore[attr-defined]
+    report = tick(ctx)
+    failed_key = f"classic/{second}/score/{second_score.date().isoformat()}"
+    assert list(report.failed) == [failed_key]
+    assert "injected fault after the score days were written" in report.failed[failed_key]
+    first_keys = [key for key in report.ran if key.startswith(f"classic/{ROUND}/score/")]
+    assert len(first_keys) == 2 and not report.waiting  # the first round's days 1 and 2
+    with transaction(ctx.engine) as uow:
+        rows = {number: uow.rounds.get_by_number(8, number) for number in (ROUND, second)}
+        assert {1, 2} <= set(uow.scores.scored_days(rows[ROUND].id))  # all its days computable so far
+        assert uow.scores.scored_days(rows[second].id) == {}  # its savepoint rolled back alone
+        assert (rows[ROUND].state, rows[second].state) == ("scoring", "closed")
+        job = uow.jobs.get_by_key(failed_key)
+        assert job is not None and job.state == "failed"
