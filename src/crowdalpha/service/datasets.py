@@ -270,11 +270,13 @@ def open_dataset_file(
         round_id, number = (
             _round_id(uow, loaded.id, round_number) if round_number is not None else (None, None)
         )
-        files = uow.datasets.list_files(version.id, round_id=round_id)
-        by_name = {item.name: item for item in files}
         stem, dot, suffix = name.rpartition(".")
-        if number is not None and dot and f"{stem}_{number}.{suffix}" in by_name:
-            name = f"{stem}_{number}.{suffix}"
+        own = f"{stem}_{number}.{suffix}" if number is not None and dot else None
+        by_name = uow.datasets.find_files(
+            version.id, [name] if own is None else [name, own], round_id=round_id
+        )
+        if own is not None and own in by_name:
+            name = own
         if name not in by_name:
             raise NotFound(f"no dataset file {filename!r} in {loaded.name}")
         item = by_name[name]

@@ -43,10 +43,7 @@ def publish_meta_model(
     if row.dataset_version_id is None:
         return
     name = meta_model_file(row.number)
-    existing = {
-        item.name
-        for item in uow.datasets.list_files(row.dataset_version_id, public_only=False, round_id=row.id)
-    }
+    existing = uow.datasets.find_files(row.dataset_version_id, [name], public_only=False, round_id=row.id)
     if name not in existing:
         uow.datasets.add_files(
             row.dataset_version_id,
@@ -59,11 +56,10 @@ def read_meta_model(ctx: Context, uow: UnitOfWork, row: RoundRow) -> pd.Series |
     """Return the round's published meta model by id, or None if it has none (read once per context)."""
     if row.dataset_version_id is None:
         return None
-    files = {
-        item.name: item
-        for item in uow.datasets.list_files(row.dataset_version_id, public_only=False, round_id=row.id)
-    }
-    found = files.get(meta_model_file(row.number))
+    name = meta_model_file(row.number)
+    found = uow.datasets.find_files(row.dataset_version_id, [name], public_only=False, round_id=row.id).get(
+        name
+    )
     if found is None:
         return None
 

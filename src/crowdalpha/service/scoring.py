@@ -502,9 +502,10 @@ def _meta_models(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> di
 
 def _benchmark_meta_model(ctx: Context, uow: UnitOfWork, row: Round, ids: pd.Index) -> pd.Series | None:
     """Return the benchmark meta model of the round's live benchmark predictions, or None without them."""
-    files = {item.name: item for item in uow.datasets.list_files(row.dataset_version_id, round_id=row.id)}
+    own = round_live_benchmarks_name(row.number)
+    files = uow.datasets.find_files(row.dataset_version_id, [own, BENCHMARK_MODELS_FILE], round_id=row.id)
     # a round opened on a fresh live file has its own predictions; else the version's live ones
-    found = files.get(round_live_benchmarks_name(row.number)) or files.get(BENCHMARK_MODELS_FILE)
+    found = files.get(own) or files.get(BENCHMARK_MODELS_FILE)
     if found is None:
         return None
     index, values = derived(
@@ -917,10 +918,10 @@ def _feature_set_frame(
     """Return the round's live features of a ``features.json`` feature set, by id (float64)."""
     if row.dataset_version_id is None:
         raise ServiceError("no_dataset", f"round {row.number} has no dataset version")
-    files = {
-        item.name: item
-        for item in uow.datasets.list_files(row.dataset_version_id, public_only=False, round_id=row.id)
-    }
+    own_live = f"live_{row.number}.parquet"
+    files = uow.datasets.find_files(
+        row.dataset_version_id, [FEATURES_FILE, own_live, LIVE_FILE], public_only=False, round_id=row.id
+    )
     if FEATURES_FILE not in files:
         raise ServiceError("no_feature_sets", f"the round's dataset version has no {FEATURES_FILE}")
     sets = json.loads(ctx.blobs.read_bytes(files[FEATURES_FILE].blob_key)).get("feature_sets", {})
@@ -929,7 +930,7 @@ def _feature_set_frame(
             "unknown_feature_set",
             f"{FEATURES_FILE} has no feature set {feature_set!r}; it has {sorted(sets)[:8]}",
         )
-    live = files.get(f"live_{row.number}.parquet", files.get(LIVE_FILE))
+    live = files.get(own_live, files.get(LIVE_FILE))
     if live is None:
         raise ServiceError("no_live_file", f"round {row.number} has no live file")
     with ctx.blobs.open(live.blob_key) as handle:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,6 +111,26 @@ class DatasetRepository:
         else:
             query = query.where((DatasetFile.round_id.is_(None)) | (DatasetFile.round_id == round_id))
         return list(self.session.scalars(query.order_by(DatasetFile.name)))
+
+    def find_files(
+        self,
+        version_id: int,
+        names: Collection[str],
+        *,
+        public_only: bool = True,
+        round_id: str | None = None,
+    ) -> dict[str, DatasetFile]:
+        """Return those of ``names`` that :meth:`list_files` would list, by name (a lookup by name)."""
+        query = select(DatasetFile).where(
+            DatasetFile.dataset_version_id == version_id, DatasetFile.name.in_(list(names))
+        )
+        if public_only:
+            query = query.where(DatasetFile.is_public.is_(True))
+        if round_id is None:
+            query = query.where(DatasetFile.round_id.is_(None))
+        else:
+            query = query.where((DatasetFile.round_id.is_(None)) | (DatasetFile.round_id == round_id))
+        return {item.name: item for item in self.session.scalars(query)}
 
     def get_file(self, version_id: int, name: str, *, public_only: bool = True) -> DatasetFile:
         """Return a version's file by name; raise NotFound if absent (or private when ``public_only``)."""
