@@ -373,15 +373,15 @@ def test_a_score_job_failing_after_writing_rolls_back_alone_beside_the_ticks_oth
     ctx.clock.set(TUESDAY_OPEN + timedelta(days=1, hours=2))  # type: ignore[attr-defined]
     close_round(ctx, "classic")
     ingest_market(ctx, market.days(HISTORY_DAYS, HISTORY_DAYS + 6))
-    real = scoring_service.store_meta_model_scores
+    real = scoring_service.upsert_meta_model_scores
 
-    def failing_after_the_days_are_written(ctx, uow, loaded, row, *args, **kwargs):  # type: ignore[no-untyped-def]
-        assert uow.scores.scored_days(row.id)  # this job's days are written (not committed) by now
-        if row.number == second:
+    def failing_after_the_days_are_written(uow, round_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert uow.scores.scored_days(round_id)  # this job's days are written (not committed) by now
+        if uow.rounds.get(round_id).number == second:
             raise RuntimeError("injected fault after the score days were written")
-        return real(ctx, uow, loaded, row, *args, **kwargs)
+        return real(uow, round_id, *args, **kwargs)
 
-    monkeypatch.setattr(scoring_service, "store_meta_model_scores", failing_after_the_days_are_written)
+    monkeypatch.setattr(scoring_service, "upsert_meta_model_scores", failing_after_the_days_are_written)
     with transaction(ctx.engine) as uow:
         second_score = uow.rounds.get_by_number(8, second).score_time
     ctx.clock.set(second_score)  # type: ignore[attr-defined]

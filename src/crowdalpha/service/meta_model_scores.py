@@ -72,10 +72,32 @@ def store_meta_model_scores(
 ) -> list[MetaModelDayScore]:
     """Store the round's meta model's CORR of each CORR score on each newly stored day; return them.
 
+    :func:`meta_model_day_scores` then :func:`upsert_meta_model_scores`. Idempotent: a (score,
+    day) already stored is replaced by the same value.
+    """
+    stored = meta_model_day_scores(
+        ctx, uow, loaded, row, inputs, [item.day for item in days], targets=targets, live=live
+    )
+    upsert_meta_model_scores(uow, row.id, stored, now=now)
+    return stored
+
+
+def meta_model_day_scores(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    inputs: TargetInputs,
+    days: Sequence[int],
+    *,
+    targets: Mapping[tuple[int, str], pd.Series] | None = None,
+    live: RoundLiveData | None = None,
+) -> list[MetaModelDayScore]:
+    """Return the round's meta model's CORR of each CORR score on each of ``days`` (reads only).
+
     ``targets`` are day targets already computed for the round's submissions, by (score day,
     residualisation); the others are computed here. ``live``: the round's live data, when the caller
-    has read it. Idempotent: a (score, day) already stored is
-    replaced by the same value.
+    has read it. A day whose meta model and target break a scoring rule is left out.
     """
     from crowdalpha.service.scoring import _neutralization, day_targets, round_id_assets
 
@@ -88,35 +110,42 @@ def store_meta_model_scores(
         return []
     predictions = meta_model.dropna().to_frame(META_MODEL_NAME)
     id_assets = round_id_assets(ctx, live)
-    stored = []
+    found = []
     known = dict(targets or {})  # scores on the same residual share the day's target, as in scoring
-    for scored in days:
+    for day in days:
         for item in scores:
-            if item.horizon < scored.day:
+            if item.horizon < day:
                 continue
-            slot = (scored.day, _neutralization(item.target))
+            slot = (day, _neutralization(item.target))
             if slot not in known:
-                known[slot] = day_targets(inputs, live.live_date, scored.day, slot[1], id_assets)
+                known[slot] = day_targets(inputs, live.live_date, day, slot[1], id_assets)
             try:
                 value = float(scoring.numerai_corr(_aligned(predictions, known[slot]), known[slot]).iloc[0])
             except ScoringError:
                 continue
-            stored.append(MetaModelDayScore(item.name, scored.day, value))
-    if stored:
-        rows = [
-            {"round_id": row.id, "score": item.score, "day": item.day, "value": item.value, "scored_at": now}
-            for item in stored
-        ]
-        dialect = uow.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(MetaModelScore).values(rows)
-        uow.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["round_id", "score", "day"],
-                set_={"value": statement.excluded.value, "scored_at": statement.excluded.scored_at},
-            )
+            found.append(MetaModelDayScore(item.name, day, value))
+    return found
+
+
+def upsert_meta_model_scores(
+    uow: UnitOfWork, round_id: str, scores: Sequence[MetaModelDayScore], *, now: datetime
+) -> None:
+    """Store a round's meta-model scores in one statement, replacing a (score, day) stored before."""
+    if not scores:
+        return
+    rows = [
+        {"round_id": round_id, "score": item.score, "day": item.day, "value": item.value, "scored_at": now}
+        for item in scores
+    ]
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(MetaModelScore).values(rows)
+    uow.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["round_id", "score", "day"],
+            set_={"value": statement.excluded.value, "scored_at": statement.excluded.scored_at},
         )
-    return stored
+    )
 
 
 def _aligned(predictions: pd.DataFrame, target: pd.Series) -> pd.DataFrame:

@@ -31,12 +31,15 @@ from crowdalpha.service.fresh_live import carry_queued_submissions, fresh_live_f
 from crowdalpha.service.live_benchmarks import publish_live_benchmarks
 from crowdalpha.service.resolution import close_round_in, resolve_round_in
 from crowdalpha.service.scoring import (
+    RoundScorePlan,
     ScoreBatch,
     ScoresPending,
+    plan_score_job,
     record_round_live_data,
     rounds_scored_after_resolution,
     score_round_job,
     store_round_live_data,
+    store_round_scores,
 )
 from crowdalpha.service.web_leaderboard import refresh_leaderboards
 from crowdalpha.service.webhooks import notify_round_opened
@@ -437,20 +440,34 @@ def _record_failure(
 
 
 def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, report: TickReport) -> None:
-    """Run claimed score jobs in one transaction, each in a savepoint; record each one's outcome.
+    """Run claimed score jobs: all planned in one read, then stored in one write, each in a savepoint.
 
-    The batch shares what every job of it reads the same (:class:`ScoreBatch`: the market's last
-    date and target inputs per tournament), and one commit; a job that raises has its savepoint
-    rolled back and is marked as a job run alone would be.
+    Computing the scores only reads (:func:`plan_score_job`), so the database's single writer is
+    held just for the inserts; the plans share the market's reads (:class:`ScoreBatch`). A job
+    whose plan or storing raises is marked as a job run alone would be; the others still commit.
     """
 
-    def work(uow: UnitOfWork) -> TickReport:
-        outcome = TickReport(now=now)
+    def plan(uow: UnitOfWork) -> list[RoundScorePlan | Exception]:
         batch = ScoreBatch()
+        plans: list[RoundScorePlan | Exception] = []
         for job in jobs:
             try:
+                loaded, row = _job_round(uow, job.payload)
+                plans.append(plan_score_job(ctx, uow, loaded, row, int(job.payload["day"]), batch=batch))
+            except Exception as error:
+                if is_retryable(error):
+                    raise  # the whole read runs again
+                plans.append(error)
+        return plans
+
+    def store(uow: UnitOfWork, plans: list[RoundScorePlan | Exception]) -> TickReport:
+        outcome = TickReport(now=now)
+        for job, planned in zip(jobs, plans, strict=True):
+            try:
+                if isinstance(planned, Exception):
+                    raise planned
                 with uow.session.begin_nested():
-                    _run_step(ctx, uow, job.payload, JobStep.SCORE, now, batch=batch)
+                    store_round_scores(uow, planned, now=now)
                     uow.jobs.complete(job.id, owner, now=now)
                 outcome.ran.append(job.key)
             except Exception as error:
@@ -459,7 +476,8 @@ def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, r
                 _record_failure(uow, job, error, owner, now, outcome)
         return outcome
 
-    outcome = run_transaction(ctx.engine, work)
+    plans = run_transaction(ctx.engine, plan, read_only=True)
+    outcome = run_transaction(ctx.engine, lambda uow: store(uow, plans))
     report.ran.extend(outcome.ran)
     report.waiting.update(outcome.waiting)
     report.failed.update(outcome.failed)
@@ -495,25 +513,23 @@ def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
     return created
 
 
-def _run_step(
-    ctx: Context,
-    uow: UnitOfWork,
-    payload: dict,
-    step: JobStep,
-    now: datetime,
-    *,
-    batch: ScoreBatch | None = None,
-) -> None:
+def _job_round(uow: UnitOfWork, payload: dict) -> tuple[LoadedTournament, RoundRow]:
+    """Return the tournament and round a job's payload names; NotFound if the round is gone."""
     tournament, number = payload["tournament"], int(payload["round"])
     loaded = load_tournament(uow, tournament)
     row = uow.rounds.get_by_number(loaded.id, number)
     if row is None:
         raise NotFound(f"{tournament} has no round {number}")
+    return loaded, row
+
+
+def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: datetime) -> None:
+    loaded, row = _job_round(uow, payload)
     if step is JobStep.OPEN:
         _open(ctx, uow, loaded, row, now)
     elif step is JobStep.CLOSE:
         _close(ctx, uow, loaded, row, now)
     elif step is JobStep.SCORE:
-        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now, batch=batch)
+        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now)
     elif step is JobStep.RESOLVE:
         resolve_round_in(ctx, uow, loaded, row, now=now)

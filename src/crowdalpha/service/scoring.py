@@ -85,7 +85,11 @@ from crowdalpha.service.context import Context
 from crowdalpha.service.datasets import PRIVATE_NAME_PREFIX
 from crowdalpha.service.errors import ServiceError
 from crowdalpha.service.market import EQUITY, market_batches, market_panel, market_through, read_batches
-from crowdalpha.service.meta_model_scores import store_meta_model_scores
+from crowdalpha.service.meta_model_scores import (
+    MetaModelDayScore,
+    meta_model_day_scores,
+    upsert_meta_model_scores,
+)
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
 from crowdalpha.store import Round, RoundState, UnitOfWork, run_transaction
 from crowdalpha.store.repositories.scores import NewScoreColumn
@@ -1106,6 +1110,20 @@ def score_round(
     return _score_round(ctx, uow, loaded, row, inputs, now=now, report=report)[0]
 
 
+@dataclass
+class RoundScorePlan:
+    """A round's new score days, computed in a read and not stored yet (:func:`store_round_scores`)."""
+
+    round_id: str
+    number: int
+    closed: bool
+    """The round is still closed: storing its first day moves it to scoring."""
+    days: list[tuple[ScoredDay, list[NewScoreColumn]]]
+    scored: set[int]
+    """Every score day of the round once the plan is stored."""
+    meta_model_scores: list[MetaModelDayScore]
+
+
 def _score_round(
     ctx: Context,
     uow: UnitOfWork,
@@ -1117,6 +1135,24 @@ def _score_round(
     report: ScoreDayReport | None = None,
 ) -> tuple[list[ScoredDay], set[int]]:
     """Return :func:`score_round`'s stored days and every day of the round now scored."""
+    plan = plan_round_scores(ctx, uow, loaded, row, inputs, report=report)
+    return store_round_scores(uow, plan, now=now), plan.scored
+
+
+def plan_round_scores(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    inputs: TargetInputs,
+    *,
+    report: ScoreDayReport | None = None,
+) -> RoundScorePlan:
+    """Compute every computable, not yet scored day of one round, reading only (see :func:`score_round`).
+
+    The reads and the computing can run outside the write transaction that stores the plan, so a
+    database's single writer is held only for the inserts.
+    """
     config = loaded.config
     live = uow.scores.live_data(row.id)
     if live is None:
@@ -1124,8 +1160,9 @@ def _score_round(
     last = computable_days(config, inputs, live.live_date)
     done = set(uow.scores.scored_days(row.id))
     days = [day for day in range(1, last + 1) if day not in done]
+    closed = row.state == RoundState.CLOSED.value
     if not days:
-        return [], done
+        return RoundScorePlan(row.id, row.number, closed, [], done, [])
     unscored: dict[str, str] = {} if report is None else report.unscored_submissions
     predictions = scored_predictions(ctx, uow, loaded, row, unscored)
     values = predictions.values
@@ -1144,7 +1181,7 @@ def _score_round(
         round_state=_round_state(ctx, row, values),
     )
     skipped = {} if report is None else report.skipped_scores
-    stored: list[ScoredDay] = []
+    planned: list[tuple[ScoredDay, list[NewScoreColumn]]] = []
     day_target_values: dict[tuple[int, str], pd.Series] = {}  # the meta model's scores reuse them
     for day in days:
         targets: dict[str, pd.Series] = {}  # scores on the same residual share the day's target
@@ -1176,17 +1213,37 @@ def _score_round(
             names.append(score.name)
             new_scores.append(_stored_scores(score.name, day, score_values, predictions.on_time))
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
-        if uow.scores.add_day(
-            row.id, day, new_scores, market_date=market_date, submissions=count, now=now, scored=done
-        ):
-            stored.append(ScoredDay(row.number, day, market_date, count, tuple(names)))
-        done.add(day)
-    if row.state == RoundState.CLOSED.value:
-        uow.rounds.transition(row.id, [RoundState.CLOSED], RoundState.SCORING, now=now)
-    store_meta_model_scores(
-        ctx, uow, loaded, row, inputs, stored, now=now, targets=day_target_values, live=live
+        planned.append((ScoredDay(row.number, day, market_date, count, tuple(names)), new_scores))
+    meta_model_scores = meta_model_day_scores(
+        ctx, uow, loaded, row, inputs, days, targets=day_target_values, live=live
     )
-    return stored, done
+    return RoundScorePlan(row.id, row.number, closed, planned, done | set(days), meta_model_scores)
+
+
+def store_round_scores(uow: UnitOfWork, plan: RoundScorePlan, *, now: datetime) -> list[ScoredDay]:
+    """Store a plan's score days (each once: a day stored meanwhile is left as it is); return those stored.
+
+    The first day stored moves a closed round to scoring; the meta model's scores are upserted.
+    """
+    if not plan.days:
+        return []
+    known = set(uow.scores.scored_days(plan.round_id))
+    stored = []
+    for day, new_scores in plan.days:
+        if uow.scores.add_day(
+            plan.round_id,
+            day.day,
+            new_scores,
+            market_date=day.market_date,
+            submissions=day.submissions,
+            now=now,
+            scored=known,
+        ):
+            stored.append(day)
+    if plan.closed:
+        uow.rounds.transition(plan.round_id, [RoundState.CLOSED], RoundState.SCORING, now=now)
+    upsert_meta_model_scores(uow, plan.round_id, plan.meta_model_scores, now=now)
+    return stored
 
 
 # -- use cases ----------------------------------------------------------------------------------------
@@ -1303,18 +1360,31 @@ def score_round_job(
     now: datetime,
     batch: ScoreBatch | None = None,
 ) -> list[ScoredDay]:
-    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks.
+    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
+    return store_round_scores(uow, plan_score_job(ctx, uow, loaded, row, day, batch=batch), now=now)
 
-    ``batch`` shares the market reads of the score jobs run in the same transaction.
+
+def plan_score_job(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    row: Round,
+    day: int,
+    *,
+    batch: ScoreBatch | None = None,
+) -> RoundScorePlan:
+    """Return the plan of a round's score job for day ``day`` (reads only); ScoresPending if data lacks.
+
+    ``batch`` shares the market reads of the score jobs planned in the same transaction.
     """
     through, inputs = (batch or ScoreBatch()).target_inputs(ctx, loaded.config)
     if through is None or inputs is None:
         raise ScoresPending("no_market_data", _empty_market_message(loaded.config.market))
-    stored, scored = _score_round(ctx, uow, loaded, row, inputs, now=now)
-    if day not in scored:
+    plan = plan_round_scores(ctx, uow, loaded, row, inputs)
+    if day not in plan.scored:
         raise ScoresPending(
             "market_data_pending",
             f"{loaded.name} round {row.number} score day {day} needs market data after"
             f" {through.isoformat()}; run `crowdalpha market ingest FILE --market {loaded.config.market}`",
         )
-    return stored
+    return plan
