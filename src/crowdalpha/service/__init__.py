@@ -61,7 +61,15 @@ from crowdalpha.service.ledger import (
 )
 from crowdalpha.service.market import MarketCoverage, ingest_market, market_panel, market_through
 from crowdalpha.service.models import create_model, list_models, public_models, set_submission_webhook
-from crowdalpha.service.rounds import RoundStatus, TickReport, close_round, open_round, round_status, tick
+from crowdalpha.service.rounds import (
+    RoundStatus,
+    TickReport,
+    close_round,
+    open_round,
+    round_status,
+    run_score_jobs,
+    tick,
+)
 from crowdalpha.service.scoring import ScoreDayReport, ScoredDay, score_day
 from crowdalpha.service.submissions import (
     SubmissionInfo,
@@ -141,6 +149,7 @@ __all__ = [
     "request_release_in",
     "revoke_api_key",
     "round_status",
+    "run_score_jobs",
     "score_day",
     "set_clock",
     "set_submission_webhook",

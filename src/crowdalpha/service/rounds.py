@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -374,8 +375,11 @@ def round_status(ctx: Context, tournament: TournamentRef, number: int | None = N
     return run_transaction(ctx.engine, work, read_only=True)
 
 
-def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
-    """Run every due round job (open, close, score) of every tournament once; return what ran.
+def tick(ctx: Context, *, owner: str | None = None, steps: Collection[JobStep] = TICK_STEPS) -> TickReport:
+    """Run every due round job (open, close, score, resolve) of every tournament once; return what ran.
+
+    ``steps`` limits the jobs run to those steps (every due job is still enqueued): a deployment
+    that runs the score jobs in a worker of their own (:func:`run_score_jobs`) ticks the others.
 
     Jobs run oldest due first, each in a transaction of its own — except score jobs: the score
     jobs due together (up to ``SCORE_BATCH``, one per round in flight on a scoring day) are
@@ -386,8 +390,9 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
     report = TickReport(now=now)
     report.created_rounds.extend(run_transaction(ctx.engine, lambda uow: _enqueue_due_jobs(uow, now)))
+    steps = tuple(step for step in TICK_STEPS if step in steps)
     while True:
-        jobs = _claim(ctx, owner, now, TICK_STEPS)
+        jobs = _claim(ctx, owner, now, steps)
         if not jobs:
             # right after the jobs: the leaderboards their resolutions and scores changed (idempotent)
             report.leaderboards.extend(refresh_leaderboards(ctx))
@@ -413,6 +418,20 @@ def tick(ctx: Context, *, owner: str | None = None) -> TickReport:
             run_transaction(
                 ctx.engine, lambda uow, j=job, e=error: _record_failure(uow, j, e, owner, now, report)
             )
+
+
+def run_score_jobs(ctx: Context, *, owner: str | None = None) -> TickReport:
+    """Run every due score job (enqueued by ``tick``) in batches; return what ran, waits and failed.
+
+    What a score worker runs beside a ``tick`` limited to the other steps: no job is enqueued and no
+    leaderboard refreshed here (the next full tick refreshes them).
+    """
+    now = ctx.now()
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+    report = TickReport(now=now)
+    while batch := _claim(ctx, owner, now, (JobStep.SCORE,), SCORE_BATCH):
+        _run_score_batch(ctx, batch, owner, now, report)
+    return report
 
 
 def _claim(ctx: Context, owner: str, now: datetime, steps: tuple[JobStep, ...], limit: int = 1) -> list[Job]:

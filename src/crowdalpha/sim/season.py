@@ -64,10 +64,12 @@ from crowdalpha.sim.participants import (
     price_history,
     price_submission,
 )
+from crowdalpha.sim.score_worker import ScoreWorker
 from crowdalpha.store import NotFound
 from crowdalpha.tournament.calendar import RoundSchedule, is_round_day, round_number_on, round_schedule
 from crowdalpha.tournament.clock import SettableClock
 from crowdalpha.tournament.config import TournamentConfig
+from crowdalpha.tournament.rounds import JobStep
 
 MARKET_CLOSE = time(22, 0)
 """When a market date's close is known and ingested (UTC)."""
@@ -349,13 +351,16 @@ def run_season_day(
     close: bool = True,
     day_index: int = 0,
     other_rows: Mapping[str, pd.DataFrame] | None = None,
+    score_worker: ScoreWorker | None = None,
 ) -> SeasonDay:
     """Run one market date: ingest, stake changes, open (tick), uploads, close (tick), late uploads.
 
     ``rows`` are the market store's rows of that one date; ``prices`` the panels Signals and Crypto
     participants compute their signals from; ``close=False`` leaves the day's rounds open;
     ``day_index`` is the date's place in the season (what ``stake_changes`` refer to);
-    ``other_rows`` maps another market (``crypto``) to its rows of the same date, ingested too.
+    ``other_rows`` maps another market (``crypto``) to its rows of the same date, ingested too;
+    ``score_worker`` runs the day's score jobs while the crowd uploads (the open tick then runs the
+    open and close jobs only; the resolutions due run in the close tick, after the scores).
     """
     dates = pd.DatetimeIndex(rows["date"].drop_duplicates()) if len(rows) else pd.DatetimeIndex([])
     if len(dates) != 1:
@@ -374,13 +379,21 @@ def run_season_day(
         day.supply = supply_snapshot(ctx)
         return day
     clock.set(max(clock.now(), min(schedule.open_time for schedule in schedules.values())))
-    _record(day, tick(ctx))
+    if score_worker is None:
+        _record(day, tick(ctx))
+    else:  # the score jobs run in the worker while the crowd uploads; the resolutions wait for them
+        _record(day, tick(ctx, steps=(JobStep.OPEN, JobStep.CLOSE)))
+        score_worker.start(clock.now())
     for name, schedule in schedules.items():
         status = round_status(ctx, name)
         if status.number == schedule.number and status.state == "open":
             day.opened[name] = status.number
     on_time = [member for member in crowd if not member.participant.late]
     day.uploads += _submit_all(ctx, on_time, day.opened, prices, market_date)
+    if score_worker is not None:
+        _record(day, score_worker.wait())
+        if not close:
+            _record(day, tick(ctx))
     if close:
         clock.set(max(clock.now(), max(schedule.close_staking_time for schedule in schedules.values())))
         _record(day, tick(ctx))
@@ -401,11 +414,13 @@ def run_season(
     *,
     leave_open: bool = True,
     markets: Mapping[str, pd.DataFrame] | None = None,
+    score_worker: ScoreWorker | None = None,
 ) -> SeasonLog:
     """Run every market date of ``season`` in order; with ``leave_open`` the last day's rounds stay open.
 
     ``season`` holds the equity market's rows; ``markets`` maps each other market a tournament
-    scores on (``crypto``) to its season rows, ingested date by date beside the equity rows.
+    scores on (``crypto``) to its season rows, ingested date by date beside the equity rows;
+    ``score_worker`` runs each day's score jobs beside the uploads (:func:`run_season_day`).
     """
     report = progress or (lambda stage, done, total: None)
     dates = list(pd.DatetimeIndex(season["date"].drop_duplicates()).sort_values())
@@ -433,6 +448,7 @@ def run_season(
                 close=not (leave_open and last),
                 day_index=done,
                 other_rows=other_rows,
+                score_worker=score_worker,
             )
         )
     report("simulating the season", len(dates), len(dates))

@@ -13,6 +13,7 @@ ledger, integrity checks, counterfactual payouts, Parquet tables, ``report.html`
 
 from __future__ import annotations
 
+import contextlib
 import html
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from crowdalpha.settings import Settings
 from crowdalpha.sim.counterfactual import PayoutVariant, default_variants
 from crowdalpha.sim.outcome import SeasonOutcome, finish_season
 from crowdalpha.sim.participants import Participant, default_crowd
+from crowdalpha.sim.score_worker import ScoreWorker
 from crowdalpha.sim.season import MARKET_CLOSE, SeasonLog, classic_training, enroll_crowd, run_season
 from crowdalpha.sim.season_report import ReportSection
 from crowdalpha.tournament.clock import SettableClock
@@ -100,6 +102,9 @@ class SimulationSpec:
     extra_sections: Sequence[ReportSection] = ()
     fund_backtest: bool = True
     """Add the fund backtest of the Classic meta model (``crowdalpha fund backtest``) to the report."""
+    score_worker: bool = True
+    """Run each day's score jobs in a worker process beside the crowd's uploads (the same figures;
+    :mod:`crowdalpha.sim.score_worker`); False runs everything in this process."""
 
 
 @dataclass
@@ -268,8 +273,13 @@ def run_simulation(spec: SimulationSpec, progress: Stage | None = None) -> Simul
         prices = {"signals": equity, "crypto": crypto}
         # The season's products are small (2,000 ids × 50 models, 40-column regressions): on one BLAS
         # thread they cost 17 % less CPU (40 rounds: 85 s against 103 s) and never wait on a busy core.
-        with threadpool_limits(limits=1, user_api="blas"):
-            log = run_season(ctx, clock, season, members, prices, configs, report, markets=others)
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            ScoreWorker(settings, clock.now()) if spec.score_worker else contextlib.nullcontext() as worker,
+        ):
+            log = run_season(
+                ctx, clock, season, members, prices, configs, report, markets=others, score_worker=worker
+            )
         sections = list(spec.extra_sections)
         if spec.fund_backtest and "classic" in configs:
             report("backtesting the fund", 0, 1)
