@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from crowdalpha.sim.counterfactual import counterfactual_payouts, default_varian
 from crowdalpha.sim.integrity import integrity_checks
 from crowdalpha.sim.participants import Participant
 from crowdalpha.sim.report import SeasonFigures, final_scores, season_figures
+from crowdalpha.sim.score_worker import ScoreWorker
 from crowdalpha.sim.season import (
     MARKET_CLOSE,
     SeasonLog,
@@ -123,8 +125,13 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> SeasonMarket:
     return SeasonMarket(history, season, Path(report.version_dir), root / "private")
 
 
-def play_season(database_url: str, root: Path, market: SeasonMarket, days: int) -> PlayedSeason:
-    """Run the first ``days`` of the Classic season on a fresh home whose database is ``database_url``."""
+def play_season(
+    database_url: str, root: Path, market: SeasonMarket, days: int, *, score_worker: bool = False
+) -> PlayedSeason:
+    """Run the first ``days`` of the Classic season on a fresh home whose database is ``database_url``.
+
+    With ``score_worker`` the score jobs run in a :class:`ScoreWorker` process beside the uploads.
+    """
     settings = Settings(home=root / "home", database_url=database_url, storage_url=str(root / "blobs"))
     start = pd.Timestamp(market.history["date"].max()).date()
     clock = SettableClock(datetime.combine(start, MARKET_CLOSE, tzinfo=UTC))
@@ -137,7 +144,10 @@ def play_season(database_url: str, root: Path, market: SeasonMarket, days: int) 
         members = enroll_crowd(ctx, CROWD, classic_training(market.version_dir), SEED)
         dates = pd.DatetimeIndex(market.season["date"].drop_duplicates()).sort_values()
         season = market.season[market.season["date"] <= dates[days - 1]]
-        log = run_season(ctx, clock, season, members, {}, {"classic": CLASSIC}, leave_open=False)
+        with ScoreWorker(settings, clock.now()) if score_worker else contextlib.nullcontext() as worker:
+            log = run_season(
+                ctx, clock, season, members, {}, {"classic": CLASSIC}, leave_open=False, score_worker=worker
+            )
 
         def jobs(uow) -> list[tuple[str, str, str, datetime | None]]:
             return [(job.key, job.step, job.state, job.finished_at) for job in uow.jobs.list()]
@@ -157,13 +167,21 @@ def play_season(database_url: str, root: Path, market: SeasonMarket, days: int) 
 def seasons(
     market: SeasonMarket, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Callable[[int], dict[str, PlayedSeason]]:
-    """Return ``play(days)``: the season's first days played on SQLite and on PostgreSQL (same seed), once."""
+    """Return ``play(days)``: the season's first days played on SQLite and on PostgreSQL (same seed), once.
+
+    The SQLite season runs its score jobs in a score worker process, the PostgreSQL one in-process:
+    the figures compared between them also show the worker changes none.
+    """
     played: dict[int, dict[str, PlayedSeason]] = {}
 
     def play(days: int) -> dict[str, PlayedSeason]:
         if days not in played:
             root = tmp_path_factory.mktemp(f"played{days}")
-            runs = {"sqlite": play_season(f"sqlite:///{root / 'sqlite.db'}", root / "sqlite", market, days)}
+            runs = {
+                "sqlite": play_season(
+                    f"sqlite:///{root / 'sqlite.db'}", root / "sqlite", market, days, score_worker=True
+                )
+            }
             url = request.getfixturevalue("postgres_server").create_database()
             engine: Engine = create_engine(url)
             upgrade_to_head(engine)
