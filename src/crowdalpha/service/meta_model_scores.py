@@ -24,9 +24,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crowdalpha import scoring
 from crowdalpha.scoring.errors import ScoringError
-from crowdalpha.scoring.frame import DEFAULT_MAX_FILTERED_INDEX_RATIO
 from crowdalpha.service._tournaments import LoadedTournament
 from crowdalpha.service.context import Context
 from crowdalpha.service.meta_models import META_MODEL_NAME, read_meta_model
@@ -39,7 +37,6 @@ if TYPE_CHECKING:  # the scoring module calls this one: import it at run time on
     from crowdalpha.service.scoring import ScoredDay
 
 CORR_METRIC = "numerai_corr"
-MAX_LOST = DEFAULT_MAX_FILTERED_INDEX_RATIO
 
 
 @dataclass(frozen=True)
@@ -92,14 +89,17 @@ def meta_model_day_scores(
     *,
     targets: Mapping[tuple[int, str], pd.Series] | None = None,
     live: RoundLiveData | None = None,
+    round_state: dict[object, object] | None = None,
 ) -> list[MetaModelDayScore]:
     """Return the round's meta model's CORR of each CORR score on each of ``days`` (reads only).
 
     ``targets`` are day targets already computed for the round's submissions, by (score day,
     residualisation); the others are computed here. ``live``: the round's live data, when the caller
-    has read it. A day whose meta model and target break a scoring rule is left out.
+    has read it. ``round_state``: the round's store kept across score days, where the meta model's
+    rank codes are kept (its CORR is then that of a one-model round scorer, as a submission's).
+    A day whose meta model and target break a scoring rule is left out.
     """
-    from crowdalpha.service.scoring import _neutralization, day_targets, round_id_assets
+    from crowdalpha.service.scoring import _neutralization, _RoundScorer, day_targets, round_id_assets
 
     scores = [item for item in loaded.config.scores if item.metric == CORR_METRIC and item.target]
     if not days or not scores:
@@ -108,8 +108,13 @@ def meta_model_day_scores(
     live = live or uow.scores.live_data(row.id)
     if meta_model is None or live is None:
         return []
-    predictions = meta_model.dropna().to_frame(META_MODEL_NAME)
+    predictions = meta_model.dropna().sort_index().to_frame(META_MODEL_NAME)
     id_assets = round_id_assets(ctx, live)
+    kept: dict[object, object] = {} if round_state is None else round_state.setdefault("meta model", {})  # type: ignore[assignment]
+    if kept.get("predictions") is None or not kept["predictions"].equals(predictions):
+        kept.clear()
+        kept["predictions"] = predictions
+    scorer = _RoundScorer(predictions, {}, round_state=kept)
     found = []
     known = dict(targets or {})  # scores on the same residual share the day's target, as in scoring
     for day in days:
@@ -120,7 +125,7 @@ def meta_model_day_scores(
             if slot not in known:
                 known[slot] = day_targets(inputs, live.live_date, day, slot[1], id_assets)
             try:
-                value = float(scoring.numerai_corr(_aligned(predictions, known[slot]), known[slot]).iloc[0])
+                value = float(scorer.corr(known[slot]).iloc[0])
             except ScoringError:
                 continue
             found.append(MetaModelDayScore(item.name, day, value))
@@ -146,15 +151,6 @@ def upsert_meta_model_scores(
             set_={"value": statement.excluded.value, "scored_at": statement.excluded.scored_at},
         )
     )
-
-
-def _aligned(predictions: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
-    """Return the predictions on the target's ids in its order when it holds all of them (a day target:
-    sorted, within the live ids), so the score's own alignment finds them aligned; else as they are."""
-    positions = predictions.index.get_indexer(target.index)
-    if len(positions) == 0 or (positions < 0).any() or len(positions) < len(predictions) * (1 - MAX_LOST):
-        return predictions  # the score's own alignment decides (and names a rule broken)
-    return pd.DataFrame(predictions.to_numpy()[positions], index=target.index, columns=predictions.columns)
 
 
 def round_meta_model_scores(uow: UnitOfWork, round_id: str) -> list[MetaModelDayScore]:

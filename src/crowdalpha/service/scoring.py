@@ -1173,12 +1173,13 @@ def plan_round_scores(
     id_assets = round_id_assets(ctx, live)
     position = int(inputs.grid.dates.searchsorted(pd.Timestamp(live.live_date)))
     data = _RoundData(ctx, uow, row, live, id_assets, values.index)
+    round_state = _round_state(ctx, row, values)
     scorer = _RoundScorer(
         values,
         meta_models,
         peers=predictions.on_time,
         neutralizers=data.neutralizers,
-        round_state=_round_state(ctx, row, values),
+        round_state=round_state,
     )
     skipped = {} if report is None else report.skipped_scores
     planned: list[tuple[ScoredDay, list[NewScoreColumn]]] = []
@@ -1215,7 +1216,7 @@ def plan_round_scores(
         market_date = inputs.grid.dates[position + inputs.lag + day].date()
         planned.append((ScoredDay(row.number, day, market_date, count, tuple(names)), new_scores))
     meta_model_scores = meta_model_day_scores(
-        ctx, uow, loaded, row, inputs, days, targets=day_target_values, live=live
+        ctx, uow, loaded, row, inputs, days, targets=day_target_values, live=live, round_state=round_state
     )
     return RoundScorePlan(row.id, row.number, closed, planned, done | set(days), meta_model_scores)
 
