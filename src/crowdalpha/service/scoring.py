@@ -581,7 +581,7 @@ def day_targets(
     binned = bin_cross_sections(by_member[None, :])[0]
     values = binned[layout.member_of_sorted_id]
     known = ~np.isnan(values)
-    return pd.Series(values[known], index=layout.sorted_ids[known], name="target")
+    return pd.Series(values[known], index=layout.known_ids(known), name="target")
 
 
 @dataclass(frozen=True, eq=False)
@@ -594,6 +594,18 @@ class _TargetLayout:
     """Market column of each of the round's distinct assets (sorted), −1 if the market lacks it."""
     member_of_sorted_id: np.ndarray
     sorted_ids: pd.Index
+    _known: dict[bytes, pd.Index] = field(default_factory=dict)
+
+    def known_ids(self, known: np.ndarray) -> pd.Index:
+        """Return the sorted ids where ``known`` holds: the same Index object for the same mask, so a
+        scorer aligns a day target whose ids did not change without looking them up again."""
+        key = np.packbits(known).tobytes()
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) >= 4:
+                self._known.clear()
+            found = self._known[key] = self.sorted_ids[known]
+        return found
 
 
 _TARGET_LAYOUTS: dict[tuple[int, int], _TargetLayout] = {}
@@ -715,7 +727,17 @@ class _RoundScorer:
         return pearson_of_moments(products, sums, squares, centered)
 
     def _positions(self, ids: pd.Index) -> np.ndarray:
-        return self.values.index.get_indexer(ids)
+        """Return the positions of ``ids`` among the predictions' (kept per Index object for the round)."""
+        kept: dict[int, tuple[pd.Index, np.ndarray]] = self._round.setdefault("positions", {})  # type: ignore[assignment]
+        found = kept.get(id(ids))
+        if found is not None and found[0] is ids:
+            return found[1]
+        positions = self.values.index.get_indexer(ids)
+        positions.flags.writeable = False  # shared by every score of the round on these ids
+        if len(kept) >= 8:
+            kept.clear()
+        kept[id(ids)] = (ids, positions)  # the Index is held, so its id is not reused while kept
+        return positions
 
     def _target_positions(self, target: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         """Return a day target's values and their ids' positions among the predictions' when it is
