@@ -127,3 +127,20 @@ def test_clock_show_says_whether_the_clock_is_set(tmp_path: Path) -> None:
     shown = json.loads(run("clock", "show", "--home", home, "--json"))
     assert shown == {"clock": "set", "now": "2026-01-06T13:00:00+00:00"}
     assert run("clock", "show", "--home", home).strip() == "2026-01-06T13:00:00+00:00 (set clock)"
+
+
+def test_tick_steps_run_only_the_named_jobs_and_refuse_an_unknown_step(
+    tmp_path: Path, classic_version_dir: Path
+) -> None:
+    home = str(tmp_path / "home")
+    run("init", "--home", home)
+    run("dataset", "publish", str(classic_version_dir), "--tournament", "classic", "--home", home)
+    run("clock", "set", "2026-01-06T12:30Z", "--home", home)  # a Tuesday, inside the round's window
+    refused = runner.invoke(app, ["tick", "--steps", "open,shuffle", "--home", home])
+    assert refused.exit_code == 2 and "unknown step 'shuffle'" in refused.output
+    scores_only = json.loads(run("tick", "--steps", "score", "--home", home, "--json"))
+    assert len(scores_only["created_rounds"]) == 1 and scores_only["ran"] == []  # the open job waits
+    opened = json.loads(run("tick", "--steps", "open,close", "--home", home, "--json"))
+    assert [key.split("/")[2] for key in opened["ran"]] == ["open"]
+    status = json.loads(run("round", "status", "--tournament", "classic", "--home", home, "--json"))
+    assert status["state"] == "open"

@@ -27,6 +27,8 @@ from crowdalpha.service import (
     tick,
 )
 from crowdalpha.service.resolution import ResolvedRound, resolve_round
+from crowdalpha.service.rounds import TICK_STEPS
+from crowdalpha.tournament.rounds import JobStep
 
 round_app = typer.Typer(help="Rounds: open, close, status, and the scheduler's tick.", no_args_is_help=True)
 
@@ -88,11 +90,38 @@ def round_status_command(
     emit(status, as_json, _describe(status))
 
 
+def _tick_steps(text: str | None) -> tuple[JobStep, ...]:
+    """Return the job steps a comma-separated ``--steps`` names; a usage error names an unknown one."""
+    if text is None:
+        return TICK_STEPS
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = {step.value: step for step in TICK_STEPS}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise typer.BadParameter(
+            f"unknown step {', '.join(map(repr, unknown)) or '(none given)'};"
+            f" name some of {', '.join(known)}, comma-separated",
+            param_hint="--steps",
+        )
+    return tuple(known[name] for name in names)
+
+
 @round_app.command("tick")
-def round_tick(home: Path | None = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def round_tick(
+    steps: str | None = typer.Option(
+        None,
+        "--steps",
+        help="Run only these job steps, comma-separated (open,close,score,resolve; default: all)."
+        " Every due job is still enqueued: e.g. one process ticks `--steps score` as a score worker"
+        " while another ticks `--steps open,close,resolve`.",
+    ),
+    home: Path | None = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Run the round jobs (open, close, score, resolve) that are due on the calendar, each once."""
+    chosen = _tick_steps(steps)
     with operator_errors(), home_context(home) as ctx:
-        report = tick(ctx)
+        report = tick(ctx, steps=chosen)
     text = [f"tick at {report.now.isoformat()}"]
     text += [f"  created {name}" for name in report.created_rounds]
     text += [f"  ran     {key}" for key in report.ran]
