@@ -12,8 +12,12 @@ when it has them, so the round's BMC is scored (:mod:`crowdalpha.service.live_be
 table keyed ``tournament/round/step/date``: a double trigger or a concurrent tick runs each job
 once; a job that fails is recorded as failed with its message (an operator retries it). It
 creates the calendar's current round when its window is open and the tournament has a published
-dataset version, and runs the ``open``, ``close`` and ``score`` steps (``resolve`` is not built
-yet). A score job whose market data is not ingested yet waits (pending again an hour later).
+dataset version, and runs the ``open``, ``close``, ``score`` and ``resolve`` steps. A score job
+whose market data is not ingested yet waits (pending again an hour later). The score jobs due
+together are claimed as one batch: planned in one read transaction, then stored in one short write
+transaction with a savepoint per job, so one job failing rolls back alone and the database's single
+writer is held only for the inserts. ``tick(steps=…)`` runs some steps only (``crowdalpha tick
+--steps``), and :func:`run_score_jobs` is a score worker's loop, beside a tick of the other steps.
 """
 
 from __future__ import annotations
