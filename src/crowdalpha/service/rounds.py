@@ -14,9 +14,9 @@ once; a job that fails is recorded as failed with its message (an operator retri
 creates the calendar's current round when its window is open and the tournament has a published
 dataset version, and runs the ``open``, ``close``, ``score`` and ``resolve`` steps. A score job
 whose market data is not ingested yet waits (pending again an hour later). The score jobs due
-together are claimed as one batch: planned in one read transaction, then stored in one short write
-transaction with a savepoint per job, so one job failing rolls back alone and the database's single
-writer is held only for the inserts. ``tick(steps=…)`` runs some steps only (``crowdalpha tick
+together are claimed as one batch: planned in one read transaction, then stored in short write
+transactions (``SCORE_STORE_CHUNK`` jobs each) with a savepoint per job, so one job failing rolls
+back alone and the database's single writer is held only for the inserts. ``tick(steps=…)`` runs some steps only (``crowdalpha tick
 --steps``), and :func:`run_score_jobs` is a score worker's loop, beside a tick of the other steps.
 """
 
@@ -67,6 +67,8 @@ JOB_LEASE = timedelta(minutes=5)
 SCORE_BATCH = 128
 """Most score jobs run in one transaction: a daily round is scored for up to 60 days, so a day's
 score jobs (one per round in flight) fit one batch."""
+SCORE_STORE_CHUNK = 16
+"""Most planned score jobs stored per write transaction: other writers (uploads) wait at most one."""
 SCORE_RETRY = timedelta(hours=1)
 """How long a score job whose market data is not ingested yet waits before it is tried again."""
 UNIVERSE_FILE = "live_universe.parquet"
@@ -463,7 +465,7 @@ def _record_failure(
 
 
 def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, report: TickReport) -> None:
-    """Run claimed score jobs: all planned in one read, then stored in one write, each in a savepoint.
+    """Run claimed score jobs: all planned in one read, then stored in short writes, each in a savepoint.
 
     Computing the scores only reads (:func:`plan_score_job`), so the database's single writer is
     held just for the inserts; the plans share the market's reads (:class:`ScoreBatch`). A job
@@ -483,9 +485,9 @@ def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, r
                 plans.append(error)
         return plans
 
-    def store(uow: UnitOfWork, plans: list[RoundScorePlan | Exception]) -> TickReport:
+    def store(uow: UnitOfWork, chunk: list[tuple[Job, RoundScorePlan | Exception]]) -> TickReport:
         outcome = TickReport(now=now)
-        for job, planned in zip(jobs, plans, strict=True):
+        for job, planned in chunk:
             try:
                 if isinstance(planned, Exception):
                     raise planned
@@ -499,11 +501,13 @@ def _run_score_batch(ctx: Context, jobs: list[Job], owner: str, now: datetime, r
                 _record_failure(uow, job, error, owner, now, outcome)
         return outcome
 
-    plans = run_transaction(ctx.engine, plan, read_only=True)
-    outcome = run_transaction(ctx.engine, lambda uow: store(uow, plans))
-    report.ran.extend(outcome.ran)
-    report.waiting.update(outcome.waiting)
-    report.failed.update(outcome.failed)
+    planned = list(zip(jobs, run_transaction(ctx.engine, plan, read_only=True), strict=True))
+    for start in range(0, len(planned), SCORE_STORE_CHUNK):  # the writer is free between chunks
+        chunk = planned[start : start + SCORE_STORE_CHUNK]
+        outcome = run_transaction(ctx.engine, lambda uow, chunk=chunk: store(uow, chunk))
+        report.ran.extend(outcome.ran)
+        report.waiting.update(outcome.waiting)
+        report.failed.update(outcome.failed)
 
 
 def _enqueue_due_jobs(uow: UnitOfWork, now: datetime) -> list[str]:
