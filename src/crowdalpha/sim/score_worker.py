@@ -8,7 +8,7 @@ the same home (database and blobs) and its own settable clock, which runs
 score jobs — while the parent opens the round and the crowd uploads. The parent waits for the
 worker before anything that reads the scores (the resolutions and the leaderboards of the close
 tick), so every figure is the one a single process would store. Score jobs only read until they
-store their scores in one short write (:func:`crowdalpha.service.rounds.tick`), so the two
+store their scores in short writes (:func:`crowdalpha.service.rounds.tick`), so the two
 processes share the database's single writer without holding each other up.
 """
 
