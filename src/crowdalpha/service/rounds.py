@@ -16,8 +16,9 @@ dataset version, and runs the ``open``, ``close``, ``score`` and ``resolve`` ste
 whose market data is not ingested yet waits (pending again an hour later). The score jobs due
 together are claimed as one batch: planned in one read transaction, then stored in short write
 transactions (``SCORE_STORE_CHUNK`` jobs each) with a savepoint per job, so one job failing rolls
-back alone and the database's single writer is held only for the inserts. ``tick(steps=…)`` runs some steps only (``crowdalpha tick
---steps``), and :func:`run_score_jobs` is a score worker's loop, beside a tick of the other steps.
+back alone and the database's single writer is held only for the inserts. ``tick(steps=…)``
+runs some steps only (``crowdalpha tick --steps``), and :func:`run_score_jobs` is a score worker's
+loop, beside a tick of the other steps.
 """
 
 from __future__ import annotations

@@ -1129,7 +1129,7 @@ def score_round(
     missing, or its inputs break a scoring rule) is skipped and named in the report; the others
     are stored.
     """
-    return _score_round(ctx, uow, loaded, row, inputs, now=now, report=report)[0]
+    return store_round_scores(uow, plan_round_scores(ctx, uow, loaded, row, inputs, report=report), now=now)
 
 
 @dataclass
@@ -1144,21 +1144,6 @@ class RoundScorePlan:
     scored: set[int]
     """Every score day of the round once the plan is stored."""
     meta_model_scores: list[MetaModelDayScore]
-
-
-def _score_round(
-    ctx: Context,
-    uow: UnitOfWork,
-    loaded: LoadedTournament,
-    row: Round,
-    inputs: TargetInputs,
-    *,
-    now: datetime,
-    report: ScoreDayReport | None = None,
-) -> tuple[list[ScoredDay], set[int]]:
-    """Return :func:`score_round`'s stored days and every day of the round now scored."""
-    plan = plan_round_scores(ctx, uow, loaded, row, inputs, report=report)
-    return store_round_scores(uow, plan, now=now), plan.scored
 
 
 def plan_round_scores(

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from crowdalpha.store.errors import AlreadyExists, NotFound
@@ -104,12 +104,7 @@ class DatasetRepository:
     ) -> list[DatasetFile]:
         """Return a version's files by name: version-wide ones plus those of ``round_id`` if given."""
         query = select(DatasetFile).where(DatasetFile.dataset_version_id == version_id)
-        if public_only:
-            query = query.where(DatasetFile.is_public.is_(True))
-        if round_id is None:
-            query = query.where(DatasetFile.round_id.is_(None))
-        else:
-            query = query.where((DatasetFile.round_id.is_(None)) | (DatasetFile.round_id == round_id))
+        query = _visible(query, public_only=public_only, round_id=round_id)
         return list(self.session.scalars(query.order_by(DatasetFile.name)))
 
     def find_files(
@@ -124,12 +119,7 @@ class DatasetRepository:
         query = select(DatasetFile).where(
             DatasetFile.dataset_version_id == version_id, DatasetFile.name.in_(list(names))
         )
-        if public_only:
-            query = query.where(DatasetFile.is_public.is_(True))
-        if round_id is None:
-            query = query.where(DatasetFile.round_id.is_(None))
-        else:
-            query = query.where((DatasetFile.round_id.is_(None)) | (DatasetFile.round_id == round_id))
+        query = _visible(query, public_only=public_only, round_id=round_id)
         return {item.name: item for item in self.session.scalars(query)}
 
     def get_file(self, version_id: int, name: str, *, public_only: bool = True) -> DatasetFile:
@@ -143,3 +133,13 @@ class DatasetRepository:
         if dataset_file is None:
             raise NotFound(f"no dataset file {name!r}")
         return dataset_file
+
+
+def _visible(query: Select, *, public_only: bool, round_id: str | None) -> Select:
+    """Return ``query`` limited to the files a listing shows: public ones (if asked), version-wide ones
+    and those of ``round_id``."""
+    if public_only:
+        query = query.where(DatasetFile.is_public.is_(True))
+    if round_id is None:
+        return query.where(DatasetFile.round_id.is_(None))
+    return query.where((DatasetFile.round_id.is_(None)) | (DatasetFile.round_id == round_id))
