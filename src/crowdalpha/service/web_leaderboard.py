@@ -63,9 +63,12 @@ from crowdalpha.tournament.reputation import (
     MODEL,
     RESOLVED_ON,
     ROUND,
+    SCORE,
+    ReputationError,
     ReputationSettings,
-    account_reputation,
-    reputation,
+    account_round_scores,
+    matrix_reputation,
+    require_finite,
 )
 
 LEADERBOARD_REPUTATION = ReputationSettings()
@@ -327,22 +330,116 @@ def _read_round_finals(
 _ROUND_FINALS_KEY = "web leaderboard round finals"
 
 
+class _EntityCodes:
+    """Integer codes of a tournament's models (or accounts), in the order first seen: a window's score
+    matrix is laid out from its rounds' codes with numpy, not pivoted from a long frame."""
+
+    def __init__(self) -> None:
+        self.code_of: dict[Hashable, int] = {}
+        self.names: list[Hashable] = []
+        self.lock = threading.Lock()
+
+    def encode(self, ids: Sequence[Hashable]) -> np.ndarray:
+        """Return the codes of these ids (new ids get the next codes)."""
+        codes = np.empty(len(ids), dtype=np.int64)
+        with self.lock:
+            for position, name in enumerate(ids):
+                code = self.code_of.get(name)
+                if code is None:
+                    code = self.code_of[name] = len(self.names)
+                    self.names.append(name)
+                codes[position] = code
+        return codes
+
+
+def _entity_codes(ctx: Context, tournament_id: int, entity: str) -> _EntityCodes:
+    key = ("web leaderboard entity codes", tournament_id, entity)
+    found = ctx.cache.get(key)
+    return found if found is not None else ctx.cache.setdefault(key, _EntityCodes())
+
+
+@dataclass
+class _RoundFinals:
+    """A resolved round's final scores as read (kept per process) and the arrays the matrices take.
+
+    ``models`` and ``model_codes`` are the finals' rows; ``scores`` each score's column of them;
+    ``account_scores`` each score's per-account round score (:func:`account_round_scores`) as
+    ``(account codes, scores)``, filled when first needed.
+    """
+
+    version: tuple[str, str, int, str]
+    number: int
+    resolved_on: date
+    finals: pd.DataFrame
+    stakes: pd.DataFrame
+    read: dict[str, tuple[int, pd.Series]]
+    models: np.ndarray
+    model_codes: np.ndarray
+    scores: dict[str, np.ndarray]
+    account_scores: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def of(
+        cls,
+        codes: _EntityCodes,
+        item: _ResolvedRound,
+        finals: pd.DataFrame,
+        stakes: pd.DataFrame,
+        read: dict[str, tuple[int, pd.Series]],
+        previous: _RoundFinals | None,
+    ) -> _RoundFinals:
+        """Return the kept finals of a round read (again); a previous read's account scores of a score
+        whose day, rows and stakes are the same carry over."""
+        models = finals[MODEL].to_numpy()
+        same_rows = (
+            previous is not None
+            and np.array_equal(previous.models, models)
+            and np.array_equal(previous.finals[AT_RISK].to_numpy(), finals[AT_RISK].to_numpy())
+        )
+        account_scores = {}
+        if same_rows:
+            assert previous is not None
+            account_scores = {
+                score: kept
+                for score, kept in previous.account_scores.items()
+                if score in read and previous.read.get(score, (None,))[0] == read[score][0]
+            }
+        return cls(
+            version=item.version,
+            number=item.number,
+            resolved_on=item.resolved_on,
+            finals=finals,
+            stakes=stakes,
+            read=read,
+            models=models,
+            model_codes=previous.model_codes if same_rows and previous is not None else codes.encode(models),
+            scores={name: finals[name].to_numpy() for name in finals.columns if name not in _FINALS_KEYS},
+            account_scores=account_scores,
+        )
+
+
+_FINALS_KEYS = (MODEL, ROUND, RESOLVED_ON, AT_RISK)
+"""The columns of a round's finals that are not scores."""
+
+
 def _round_finals(
     ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> _RoundFinals:
     """Return :func:`_read_round_finals`, read once per process and round version (a new version
     reads only the scores that gained days)."""
     cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
-    found = cache.get(item.id)
-    if found is not None and found[0] != item.version and found[0][1] == item.version[1]:
+    codes = _entity_codes(ctx, loaded.id, MODEL)
+    found: _RoundFinals | None = cache.get(item.id)
+    if found is not None and found.version != item.version and found.version[1] == item.version[1]:
         # resolved on the same date, it gained score days since: only its longer scores can have
-        updated = _longer_scores_updated(uow, loaded, item, found[1], found[3])
+        updated = _longer_scores_updated(uow, loaded, item, found.finals, found.read)
         if updated is not None:
-            found = cache[item.id] = (item.version, updated[0], found[2], updated[1])
-    if found is None or found[0] != item.version:
-        known = None if found is None else found[3]
-        found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item, known))
-    return found[1], found[2]
+            found = cache[item.id] = _RoundFinals.of(codes, item, updated[0], found.stakes, updated[1], found)
+    if found is None or found.version != item.version:
+        known = None if found is None else found.read
+        finals, stakes, read = _read_round_finals(uow, loaded, item, known)
+        found = cache[item.id] = _RoundFinals.of(codes, item, finals, stakes, read, found)
+    return found
 
 
 def _longer_scores_updated(
@@ -393,35 +490,83 @@ def _longer_scores_updated(
     return finals, read
 
 
-def _resolved_frames(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, rounds: list[_ResolvedRound]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the final scores (one row per model and resolved round) and the staked rows with payouts.
-
-    Final scores: ``model, account, round, resolved_on, at_risk_nano`` and each score; staked rows:
-    ``model, account, round, resolved_on, at_risk_nano, payout_nano``.
-    """
-    scores = [item.name for item in loaded.config.scores]
-    finals_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores]
+def _payouts(kept: Sequence[_RoundFinals], accounts: dict[str, str]) -> pd.DataFrame:
+    """Return the resolved rounds' staked rows with payouts: ``model, account, round, resolved_on,
+    at_risk_nano, payout_nano``."""
     payout_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, "payout_nano"]
-    parts = [_round_finals(ctx, uow, loaded, item) for item in rounds]
-    finals = [part[0] for part in parts if not part[0].empty]
-    staked = [part[1] for part in parts if not part[1].empty]
-    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
-    if finals:
-        wide = pd.concat(finals, ignore_index=True)
-        wide[ACCOUNT] = wide[MODEL].map(accounts)
-        wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
-        wide = wide[finals_columns]
-    else:
-        wide = pd.DataFrame(columns=finals_columns)
-    if staked:
-        payouts = pd.concat(staked, ignore_index=True)
-        payouts[ACCOUNT] = payouts[MODEL].map(accounts)
-        payouts = payouts[payout_columns]
-    else:
-        payouts = pd.DataFrame(columns=payout_columns)
-    return wide, payouts
+    staked = [entry.stakes for entry in kept if not entry.stakes.empty]
+    if not staked:
+        return pd.DataFrame(columns=payout_columns)
+    payouts = pd.concat(staked, ignore_index=True)
+    payouts[ACCOUNT] = payouts[MODEL].map(accounts)
+    return payouts[payout_columns]
+
+
+def _fill_account_scores(
+    window: Sequence[_RoundFinals], score: str, accounts: dict[str, str], codes: _EntityCodes
+) -> None:
+    """Compute the per-account round scores of ``score`` of the rounds that have none kept, in one pass.
+
+    :func:`account_round_scores` groups by account and round, so the rounds computed together get
+    the values each would get alone (or among every resolved round).
+    """
+    missing = [entry for entry in window if score not in entry.account_scores]
+    if not missing:
+        return
+    columns = [MODEL, ROUND, RESOLVED_ON, AT_RISK, score]
+    rows = pd.concat([entry.finals[columns] for entry in missing], ignore_index=True)
+    rows[ACCOUNT] = rows[MODEL].map(accounts)
+    scored = account_round_scores(rows, score)
+    order = np.argsort(scored[ROUND].to_numpy(), kind="stable")  # each round's accounts keep their order
+    rounds = scored[ROUND].to_numpy()[order]
+    ids, values = scored[ACCOUNT].to_numpy()[order], scored[SCORE].to_numpy()[order]
+    numbers = [entry.number for entry in missing]
+    starts, stops = np.searchsorted(rounds, numbers, "left"), np.searchsorted(rounds, numbers, "right")
+    for entry, start, stop in zip(missing, starts, stops, strict=True):
+        found = codes.encode(ids[start:stop])
+        # one array for every score of the round when the accounts are the same: one matrix layout
+        same = (kept for kept, _ in entry.account_scores.values() if np.array_equal(kept, found))
+        entry.account_scores[score] = (next(same, found), values[start:stop])
+
+
+@dataclass(frozen=True)
+class _MatrixLayout:
+    """Where each round's entities go in a window's ``rounds × entities`` matrix (rounds ascending,
+    entities sorted, as :func:`crowdalpha.tournament.reputation.score_matrix` pivots them)."""
+
+    entities: pd.Index
+    rows: np.ndarray
+    columns: np.ndarray
+
+    @classmethod
+    def of(cls, codes: _EntityCodes, rounds: Sequence[np.ndarray]) -> _MatrixLayout:
+        """Return the layout of these rounds' entity codes (each round one row, in this order)."""
+        every = np.concatenate(rounds) if rounds else np.empty(0, dtype=np.int64)
+        names = codes.names
+        order = np.array(sorted(np.unique(every).tolist(), key=names.__getitem__), dtype=np.int64)
+        column_of = np.empty(len(names), dtype=np.int64)
+        column_of[order] = np.arange(len(order))
+        rows = np.repeat(np.arange(len(rounds)), [len(item) for item in rounds])
+        columns = column_of[every]
+        if np.unique(rows * len(order) + columns).size != len(every):
+            raise ReputationError("one score per entity and round is allowed; a round repeats one")
+        return cls(pd.Index([names[code] for code in order]), rows, columns)
+
+    def matrix(self, values: Sequence[np.ndarray], score: str) -> np.ndarray:
+        """Return the matrix of the rounds' values (NaN where an entity is not in a round)."""
+        matrix = np.full((int(self.rows[-1]) + 1 if len(self.rows) else 0, len(self.entities)), np.nan)
+        if len(self.rows):
+            matrix[self.rows, self.columns] = np.concatenate(values)
+        require_finite(matrix, score)
+        return matrix
+
+
+def _in_window(kept: Sequence[_RoundFinals], as_of: date) -> list[_RoundFinals]:
+    """Return the rounds the served reputation counts on ``as_of``, as
+    :func:`crowdalpha.tournament.reputation.resolved_in_window` keeps them (a window of days)."""
+    days = LEADERBOARD_REPUTATION.window_days
+    assert days is not None, "the served reputation's window is in days"
+    return [entry for entry in kept if as_of - timedelta(days=days) < entry.resolved_on <= as_of]
 
 
 def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int) -> pd.Series:
@@ -441,24 +586,57 @@ def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int
     return (grouped["payout_nano"].sum() / grouped[AT_RISK].mean()).astype(np.float64)
 
 
-def _reputation_table(resolved: pd.DataFrame, payouts: pd.DataFrame, loaded: LoadedTournament, entity: str,
-           as_of: date) -> pd.DataFrame:  # fmt: skip
+def _score_reputations(
+    ctx: Context,
+    loaded: LoadedTournament,
+    window: Sequence[_RoundFinals],
+    accounts: dict[str, str],
+    entity: str,
+) -> list[pd.DataFrame]:
+    """Return each score's reputation table of the entity kind (as :func:`reputation` of the long table
+    of final scores computes it), from the window's kept round arrays."""
+    codes = _entity_codes(ctx, loaded.id, entity)
+    layouts: dict[tuple[int, ...], _MatrixLayout] = {}
+    tables = []
+    for item in loaded.config.scores:
+        if entity == ACCOUNT:
+            _fill_account_scores(window, item.name, accounts, codes)
+            arrays = [entry.account_scores[item.name] for entry in window]
+        else:
+            arrays = [(entry.model_codes, entry.scores[item.name]) for entry in window]
+        arrays = [(ids, values) for ids, values in arrays if len(ids)]
+        key = tuple(id(ids) for ids, _ in arrays)
+        layout = layouts.get(key)
+        if layout is None:
+            layout = layouts[key] = _MatrixLayout.of(codes, [ids for ids, _ in arrays])
+        matrix = layout.matrix([values for _, values in arrays], item.name)
+        tables.append(
+            matrix_reputation(matrix, layout.entities, entity=entity, settings=LEADERBOARD_REPUTATION)
+        )
+    return tables
+
+
+def _reputation_table(
+    ctx: Context,
+    loaded: LoadedTournament,
+    kept: Sequence[_RoundFinals],
+    payouts: pd.DataFrame,
+    accounts: dict[str, str],
+    entity: str,
+    as_of: date,
+) -> pd.DataFrame:
     """Return per entity each score's ``<score>_rep/_low/_high/_rounds/_rank`` and the return columns."""
     parts = []
-    for item in loaded.config.scores:
-        if resolved.empty:
-            continue
-        if entity == ACCOUNT:
-            table = account_reputation(resolved, item.name, as_of=as_of, settings=LEADERBOARD_REPUTATION)
-        else:
-            table = reputation(
-                resolved, item.name, as_of=as_of, entity=MODEL, settings=LEADERBOARD_REPUTATION
+    if any(len(entry.models) for entry in kept):
+        window = _in_window(kept, as_of)
+        for item, table in zip(
+            loaded.config.scores, _score_reputations(ctx, loaded, window, accounts, entity), strict=True
+        ):
+            parts.append(
+                table.rename(columns={"reputation": "rep", "ci_low": "low", "ci_high": "high"})[
+                    ["rep", "low", "high", "rounds", "rank"]
+                ].add_prefix(f"{item.name}_")
             )
-        parts.append(
-            table.rename(columns={"reputation": "rep", "ci_low": "low", "ci_high": "high"})[
-                ["rep", "low", "high", "rounds", "rank"]
-            ].add_prefix(f"{item.name}_")
-        )
     for column, weeks in RETURN_WINDOWS.items():
         parts.append(stake_returns(payouts, entity, as_of=as_of, weeks=weeks).rename(column).to_frame())
     return pd.concat(parts, axis=1) if parts else pd.DataFrame()
@@ -472,15 +650,20 @@ def _computed_tables(
     entities: Sequence[str],
     as_of: date,
 ) -> dict[str, pd.DataFrame]:
-    """Return the reputation table of each entity kind, from one read of the resolved rounds.
+    """Return the reputation table of each entity kind, from the kept finals of the resolved rounds.
 
     On one BLAS thread: the bootstrap's products are short (the inner dimension is the rounds) and
     the refresh runs beside the server's requests; measured at 10,000 models on this 2-core machine
     under load, two threads took twice the CPU and 2.5 times as long.
     """
-    resolved, payouts = _resolved_frames(ctx, uow, loaded, rounds)
+    kept = [_round_finals(ctx, uow, loaded, item) for item in rounds]
+    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
+    payouts = _payouts(kept, accounts)
     with threadpool_limits(limits=1, user_api="blas"):
-        return {entity: _reputation_table(resolved, payouts, loaded, entity, as_of) for entity in entities}
+        return {
+            entity: _reputation_table(ctx, loaded, kept, payouts, accounts, entity, as_of)
+            for entity in entities
+        }
 
 
 # -- boards: the roster joined with the reputation table, every sort order computed -------------------

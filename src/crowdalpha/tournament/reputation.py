@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -172,6 +173,12 @@ def _numeric_scores(resolved: pd.DataFrame, score: str) -> pd.Series:
         raise ReputationError(f"scores {score!r} must be numbers (NaN when missing)") from None
 
 
+def require_finite(scores: np.ndarray, score: str) -> None:
+    """Refuse scores of ``score`` that are ±inf (NaN means not scored)."""
+    if np.isinf(scores).any():
+        raise ReputationError(f"scores {score!r} must be finite or missing; some are ±inf")
+
+
 def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.DataFrame:
     """Return scores as a ``rounds × entities`` frame (rounds ascending, NaN where not scored)."""
     _require_columns(resolved, [entity, ROUND, score], f"the {score!r} reputation")
@@ -180,8 +187,7 @@ def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.
         first = resolved.loc[duplicated, [entity, ROUND]].head(5).to_dict("records")
         raise ReputationError(f"one {score!r} per {entity} and round is allowed; repeated: {first}")
     values = _numeric_scores(resolved, score)
-    if np.isinf(values).any():
-        raise ReputationError(f"scores {score!r} must be finite or missing; some are ±inf")
+    require_finite(values.to_numpy(), score)
     matrix = resolved.assign(**{score: values}).pivot(index=ROUND, columns=entity, values=score)
     return matrix.sort_index().astype(np.float64)
 
@@ -218,6 +224,15 @@ def resample_counts(n_rounds: int, samples: int, block_rounds: int, rng: np.rand
     return np.bincount(flat.ravel(), minlength=samples * n_rounds).reshape(samples, n_rounds)
 
 
+@lru_cache(maxsize=8)
+def _seeded_resample_counts(n_rounds: int, samples: int, block_rounds: int, seed: int) -> np.ndarray:
+    """Return :func:`resample_counts` of a fresh generator seeded ``seed``, as floats (kept: a refresh
+    bootstraps every score with the same draws; read-only)."""
+    counts = resample_counts(n_rounds, samples, block_rounds, np.random.default_rng(seed)).astype(np.float64)
+    counts.flags.writeable = False
+    return counts
+
+
 BOOTSTRAP_CHUNK = 2048
 """Models per block of the bootstrap: its ``models × samples`` means stay a few MB, not one 80 MB array."""
 
@@ -240,7 +255,7 @@ def bootstrap_interval(
     low, high = np.full(n_models, np.nan), np.full(n_models, np.nan)
     if n_rounds == 0:
         return low, high
-    counts = resample_counts(n_rounds, samples, block_rounds, np.random.default_rng(seed)).astype(np.float64)
+    counts = _seeded_resample_counts(n_rounds, samples, block_rounds, seed)
     observed = ~np.isnan(scores)
     filled = np.where(observed, scores, 0.0)
     tail = (1 - confidence) / 2
@@ -311,7 +326,20 @@ def reputation(
     ``ci_low``, ``ci_high``; indexed by ``entity``.
     """
     matrix = score_matrix(resolved_in_window(resolved, as_of=as_of, settings=settings), score, entity)
-    values = matrix.to_numpy()
+    return matrix_reputation(matrix.to_numpy(), matrix.columns, entity=entity, settings=settings)
+
+
+def matrix_reputation(
+    values: np.ndarray,
+    entities: pd.Index,
+    *,
+    entity: str = MODEL,
+    settings: ReputationSettings = DEFAULT_REPUTATION,
+) -> pd.DataFrame:
+    """Return :func:`reputation` from the window's ``rounds × entities`` score matrix (:func:`score_matrix`).
+
+    ``values`` are the matrix's numbers (C order, rounds ascending), ``entities`` its columns.
+    """
     means, counts = mean_and_count(values)
     ranked = counts >= settings.min_rounds
     means = np.where(ranked, means, np.nan)
@@ -330,7 +358,7 @@ def reputation(
             "ci_low": np.nan,
             "ci_high": np.nan,
         },
-        index=pd.Index(matrix.columns, name=entity),
+        index=pd.Index(entities, name=entity),
     )
     table.loc[ranked, "ci_low"] = low
     table.loc[ranked, "ci_high"] = high
