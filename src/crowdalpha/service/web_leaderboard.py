@@ -63,10 +63,9 @@ from crowdalpha.tournament.reputation import (
     MODEL,
     RESOLVED_ON,
     ROUND,
-    SCORE,
     ReputationError,
     ReputationSettings,
-    account_round_scores,
+    account_round_score_table,
     matrix_reputation,
     require_finite,
 )
@@ -503,30 +502,36 @@ def _payouts(kept: Sequence[_RoundFinals], accounts: dict[str, str]) -> pd.DataF
 
 
 def _fill_account_scores(
-    window: Sequence[_RoundFinals], score: str, accounts: dict[str, str], codes: _EntityCodes
+    window: Sequence[_RoundFinals], scores: Sequence[str], accounts: dict[str, str], codes: _EntityCodes
 ) -> None:
-    """Compute the per-account round scores of ``score`` of the rounds that have none kept, in one pass.
+    """Compute the per-account round scores the window's rounds have none kept of, one grouping per
+    set of missing scores (a newly resolved round misses all, a round scored again its longer ones).
 
-    :func:`account_round_scores` groups by account and round, so the rounds computed together get
-    the values each would get alone (or among every resolved round).
+    :func:`account_round_score_table` groups by account and round, so the rounds computed together
+    get the values each would get alone (or among every resolved round).
     """
-    missing = [entry for entry in window if score not in entry.account_scores]
-    if not missing:
-        return
-    columns = [MODEL, ROUND, RESOLVED_ON, AT_RISK, score]
-    rows = pd.concat([entry.finals[columns] for entry in missing], ignore_index=True)
-    rows[ACCOUNT] = rows[MODEL].map(accounts)
-    scored = account_round_scores(rows, score)
-    order = np.argsort(scored[ROUND].to_numpy(), kind="stable")  # each round's accounts keep their order
-    rounds = scored[ROUND].to_numpy()[order]
-    ids, values = scored[ACCOUNT].to_numpy()[order], scored[SCORE].to_numpy()[order]
-    numbers = [entry.number for entry in missing]
-    starts, stops = np.searchsorted(rounds, numbers, "left"), np.searchsorted(rounds, numbers, "right")
-    for entry, start, stop in zip(missing, starts, stops, strict=True):
-        found = codes.encode(ids[start:stop])
-        # one array for every score of the round when the accounts are the same: one matrix layout
-        same = (kept for kept, _ in entry.account_scores.values() if np.array_equal(kept, found))
-        entry.account_scores[score] = (next(same, found), values[start:stop])
+    pending: dict[tuple[str, ...], list[_RoundFinals]] = {}
+    for entry in window:
+        missing = tuple(score for score in scores if score not in entry.account_scores)
+        if missing:
+            pending.setdefault(missing, []).append(entry)
+    for missing, entries in pending.items():
+        columns = [MODEL, ROUND, RESOLVED_ON, AT_RISK, *missing]
+        rows = pd.concat([entry.finals[columns] for entry in entries], ignore_index=True)
+        rows[ACCOUNT] = rows[MODEL].map(accounts)
+        table = account_round_score_table(rows, missing)
+        order = np.argsort(table[ROUND].to_numpy(), kind="stable")  # each round's accounts keep their order
+        rounds, ids = table[ROUND].to_numpy()[order], table[ACCOUNT].to_numpy()[order]
+        numbers = [entry.number for entry in entries]
+        starts, stops = np.searchsorted(rounds, numbers, "left"), np.searchsorted(rounds, numbers, "right")
+        values = {score: table[score].to_numpy()[order] for score in missing}
+        for entry, start, stop in zip(entries, starts, stops, strict=True):
+            found = codes.encode(ids[start:stop])
+            # one array for every score of the round when the accounts are the same: one matrix layout
+            same = (kept for kept, _ in entry.account_scores.values() if np.array_equal(kept, found))
+            found = next(same, found)
+            for score in missing:
+                entry.account_scores[score] = (found, values[score][start:stop])
 
 
 @dataclass(frozen=True)
@@ -596,11 +601,12 @@ def _score_reputations(
     """Return each score's reputation table of the entity kind (as :func:`reputation` of the long table
     of final scores computes it), from the window's kept round arrays."""
     codes = _entity_codes(ctx, loaded.id, entity)
+    if entity == ACCOUNT:
+        _fill_account_scores(window, [item.name for item in loaded.config.scores], accounts, codes)
     layouts: dict[tuple[int, ...], _MatrixLayout] = {}
     tables = []
     for item in loaded.config.scores:
         if entity == ACCOUNT:
-            _fill_account_scores(window, item.name, accounts, codes)
             arrays = [entry.account_scores[item.name] for entry in window]
         else:
             arrays = [(entry.model_codes, entry.scores[item.name]) for entry in window]
