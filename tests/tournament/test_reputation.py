@@ -126,12 +126,9 @@ def test_an_account_with_only_unstaked_models_gets_their_plain_mean():
 def test_several_scores_grouped_at_once_equal_each_score_grouped_alone():
     table = account_round_score_table(HISTORY, ["corr", "mmc"])
     for score in ("corr", "mmc"):
+        together = table[["account", "round", "resolved_on", score, "at_risk_nano"]]
         alone = account_round_scores(HISTORY, score)
-        pd.testing.assert_frame_equal(
-            table[["account", "round", "resolved_on", score, "at_risk_nano"]].rename(columns={score: "score"}),
-            alone,
-            check_exact=True,
-        )
+        pd.testing.assert_frame_equal(together.rename(columns={score: "score"}), alone, check_exact=True)
 
 
 def test_account_reputation_averages_its_round_scores():
