@@ -792,8 +792,23 @@ def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
     return np.lexsort((frame["name"].str.lower().to_numpy(), key))
 
 
-def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFrame:
-    """Return the tournament's models (or accounts with models): key, name, owner, stake in nano."""
+def _roster(
+    uow: UnitOfWork, loaded: LoadedTournament, entity: str, models: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Return the tournament's models (or accounts with models): key, name, owner, stake in nano.
+
+    ``models`` is :func:`_roster_models` when read already (a refresh builds both entity kinds' boards).
+    """
+    models = _roster_models(uow, loaded) if models is None else models
+    if entity == MODEL:
+        return models.set_index("key")[["name", "owner", "stake_nano"]]
+    accounts = models.groupby(["account_id", "owner"], as_index=False)["stake_nano"].sum()
+    accounts["name"] = accounts["owner"]
+    return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
+
+
+def _roster_models(uow: UnitOfWork, loaded: LoadedTournament) -> pd.DataFrame:
+    """Return the tournament's models: key, name, account id, owner, stake in nano."""
     query = (
         select(Model.id, Model.name, Model.account_id, Account.username, LedgerAccount.balance)
         .join(Account, Account.id == Model.account_id)
@@ -805,11 +820,7 @@ def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFr
     )
     models = pd.DataFrame(_rows(uow, query), columns=["key", "name", "account_id", "owner", "stake_nano"])
     models["stake_nano"] = models["stake_nano"].fillna(0).astype(np.int64)
-    if entity == MODEL:
-        return models.set_index("key")[["name", "owner", "stake_nano"]]
-    accounts = models.groupby(["account_id", "owner"], as_index=False)["stake_nano"].sum()
-    accounts["name"] = accounts["owner"]
-    return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
+    return models
 
 
 def _roster_version(uow: UnitOfWork, tournament_id: int) -> str:
@@ -898,6 +909,7 @@ def refresh_leaderboards_in(
     ]
     computed = [entity for entity in stale if entity not in kept]
     tables = _computed_tables(ctx, uow, loaded, rounds, computed, as_of) if computed else {}
+    models = _roster_models(uow, loaded) if stale else None
     for entity in stale:
         if entity in kept:
             header = headers[entity]
@@ -908,7 +920,7 @@ def refresh_leaderboards_in(
             )
         else:
             reputations, table_as_of, valid_through = tables[entity], as_of, _valid_through(rounds, as_of)
-        board = _Board.build(_roster(uow, loaded, entity), reputations, _sorts(loaded))
+        board = _Board.build(_roster(uow, loaded, entity, models), reputations, _sorts(loaded))
         uow.session.merge(
             LeaderboardSnapshot(
                 tournament_id=loaded.id,
