@@ -11,6 +11,10 @@ again (Classic CORR60) or a round leaves a window as the days pass, so the table
 returns is computed then — by :func:`refresh_leaderboards`, which the tick runs right after its jobs
 and ``resolve_round`` right after its transaction. Each round's final scores are read once per process
 and kept (:func:`_round_finals`), so a refresh after a resolution reads only the new round's scores.
+Kept with them are the arrays the reputations take — each score's column and, for the account view,
+each account's round score (grouped once per round and score) — so a refresh lays the window's
+``rounds × entities`` matrix out of them with numpy and runs only the numeric core
+(:func:`crowdalpha.tournament.reputation.matrix_reputation`): no long table is concatenated or pivoted.
 The refresh stores a **board** per tournament and entity kind in ``leaderboard_snapshots``: the table
 joined with the roster (names, owners, stakes) and the row positions of every sort order, both
 directions, as Arrow IPC (the ``table_parquet`` column), with digests of its inputs and of the roster
