@@ -19,6 +19,7 @@ from crowdalpha.tournament.reputation import (
     SeasonRules,
     Tier,
     account_reputation,
+    account_round_score_table,
     account_round_scores,
     bootstrap_interval,
     column_quantiles,
@@ -120,6 +121,14 @@ def test_account_round_score_is_stake_weighted_over_staked_models():
 def test_an_account_with_only_unstaked_models_gets_their_plain_mean():
     rows = _rows(("m1", "dee", 7, 1, 0, 0.01, 0), ("m2", "dee", 7, 1, 0, 0.05, 0))
     assert account_round_scores(rows, "corr")["score"].iloc[0] == pytest.approx(0.03)
+
+
+def test_several_scores_grouped_at_once_equal_each_score_grouped_alone():
+    table = account_round_score_table(HISTORY, ["corr", "mmc"])
+    for score in ("corr", "mmc"):
+        together = table[["account", "round", "resolved_on", score, "at_risk_nano"]]
+        alone = account_round_scores(HISTORY, score)
+        pd.testing.assert_frame_equal(together.rename(columns={score: "score"}), alone, check_exact=True)
 
 
 def test_account_reputation_averages_its_round_scores():

@@ -174,3 +174,32 @@ def test_a_resolved_round_gaining_a_corr60_day_is_refreshed_as_a_fresh_read_comp
     reference = {item.name: item.reputations["corr60"] for item in model_leaderboard(ctx, "classic")}
     _, rows = ranked_leaderboard(ctx, "classic")
     assert {row.name: row.reputations["corr60"].value for row in rows} == reference
+
+
+def _stored_boards(ctx: Context) -> dict[tuple[int, str], bytes]:
+    def work(uow):
+        query = select(
+            LeaderboardSnapshot.tournament_id, LeaderboardSnapshot.entity, LeaderboardSnapshot.table_parquet
+        )
+        return {(tid, entity): content for tid, entity, content in uow.session.execute(query)}
+
+    return run_transaction(ctx.engine, work, read_only=True)
+
+
+def test_boards_refreshed_from_kept_rounds_are_byte_for_byte_those_of_a_fresh_computation(
+    ctx: Context,
+) -> None:
+    seed_leaderboard(ctx, models=10, rounds=3, score_days=2, seed=21)
+    refresh_leaderboards(ctx)  # every round's finals and matrix arrays are now kept in memory
+    seed_leaderboard(ctx, models=5, rounds=2, score_days=2, seed=22, prefix="late")  # new models, accounts
+    assert {"classic/model", "classic/account"} <= set(refresh_leaderboards(ctx))
+    incremental = _stored_boards(ctx)
+    assert {(8, "model"), (8, "account")} <= set(incremental)
+
+    def forget_snapshots(uow) -> None:
+        uow.session.query(LeaderboardSnapshot).delete()
+
+    run_transaction(ctx.engine, forget_snapshots)
+    ctx.cache.clear()  # a fresh process: every round read from the database, every matrix laid out anew
+    assert {"classic/model", "classic/account"} <= set(refresh_leaderboards(ctx))
+    assert _stored_boards(ctx) == incremental

@@ -11,6 +11,10 @@ again (Classic CORR60) or a round leaves a window as the days pass, so the table
 returns is computed then — by :func:`refresh_leaderboards`, which the tick runs right after its jobs
 and ``resolve_round`` right after its transaction. Each round's final scores are read once per process
 and kept (:func:`_round_finals`), so a refresh after a resolution reads only the new round's scores.
+Kept with them are the arrays the reputations take — each score's column and, for the account view,
+each account's round score (grouped once per round and score) — so a refresh lays the window's
+``rounds × entities`` matrix out of them with numpy and runs only the numeric core
+(:func:`crowdalpha.tournament.reputation.matrix_reputation`): no long table is concatenated or pivoted.
 The refresh stores a **board** per tournament and entity kind in ``leaderboard_snapshots``: the table
 joined with the roster (names, owners, stakes) and the row positions of every sort order, both
 directions, as Arrow IPC (the ``table_parquet`` column), with digests of its inputs and of the roster
@@ -63,9 +67,11 @@ from crowdalpha.tournament.reputation import (
     MODEL,
     RESOLVED_ON,
     ROUND,
+    ReputationError,
     ReputationSettings,
-    account_reputation,
-    reputation,
+    account_round_score_table,
+    matrix_reputation,
+    require_finite,
 )
 
 LEADERBOARD_REPUTATION = ReputationSettings()
@@ -327,22 +333,149 @@ def _read_round_finals(
 _ROUND_FINALS_KEY = "web leaderboard round finals"
 
 
-def _round_finals(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, item: _ResolvedRound
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return :func:`_read_round_finals`, read once per process and round version (a new version
-    reads only the scores that gained days)."""
+class _EntityCodes:
+    """Integer codes of a tournament's models (or accounts), in the order first seen: a window's score
+    matrix is laid out from its rounds' codes with numpy, not pivoted from a long frame."""
+
+    def __init__(self) -> None:
+        self.code_of: dict[Hashable, int] = {}
+        self.names: list[Hashable] = []
+        self.lock = threading.Lock()
+
+    def encode(self, ids: Sequence[Hashable]) -> np.ndarray:
+        """Return the codes of these ids (new ids get the next codes)."""
+        codes = np.empty(len(ids), dtype=np.int64)
+        with self.lock:
+            for position, name in enumerate(ids):
+                code = self.code_of.get(name)
+                if code is None:
+                    code = self.code_of[name] = len(self.names)
+                    self.names.append(name)
+                codes[position] = code
+        return codes
+
+
+def _entity_codes(ctx: Context, tournament_id: int, entity: str) -> _EntityCodes:
+    key = ("web leaderboard entity codes", tournament_id, entity)
+    found = ctx.cache.get(key)
+    return found if found is not None else ctx.cache.setdefault(key, _EntityCodes())
+
+
+@dataclass
+class _RoundFinals:
+    """A resolved round's final scores as read (kept per process) and the arrays the matrices take.
+
+    ``models`` and ``model_codes`` are the finals' rows; ``scores`` each score's column of them;
+    ``account_scores`` each score's per-account round score (:func:`account_round_scores`) as
+    ``(account codes, scores)``, filled when first needed.
+    """
+
+    version: tuple[str, str, int, str]
+    number: int
+    resolved_on: date
+    finals: pd.DataFrame
+    stakes: pd.DataFrame
+    read: dict[str, tuple[int, pd.Series]]
+    models: np.ndarray
+    model_codes: np.ndarray
+    scores: dict[str, np.ndarray]
+    account_scores: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def of(
+        cls,
+        codes: _EntityCodes,
+        item: _ResolvedRound,
+        finals: pd.DataFrame,
+        stakes: pd.DataFrame,
+        read: dict[str, tuple[int, pd.Series]],
+        previous: _RoundFinals | None,
+    ) -> _RoundFinals:
+        """Return the kept finals of a round read (again); a previous read's account scores of a score
+        whose day, rows and stakes are the same carry over."""
+        models = finals[MODEL].to_numpy()
+        same_rows = (
+            previous is not None
+            and np.array_equal(previous.models, models)
+            and np.array_equal(previous.finals[AT_RISK].to_numpy(), finals[AT_RISK].to_numpy())
+        )
+        account_scores = {}
+        if same_rows:
+            assert previous is not None
+            account_scores = {
+                score: kept
+                for score, kept in previous.account_scores.items()
+                if score in read and previous.read.get(score, (None,))[0] == read[score][0]
+            }
+        return cls(
+            version=item.version,
+            number=item.number,
+            resolved_on=item.resolved_on,
+            finals=finals,
+            stakes=stakes,
+            read=read,
+            models=models,
+            model_codes=previous.model_codes if same_rows and previous is not None else codes.encode(models),
+            scores={name: finals[name].to_numpy() for name in finals.columns if name not in _FINALS_KEYS},
+            account_scores=account_scores,
+        )
+
+
+_FINALS_KEYS = (MODEL, ROUND, RESOLVED_ON, AT_RISK)
+"""The columns of a round's finals that are not scores."""
+
+
+def _kept_finals(
+    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, rounds: Sequence[_ResolvedRound]
+) -> list[_RoundFinals]:
+    """Return :func:`_round_finals` of every round; the last days of the longer scores of the rounds
+    that gained score days since they were kept are read by one query for all of them."""
     cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
-    found = cache.get(item.id)
-    if found is not None and found[0] != item.version and found[0][1] == item.version[1]:
+    rescored = [
+        item.id
+        for item in rounds
+        if (found := cache.get(item.id)) is not None
+        and found.version != item.version
+        and found.version[1] == item.version[1]
+    ]
+    config = loaded.config
+    longer = [score.name for score in config.scores if score.horizon > config.horizon]
+    last_days: dict[tuple[str, str], int] = {}
+    if rescored and longer:
+        query = (
+            select(SubmissionScore.round_id, SubmissionScore.score, func.max(SubmissionScore.day))
+            .where(SubmissionScore.round_id.in_(rescored), SubmissionScore.score.in_(longer))
+            .group_by(SubmissionScore.round_id, SubmissionScore.score)
+        )
+        last_days = {(round_id, score): day for round_id, score, day in _rows(uow, query)}
+    pending = set(rescored)
+    return [
+        _round_finals(ctx, uow, loaded, item, last_days if item.id in pending else None) for item in rounds
+    ]
+
+
+def _round_finals(
+    ctx: Context,
+    uow: UnitOfWork,
+    loaded: LoadedTournament,
+    item: _ResolvedRound,
+    last_days: dict[tuple[str, str], int] | None = None,
+) -> _RoundFinals:
+    """Return :func:`_read_round_finals`, read once per process and round version (a new version
+    reads only the scores that gained days; ``last_days`` of its longer scores when read already)."""
+    cache = ctx.cache.setdefault(_ROUND_FINALS_KEY, {})
+    codes = _entity_codes(ctx, loaded.id, MODEL)
+    found: _RoundFinals | None = cache.get(item.id)
+    if found is not None and found.version != item.version and found.version[1] == item.version[1]:
         # resolved on the same date, it gained score days since: only its longer scores can have
-        updated = _longer_scores_updated(uow, loaded, item, found[1], found[3])
+        updated = _longer_scores_updated(uow, loaded, item, found.finals, found.read, last_days)
         if updated is not None:
-            found = cache[item.id] = (item.version, updated[0], found[2], updated[1])
-    if found is None or found[0] != item.version:
-        known = None if found is None else found[3]
-        found = cache[item.id] = (item.version, *_read_round_finals(uow, loaded, item, known))
-    return found[1], found[2]
+            found = cache[item.id] = _RoundFinals.of(codes, item, updated[0], found.stakes, updated[1], found)
+    if found is None or found.version != item.version:
+        known = None if found is None else found.read
+        finals, stakes, read = _read_round_finals(uow, loaded, item, known)
+        found = cache[item.id] = _RoundFinals.of(codes, item, finals, stakes, read, found)
+    return found
 
 
 def _longer_scores_updated(
@@ -351,13 +484,15 @@ def _longer_scores_updated(
     item: _ResolvedRound,
     finals: pd.DataFrame,
     known: dict[str, tuple[int, pd.Series]],
+    last_days: dict[tuple[str, str], int] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, tuple[int, pd.Series]]] | None:
     """Return a resolved round's finals with its longer scores (horizon past the round's resolution,
     CORR60) read again where they gained days, and the scores' last days; None when the stored
     finals cannot simply be updated (a score not seen before, a model not in them).
 
     A round resolves once its score day ``horizon`` is stored, so only scores with a longer horizon
-    are scored after it; each is read by two index ranges (its last day, that day's values).
+    are scored after it; each is read by two index ranges (its last day, that day's values), or one
+    when ``last_days`` holds the round's last days of its longer scores (a score absent: none stored).
     """
     config = loaded.config
     finals = finals.copy()
@@ -365,11 +500,14 @@ def _longer_scores_updated(
     for score in config.scores:
         if score.horizon <= config.horizon:
             continue
-        day = uow.session.scalar(
-            select(func.max(SubmissionScore.day)).where(
-                SubmissionScore.round_id == item.id, SubmissionScore.score == score.name
+        if last_days is not None:
+            day = last_days.get((item.id, score.name))
+        else:
+            day = uow.session.scalar(
+                select(func.max(SubmissionScore.day)).where(
+                    SubmissionScore.round_id == item.id, SubmissionScore.score == score.name
+                )
             )
-        )
         if day is None or (score.name in known and known[score.name][0] == day):
             continue
         if score.name not in known:
@@ -393,35 +531,89 @@ def _longer_scores_updated(
     return finals, read
 
 
-def _resolved_frames(
-    ctx: Context, uow: UnitOfWork, loaded: LoadedTournament, rounds: list[_ResolvedRound]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return the final scores (one row per model and resolved round) and the staked rows with payouts.
-
-    Final scores: ``model, account, round, resolved_on, at_risk_nano`` and each score; staked rows:
-    ``model, account, round, resolved_on, at_risk_nano, payout_nano``.
-    """
-    scores = [item.name for item in loaded.config.scores]
-    finals_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores]
+def _payouts(kept: Sequence[_RoundFinals], accounts: dict[str, str]) -> pd.DataFrame:
+    """Return the resolved rounds' staked rows with payouts: ``model, account, round, resolved_on,
+    at_risk_nano, payout_nano``."""
     payout_columns = [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, "payout_nano"]
-    parts = [_round_finals(ctx, uow, loaded, item) for item in rounds]
-    finals = [part[0] for part in parts if not part[0].empty]
-    staked = [part[1] for part in parts if not part[1].empty]
-    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
-    if finals:
-        wide = pd.concat(finals, ignore_index=True)
-        wide[ACCOUNT] = wide[MODEL].map(accounts)
-        wide[AT_RISK] = wide[AT_RISK].astype(np.int64)
-        wide = wide[finals_columns]
-    else:
-        wide = pd.DataFrame(columns=finals_columns)
-    if staked:
-        payouts = pd.concat(staked, ignore_index=True)
-        payouts[ACCOUNT] = payouts[MODEL].map(accounts)
-        payouts = payouts[payout_columns]
-    else:
-        payouts = pd.DataFrame(columns=payout_columns)
-    return wide, payouts
+    staked = [entry.stakes for entry in kept if not entry.stakes.empty]
+    if not staked:
+        return pd.DataFrame(columns=payout_columns)
+    payouts = pd.concat(staked, ignore_index=True)
+    payouts[ACCOUNT] = payouts[MODEL].map(accounts)
+    return payouts[payout_columns]
+
+
+def _fill_account_scores(
+    window: Sequence[_RoundFinals], scores: Sequence[str], accounts: dict[str, str], codes: _EntityCodes
+) -> None:
+    """Compute the per-account round scores the window's rounds have none kept of, one grouping per
+    set of missing scores (a newly resolved round misses all, a round scored again its longer ones).
+
+    :func:`account_round_score_table` groups by account and round, so the rounds computed together
+    get the values each would get alone (or among every resolved round).
+    """
+    pending: dict[tuple[str, ...], list[_RoundFinals]] = {}
+    for entry in window:
+        missing = tuple(score for score in scores if score not in entry.account_scores)
+        if missing:
+            pending.setdefault(missing, []).append(entry)
+    for missing, entries in pending.items():
+        columns = [MODEL, ROUND, RESOLVED_ON, AT_RISK, *missing]
+        rows = pd.concat([entry.finals[columns] for entry in entries], ignore_index=True)
+        rows[ACCOUNT] = rows[MODEL].map(accounts)
+        table = account_round_score_table(rows, missing)
+        order = np.argsort(table[ROUND].to_numpy(), kind="stable")  # each round's accounts keep their order
+        rounds, ids = table[ROUND].to_numpy()[order], table[ACCOUNT].to_numpy()[order]
+        numbers = [entry.number for entry in entries]
+        starts, stops = np.searchsorted(rounds, numbers, "left"), np.searchsorted(rounds, numbers, "right")
+        values = {score: table[score].to_numpy()[order] for score in missing}
+        for entry, start, stop in zip(entries, starts, stops, strict=True):
+            found = codes.encode(ids[start:stop])
+            # one array for every score of the round when the accounts are the same: one matrix layout
+            same = (kept for kept, _ in entry.account_scores.values() if np.array_equal(kept, found))
+            found = next(same, found)
+            for score in missing:
+                entry.account_scores[score] = (found, values[score][start:stop])
+
+
+@dataclass(frozen=True)
+class _MatrixLayout:
+    """Where each round's entities go in a window's ``rounds × entities`` matrix (rounds ascending,
+    entities sorted, as :func:`crowdalpha.tournament.reputation.score_matrix` pivots them)."""
+
+    entities: pd.Index
+    rows: np.ndarray
+    columns: np.ndarray
+
+    @classmethod
+    def of(cls, codes: _EntityCodes, rounds: Sequence[np.ndarray]) -> _MatrixLayout:
+        """Return the layout of these rounds' entity codes (each round one row, in this order)."""
+        every = np.concatenate(rounds) if rounds else np.empty(0, dtype=np.int64)
+        names = codes.names
+        order = np.array(sorted(np.unique(every).tolist(), key=names.__getitem__), dtype=np.int64)
+        column_of = np.empty(len(names), dtype=np.int64)
+        column_of[order] = np.arange(len(order))
+        rows = np.repeat(np.arange(len(rounds)), [len(item) for item in rounds])
+        columns = column_of[every]
+        if np.unique(rows * len(order) + columns).size != len(every):
+            raise ReputationError("one score per entity and round is allowed; a round repeats one")
+        return cls(pd.Index([names[code] for code in order]), rows, columns)
+
+    def matrix(self, values: Sequence[np.ndarray], score: str) -> np.ndarray:
+        """Return the matrix of the rounds' values (NaN where an entity is not in a round)."""
+        matrix = np.full((int(self.rows[-1]) + 1 if len(self.rows) else 0, len(self.entities)), np.nan)
+        if len(self.rows):
+            matrix[self.rows, self.columns] = np.concatenate(values)
+        require_finite(matrix, score)
+        return matrix
+
+
+def _in_window(kept: Sequence[_RoundFinals], as_of: date) -> list[_RoundFinals]:
+    """Return the rounds the served reputation counts on ``as_of``, as
+    :func:`crowdalpha.tournament.reputation.resolved_in_window` keeps them (a window of days)."""
+    days = LEADERBOARD_REPUTATION.window_days
+    assert days is not None, "the served reputation's window is in days"
+    return [entry for entry in kept if as_of - timedelta(days=days) < entry.resolved_on <= as_of]
 
 
 def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int) -> pd.Series:
@@ -441,24 +633,58 @@ def stake_returns(payouts: pd.DataFrame, entity: str, *, as_of: date, weeks: int
     return (grouped["payout_nano"].sum() / grouped[AT_RISK].mean()).astype(np.float64)
 
 
-def _reputation_table(resolved: pd.DataFrame, payouts: pd.DataFrame, loaded: LoadedTournament, entity: str,
-           as_of: date) -> pd.DataFrame:  # fmt: skip
+def _score_reputations(
+    ctx: Context,
+    loaded: LoadedTournament,
+    window: Sequence[_RoundFinals],
+    accounts: dict[str, str],
+    entity: str,
+) -> list[pd.DataFrame]:
+    """Return each score's reputation table of the entity kind (as :func:`reputation` of the long table
+    of final scores computes it), from the window's kept round arrays."""
+    codes = _entity_codes(ctx, loaded.id, entity)
+    if entity == ACCOUNT:
+        _fill_account_scores(window, [item.name for item in loaded.config.scores], accounts, codes)
+    layouts: dict[tuple[int, ...], _MatrixLayout] = {}
+    tables = []
+    for item in loaded.config.scores:
+        if entity == ACCOUNT:
+            arrays = [entry.account_scores[item.name] for entry in window]
+        else:
+            arrays = [(entry.model_codes, entry.scores[item.name]) for entry in window]
+        arrays = [(ids, values) for ids, values in arrays if len(ids)]
+        key = tuple(id(ids) for ids, _ in arrays)
+        layout = layouts.get(key)
+        if layout is None:
+            layout = layouts[key] = _MatrixLayout.of(codes, [ids for ids, _ in arrays])
+        matrix = layout.matrix([values for _, values in arrays], item.name)
+        tables.append(
+            matrix_reputation(matrix, layout.entities, entity=entity, settings=LEADERBOARD_REPUTATION)
+        )
+    return tables
+
+
+def _reputation_table(
+    ctx: Context,
+    loaded: LoadedTournament,
+    kept: Sequence[_RoundFinals],
+    payouts: pd.DataFrame,
+    accounts: dict[str, str],
+    entity: str,
+    as_of: date,
+) -> pd.DataFrame:
     """Return per entity each score's ``<score>_rep/_low/_high/_rounds/_rank`` and the return columns."""
     parts = []
-    for item in loaded.config.scores:
-        if resolved.empty:
-            continue
-        if entity == ACCOUNT:
-            table = account_reputation(resolved, item.name, as_of=as_of, settings=LEADERBOARD_REPUTATION)
-        else:
-            table = reputation(
-                resolved, item.name, as_of=as_of, entity=MODEL, settings=LEADERBOARD_REPUTATION
+    if any(len(entry.models) for entry in kept):
+        window = _in_window(kept, as_of)
+        for item, table in zip(
+            loaded.config.scores, _score_reputations(ctx, loaded, window, accounts, entity), strict=True
+        ):
+            parts.append(
+                table.rename(columns={"reputation": "rep", "ci_low": "low", "ci_high": "high"})[
+                    ["rep", "low", "high", "rounds", "rank"]
+                ].add_prefix(f"{item.name}_")
             )
-        parts.append(
-            table.rename(columns={"reputation": "rep", "ci_low": "low", "ci_high": "high"})[
-                ["rep", "low", "high", "rounds", "rank"]
-            ].add_prefix(f"{item.name}_")
-        )
     for column, weeks in RETURN_WINDOWS.items():
         parts.append(stake_returns(payouts, entity, as_of=as_of, weeks=weeks).rename(column).to_frame())
     return pd.concat(parts, axis=1) if parts else pd.DataFrame()
@@ -472,15 +698,20 @@ def _computed_tables(
     entities: Sequence[str],
     as_of: date,
 ) -> dict[str, pd.DataFrame]:
-    """Return the reputation table of each entity kind, from one read of the resolved rounds.
+    """Return the reputation table of each entity kind, from the kept finals of the resolved rounds.
 
     On one BLAS thread: the bootstrap's products are short (the inner dimension is the rounds) and
     the refresh runs beside the server's requests; measured at 10,000 models on this 2-core machine
     under load, two threads took twice the CPU and 2.5 times as long.
     """
-    resolved, payouts = _resolved_frames(ctx, uow, loaded, rounds)
+    kept = _kept_finals(ctx, uow, loaded, rounds)
+    accounts = dict(_rows(uow, select(Model.id, Model.account_id).where(Model.tournament_id == loaded.id)))
+    payouts = _payouts(kept, accounts)
     with threadpool_limits(limits=1, user_api="blas"):
-        return {entity: _reputation_table(resolved, payouts, loaded, entity, as_of) for entity in entities}
+        return {
+            entity: _reputation_table(ctx, loaded, kept, payouts, accounts, entity, as_of)
+            for entity in entities
+        }
 
 
 # -- boards: the roster joined with the reputation table, every sort order computed -------------------
@@ -603,8 +834,23 @@ def _order(frame: pd.DataFrame, sort: str, descending: bool) -> np.ndarray:
     return np.lexsort((frame["name"].str.lower().to_numpy(), key))
 
 
-def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFrame:
-    """Return the tournament's models (or accounts with models): key, name, owner, stake in nano."""
+def _roster(
+    uow: UnitOfWork, loaded: LoadedTournament, entity: str, models: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Return the tournament's models (or accounts with models): key, name, owner, stake in nano.
+
+    ``models`` is :func:`_roster_models` when read already (a refresh builds both entity kinds' boards).
+    """
+    models = _roster_models(uow, loaded) if models is None else models
+    if entity == MODEL:
+        return models.set_index("key")[["name", "owner", "stake_nano"]]
+    accounts = models.groupby(["account_id", "owner"], as_index=False)["stake_nano"].sum()
+    accounts["name"] = accounts["owner"]
+    return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
+
+
+def _roster_models(uow: UnitOfWork, loaded: LoadedTournament) -> pd.DataFrame:
+    """Return the tournament's models: key, name, account id, owner, stake in nano."""
     query = (
         select(Model.id, Model.name, Model.account_id, Account.username, LedgerAccount.balance)
         .join(Account, Account.id == Model.account_id)
@@ -616,11 +862,7 @@ def _roster(uow: UnitOfWork, loaded: LoadedTournament, entity: str) -> pd.DataFr
     )
     models = pd.DataFrame(_rows(uow, query), columns=["key", "name", "account_id", "owner", "stake_nano"])
     models["stake_nano"] = models["stake_nano"].fillna(0).astype(np.int64)
-    if entity == MODEL:
-        return models.set_index("key")[["name", "owner", "stake_nano"]]
-    accounts = models.groupby(["account_id", "owner"], as_index=False)["stake_nano"].sum()
-    accounts["name"] = accounts["owner"]
-    return accounts.rename(columns={"account_id": "key"}).set_index("key")[["name", "owner", "stake_nano"]]
+    return models
 
 
 def _roster_version(uow: UnitOfWork, tournament_id: int) -> str:
@@ -709,6 +951,7 @@ def refresh_leaderboards_in(
     ]
     computed = [entity for entity in stale if entity not in kept]
     tables = _computed_tables(ctx, uow, loaded, rounds, computed, as_of) if computed else {}
+    models = _roster_models(uow, loaded) if stale else None
     for entity in stale:
         if entity in kept:
             header = headers[entity]
@@ -719,7 +962,7 @@ def refresh_leaderboards_in(
             )
         else:
             reputations, table_as_of, valid_through = tables[entity], as_of, _valid_through(rounds, as_of)
-        board = _Board.build(_roster(uow, loaded, entity), reputations, _sorts(loaded))
+        board = _Board.build(_roster(uow, loaded, entity, models), reputations, _sorts(loaded))
         uow.session.merge(
             LeaderboardSnapshot(
                 tournament_id=loaded.id,

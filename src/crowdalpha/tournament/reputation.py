@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -172,6 +173,12 @@ def _numeric_scores(resolved: pd.DataFrame, score: str) -> pd.Series:
         raise ReputationError(f"scores {score!r} must be numbers (NaN when missing)") from None
 
 
+def require_finite(scores: np.ndarray, score: str) -> None:
+    """Refuse scores of ``score`` that are ±inf (NaN means not scored)."""
+    if np.isinf(scores).any():
+        raise ReputationError(f"scores {score!r} must be finite or missing; some are ±inf")
+
+
 def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.DataFrame:
     """Return scores as a ``rounds × entities`` frame (rounds ascending, NaN where not scored)."""
     _require_columns(resolved, [entity, ROUND, score], f"the {score!r} reputation")
@@ -180,8 +187,7 @@ def score_matrix(resolved: pd.DataFrame, score: str, entity: str = MODEL) -> pd.
         first = resolved.loc[duplicated, [entity, ROUND]].head(5).to_dict("records")
         raise ReputationError(f"one {score!r} per {entity} and round is allowed; repeated: {first}")
     values = _numeric_scores(resolved, score)
-    if np.isinf(values).any():
-        raise ReputationError(f"scores {score!r} must be finite or missing; some are ±inf")
+    require_finite(values.to_numpy(), score)
     matrix = resolved.assign(**{score: values}).pivot(index=ROUND, columns=entity, values=score)
     return matrix.sort_index().astype(np.float64)
 
@@ -218,6 +224,15 @@ def resample_counts(n_rounds: int, samples: int, block_rounds: int, rng: np.rand
     return np.bincount(flat.ravel(), minlength=samples * n_rounds).reshape(samples, n_rounds)
 
 
+@lru_cache(maxsize=8)
+def _seeded_resample_counts(n_rounds: int, samples: int, block_rounds: int, seed: int) -> np.ndarray:
+    """Return :func:`resample_counts` of a fresh generator seeded ``seed``, as floats (kept: a refresh
+    bootstraps every score with the same draws; read-only)."""
+    counts = resample_counts(n_rounds, samples, block_rounds, np.random.default_rng(seed)).astype(np.float64)
+    counts.flags.writeable = False
+    return counts
+
+
 BOOTSTRAP_CHUNK = 2048
 """Models per block of the bootstrap: its ``models × samples`` means stay a few MB, not one 80 MB array."""
 
@@ -240,7 +255,7 @@ def bootstrap_interval(
     low, high = np.full(n_models, np.nan), np.full(n_models, np.nan)
     if n_rounds == 0:
         return low, high
-    counts = resample_counts(n_rounds, samples, block_rounds, np.random.default_rng(seed)).astype(np.float64)
+    counts = _seeded_resample_counts(n_rounds, samples, block_rounds, seed)
     observed = ~np.isnan(scores)
     filled = np.where(observed, scores, 0.0)
     tail = (1 - confidence) / 2
@@ -311,7 +326,20 @@ def reputation(
     ``ci_low``, ``ci_high``; indexed by ``entity``.
     """
     matrix = score_matrix(resolved_in_window(resolved, as_of=as_of, settings=settings), score, entity)
-    values = matrix.to_numpy()
+    return matrix_reputation(matrix.to_numpy(), matrix.columns, entity=entity, settings=settings)
+
+
+def matrix_reputation(
+    values: np.ndarray,
+    entities: pd.Index,
+    *,
+    entity: str = MODEL,
+    settings: ReputationSettings = DEFAULT_REPUTATION,
+) -> pd.DataFrame:
+    """Return :func:`reputation` from the window's ``rounds × entities`` score matrix (:func:`score_matrix`).
+
+    ``values`` are the matrix's numbers (C order, rounds ascending), ``entities`` its columns.
+    """
     means, counts = mean_and_count(values)
     ranked = counts >= settings.min_rounds
     means = np.where(ranked, means, np.nan)
@@ -330,7 +358,7 @@ def reputation(
             "ci_low": np.nan,
             "ci_high": np.nan,
         },
-        index=pd.Index(matrix.columns, name=entity),
+        index=pd.Index(entities, name=entity),
     )
     table.loc[ranked, "ci_low"] = low
     table.loc[ranked, "ci_high"] = high
@@ -342,45 +370,60 @@ def account_round_scores(resolved: pd.DataFrame, score: str) -> pd.DataFrame:
 
     Columns ``account``, ``round``, ``resolved_on``, ``score``, ``at_risk_nano`` (the account's total).
     """
-    _require_columns(resolved, [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, score], "account scores")
-    values = _numeric_scores(resolved, score)
+    groups, (values,) = _account_round_sums(resolved, [score])
+    groups.insert(1, SCORE, values)
+    return groups.reset_index()
+
+
+def account_round_score_table(resolved: pd.DataFrame, scores: Sequence[str]) -> pd.DataFrame:
+    """Return :func:`account_round_scores` of several scores from one grouping: columns ``account``,
+    ``round``, ``resolved_on``, ``at_risk_nano`` and one per score."""
+    groups, values = _account_round_sums(resolved, scores)
+    for score, column in zip(scores, values, strict=True):
+        groups[score] = column
+    return groups.reset_index()
+
+
+def _account_round_sums(
+    resolved: pd.DataFrame, scores: Sequence[str]
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Return the (account, round) groups with their ``resolved_on`` and total at risk, and each score's
+    per-group score (stake-weighted mean of the staked models, else their mean)."""
+    _require_columns(resolved, [MODEL, ACCOUNT, ROUND, RESOLVED_ON, AT_RISK, *scores], "account scores")
     at_risk = resolved[AT_RISK].to_numpy()
     if not np.issubdtype(at_risk.dtype, np.integer) or (at_risk < 0).any():
         raise ReputationError(f"{AT_RISK} must be integer nano-tokens ≥ 0")
-    scored = values.notna().to_numpy()
-    weights = np.where(scored, at_risk, 0).astype(np.float64)
-    parts = pd.DataFrame(
-        {
-            ACCOUNT: resolved[ACCOUNT].to_numpy(),
-            ROUND: resolved[ROUND].to_numpy(),
-            RESOLVED_ON: resolved[RESOLVED_ON].to_numpy(),
-            "weighted": np.where(scored, values.to_numpy(), 0.0) * weights,
-            "weight": weights,
-            "plain": np.where(scored, values.to_numpy(), 0.0),
-            "scored": scored.astype(np.int64),
-            AT_RISK: at_risk.astype(np.int64),
-        }
-    )
+    columns: dict[str, np.ndarray] = {
+        ACCOUNT: resolved[ACCOUNT].to_numpy(),
+        ROUND: resolved[ROUND].to_numpy(),
+        RESOLVED_ON: resolved[RESOLVED_ON].to_numpy(),
+        AT_RISK: at_risk.astype(np.int64),
+    }
+    sums_of: dict[str, str] = {RESOLVED_ON: "max", AT_RISK: "sum"}
+    for index, score in enumerate(scores):
+        values = _numeric_scores(resolved, score)
+        scored = values.notna().to_numpy()
+        weights = np.where(scored, at_risk, 0).astype(np.float64)
+        columns[f"weighted {index}"] = np.where(scored, values.to_numpy(), 0.0) * weights
+        columns[f"weight {index}"] = weights
+        columns[f"plain {index}"] = np.where(scored, values.to_numpy(), 0.0)
+        columns[f"scored {index}"] = scored.astype(np.int64)
+        sums_of.update({f"{part} {index}": "sum" for part in ("weighted", "weight", "plain", "scored")})
+    parts = pd.DataFrame(columns)
     # datetime64, not date objects: pandas' max of objects runs in Python, once per group
-    dates = pd.to_datetime(parts[RESOLVED_ON])
-    parts[RESOLVED_ON] = dates
-    sums = parts.groupby([ACCOUNT, ROUND], sort=True).agg(
-        {
-            RESOLVED_ON: "max",
-            "weighted": "sum",
-            "weight": "sum",
-            "plain": "sum",
-            "scored": "sum",
-            AT_RISK: "sum",
-        }
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stake_weighted = sums["weighted"] / sums["weight"]
-        plain = sums["plain"] / sums["scored"].where(sums["scored"] > 0)
-    sums[SCORE] = np.where(sums["weight"] > 0, stake_weighted, plain)
+    parts[RESOLVED_ON] = pd.to_datetime(parts[RESOLVED_ON])
+    sums = parts.groupby([ACCOUNT, ROUND], sort=True).agg(sums_of)
+    per_score = []
+    for index in range(len(scores)):
+        weight, scored = sums[f"weight {index}"], sums[f"scored {index}"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stake_weighted = sums[f"weighted {index}"] / weight
+            plain = sums[f"plain {index}"] / scored.where(scored > 0)
+        per_score.append(np.where(weight > 0, stake_weighted, plain))
+    groups = sums[[RESOLVED_ON, AT_RISK]].copy()
     if resolved[RESOLVED_ON].dtype == object:
-        sums[RESOLVED_ON] = sums[RESOLVED_ON].dt.date
-    return sums[[RESOLVED_ON, SCORE, AT_RISK]].reset_index()
+        groups[RESOLVED_ON] = groups[RESOLVED_ON].dt.date
+    return groups, per_score
 
 
 def account_reputation(
