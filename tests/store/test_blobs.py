@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,20 @@ def test_a_local_move_keeps_the_file_written_by_the_put(tmp_path: Path) -> None:
     inode = (tmp_path / "blobs" / "uploads/m/1/p.csv").stat().st_ino
     blobs.move("uploads/m/1/p.csv", "submissions/s.csv")
     assert (tmp_path / "blobs" / "submissions/s.csv").stat().st_ino == inode
+
+
+def test_a_local_put_or_move_into_a_directory_removed_since_remakes_it(tmp_path: Path) -> None:
+    """The store remembers the directories it made; one removed behind its back is made again."""
+    blobs = BlobStore(tmp_path / "blobs")
+    blobs.put_bytes("submissions/classic/7/m/a.csv", b"first")
+    shutil.rmtree(tmp_path / "blobs" / "submissions")
+    blobs.put_bytes("submissions/classic/7/m/b.csv", b"second")
+    assert blobs.keys("submissions/") == ["submissions/classic/7/m/b.csv"]
+    shutil.rmtree(tmp_path / "blobs" / "submissions")
+    blobs.put_bytes("uploads/u.csv", b"third")
+    blobs.move("uploads/u.csv", "submissions/classic/7/m/c.csv")
+    assert blobs.read_bytes("submissions/classic/7/m/c.csv") == b"third"
+    assert list(Path(blobs.root, PARTIAL_DIRNAME).iterdir()) == []
 
 
 def test_a_put_over_the_limit_raises_while_streaming_and_leaves_nothing(
