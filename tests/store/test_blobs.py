@@ -184,3 +184,11 @@ def test_local_store_exposes_file_paths_for_zero_copy_serving(tmp_path: Path) ->
     assert store.local_path("k/v.bin") == tmp_path / "b" / "k" / "v.bin"
     assert (tmp_path / "b" / "k" / "v.bin").read_bytes() == b"abc"
     assert BlobStore(f"memory://x-{secrets.token_hex(4)}").local_path("k") is None
+
+
+def test_a_put_given_the_sha256_reports_it_and_stores_the_same_bytes(blobs: BlobStore) -> None:
+    data = b"id,prediction\nn1,0.5\n"
+    digest = hashlib.sha256(data).hexdigest()
+    info = blobs.put_bytes("submissions/k.csv", data, sha256=digest)
+    assert info.sha256 == digest and info.size_bytes == len(data)
+    assert blobs.read_bytes("submissions/k.csv") == data

@@ -273,7 +273,7 @@ def submit_predictions(
         filename,
         content,
         receipt,
-        lambda blob_key: ctx.blobs.put_bytes(blob_key, content),
+        lambda blob_key: ctx.blobs.put_bytes(blob_key, content, sha256=receipt.sha256),
         data_datestamp=data_datestamp,
     )
 

@@ -126,9 +126,16 @@ class BlobStore:
                 writer.write(data)
         return writer.info
 
-    def put_bytes(self, key: str, data: bytes, *, limit_bytes: int | None = None) -> BlobInfo:
-        """Return the stored blob's info after storing ``data`` under ``key``."""
-        with self.writer(key, limit_bytes=limit_bytes) as writer:
+    def put_bytes(
+        self, key: str, data: bytes, *, limit_bytes: int | None = None, sha256: str | None = None
+    ) -> BlobInfo:
+        """Return the stored blob's info after storing ``data`` under ``key``.
+
+        ``sha256``: the data's SHA-256 (hex) when the caller has computed it already (an upload's
+        receipt has); it is then reported as it is instead of being computed a second time.
+        """
+        writer = BlobWriter(self, key, limit_bytes=limit_bytes, sha256=sha256)
+        with writer:
             writer.write(data)
         return writer.info
 
@@ -219,13 +226,17 @@ class BlobStore:
 class BlobWriter:
     """Streams one blob: ``write`` chunks (checked against the limit), stored atomically on success."""
 
-    def __init__(self, store: BlobStore, key: str, *, limit_bytes: int | None) -> None:
+    def __init__(
+        self, store: BlobStore, key: str, *, limit_bytes: int | None, sha256: str | None = None
+    ) -> None:
         if limit_bytes is not None and limit_bytes < 0:
             raise ValueError(f"limit_bytes must be non-negative, got {limit_bytes}")
         self.store = store
         self.key = validate_key(key)
         self.limit_bytes = limit_bytes
         self.size = 0
+        self._known_sha256 = sha256
+        """The content's SHA-256 as the caller computed it (then not hashed here), or None."""
         self._digest = hashlib.sha256()
         self._info: BlobInfo | None = None
         self._handle: IO[bytes] | None = None
@@ -254,7 +265,8 @@ class BlobWriter:
             self.abort()
             raise BlobTooLarge(self.limit_bytes)
         self._handle.write(data)
-        self._digest.update(data)
+        if self._known_sha256 is None:
+            self._digest.update(data)
         self.size += len(data)
         return len(data)
 
@@ -291,7 +303,8 @@ class BlobWriter:
             raise
         self._handle = None
         self._temp_path = None
-        self._info = BlobInfo(key=self.key, size_bytes=self.size, sha256=self._digest.hexdigest())
+        sha256 = self._known_sha256 if self._known_sha256 is not None else self._digest.hexdigest()
+        self._info = BlobInfo(key=self.key, size_bytes=self.size, sha256=sha256)
         return self._info
 
     def abort(self) -> None:
