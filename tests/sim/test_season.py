@@ -445,6 +445,10 @@ def test_the_in_flight_benchmark_file_drops_the_rows_of_resolved_rounds(
         pd.DataFrame({"id": [f"n{i:015x}" for i in range(50)], "prediction": np.linspace(1e-7, 1.0, 50)}),
         pd.DataFrame({"numerai_ticker": ["AAA US", "BBB, LN", 'C"C'], "prediction": [0.5, 0.25, 1.0]}),
         pd.DataFrame({"symbol": ["AAA", "BBB"], "prediction": [0.5, np.nan]}),
+        pd.DataFrame({"symbol": ["AAA", None], "prediction": [0.5, 0.25]}),
+        pd.DataFrame({"symbol": ["A\nA", "B\rB"], "prediction": [0.5, 0.25]}),
+        pd.DataFrame({"id": np.array(["a", "b"], dtype=object), "prediction": [1e16, -0.0]}),
+        pd.DataFrame({"id": pd.Series([], dtype=str), "prediction": pd.Series([], dtype=float)}),
     ],
 )
 def test_uploads_are_written_as_pandas_writes_csv(frame):

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,20 @@ def test_a_local_move_keeps_the_file_written_by_the_put(tmp_path: Path) -> None:
     assert (tmp_path / "blobs" / "submissions/s.csv").stat().st_ino == inode
 
 
+def test_a_local_put_or_move_into_a_directory_removed_since_remakes_it(tmp_path: Path) -> None:
+    """The store remembers the directories it made; one removed behind its back is made again."""
+    blobs = BlobStore(tmp_path / "blobs")
+    blobs.put_bytes("submissions/classic/7/m/a.csv", b"first")
+    shutil.rmtree(tmp_path / "blobs" / "submissions")
+    blobs.put_bytes("submissions/classic/7/m/b.csv", b"second")
+    assert blobs.keys("submissions/") == ["submissions/classic/7/m/b.csv"]
+    shutil.rmtree(tmp_path / "blobs" / "submissions")
+    blobs.put_bytes("uploads/u.csv", b"third")
+    blobs.move("uploads/u.csv", "submissions/classic/7/m/c.csv")
+    assert blobs.read_bytes("submissions/classic/7/m/c.csv") == b"third"
+    assert list(Path(blobs.root, PARTIAL_DIRNAME).iterdir()) == []
+
+
 def test_a_put_over_the_limit_raises_while_streaming_and_leaves_nothing(
     blobs: BlobStore, tmp_path: Path
 ) -> None:
@@ -169,3 +184,11 @@ def test_local_store_exposes_file_paths_for_zero_copy_serving(tmp_path: Path) ->
     assert store.local_path("k/v.bin") == tmp_path / "b" / "k" / "v.bin"
     assert (tmp_path / "b" / "k" / "v.bin").read_bytes() == b"abc"
     assert BlobStore(f"memory://x-{secrets.token_hex(4)}").local_path("k") is None
+
+
+def test_a_put_given_the_sha256_reports_it_and_stores_the_same_bytes(blobs: BlobStore) -> None:
+    data = b"id,prediction\nn1,0.5\n"
+    digest = hashlib.sha256(data).hexdigest()
+    info = blobs.put_bytes("submissions/k.csv", data, sha256=digest)
+    assert info.sha256 == digest and info.size_bytes == len(data)
+    assert blobs.read_bytes("submissions/k.csv") == data

@@ -105,17 +105,15 @@ def test_concurrent_uploads_leave_exactly_one_selected_the_latest(
     waited = threading.local()
     attempts: list[int] = []
     errors: list[BaseException] = []
-    original_selected = SubmissionRepository.selected
+    original_insert = SubmissionRepository._insert
 
-    def selected_once_both_inserted(
-        self: SubmissionRepository, model_id: str, round_id: str
-    ) -> Submission | None:
+    def insert_once_both_looked(self: SubmissionRepository, *args: object, **kwargs: object) -> Submission:
         if backend == "postgresql" and not getattr(waited, "done", False):
             waited.done = True
-            barrier.wait(10)  # both transactions have inserted; now both look for the selection
-        return original_selected(self, model_id, round_id)
+            barrier.wait(10)  # both transactions have unselected (nothing); now both insert, selected
+        return original_insert(self, *args, **kwargs)
 
-    monkeypatch.setattr(SubmissionRepository, "selected", selected_once_both_inserted)
+    monkeypatch.setattr(SubmissionRepository, "_insert", insert_once_both_looked)
 
     def upload(minutes: int) -> None:
         def work(uow: UnitOfWork) -> Submission:

@@ -78,3 +78,29 @@ def test_each_id_column_is_indexed_once_and_only_when_used():
     assert list(first) == sorted(signals_universe()["ticker"])
     with pytest.raises(SubmissionError, match="id_column_not_in_universe"):
         prepared.members("figi")
+
+
+def test_uploads_one_after_another_validate_as_each_would_alone():
+    """The prepared universe reuses the positions of ids seen last; any other ids are looked up afresh."""
+    universe = classic_universe()
+    ids = list(universe["id"])
+    frames = [
+        _shuffled_submission(ids, seed=7),
+        _shuffled_submission(ids, seed=7).assign(prediction=predictions(len(ids), 8)),  # same ids
+        _shuffled_submission(ids, seed=9),  # same ids in another order
+        _shuffled_submission(ids, seed=9).iloc[2:],  # fewer ids
+        _shuffled_submission(ids, seed=9),
+    ]
+    prepared = prepare_universe(universe)
+    for frame in frames:
+        content = csv_bytes(frame)
+        try:
+            expected = validate_submission(content, universe, CLASSIC_RULES)
+        except SubmissionError as error:
+            with pytest.raises(SubmissionError) as raised:
+                validate_submission(content, prepared, CLASSIC_RULES)
+            assert str(raised.value) == str(error)
+            continue
+        validated = validate_submission(content, prepared, CLASSIC_RULES)
+        assert list(validated.ids) == list(expected.ids)
+        np.testing.assert_array_equal(validated.values, expected.values)

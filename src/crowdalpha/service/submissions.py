@@ -45,6 +45,7 @@ from crowdalpha.store import (
     Account,
     LiveUniverse,
     Model,
+    NotFound,
     RoundState,
     Submission,
     UnitOfWork,
@@ -183,10 +184,24 @@ def _target(
     return _Target(UploadTiming(UploadKind.QUEUED, upcoming.number, upcoming.number), upcoming, universe)
 
 
-def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
+def _upload_owner(uow: UnitOfWork, account: AccountRef, model_owner: Account) -> Account:
+    """Return the uploading account's row: as given, the model's owner read with it, or looked up."""
     # An authenticated Account row is trusted as it is: re-reading it would only confirm it exists.
-    owner = account if isinstance(account, Account) else resolve_account(uow, account)
-    rows = uow.submissions.upload_rows(model_id)
+    if isinstance(account, Account):
+        return account
+    if account == model_owner.username:
+        return model_owner  # the one row that username names, read in the upload's own statement
+    return resolve_account(uow, account)  # another account (PermissionDenied next) or none (NotFound)
+
+
+def _prepare(uow: UnitOfWork, account: AccountRef, model_id: str, received_at: datetime) -> _Prepared:
+    try:
+        rows = uow.submissions.upload_rows(model_id)
+    except NotFound:
+        if not isinstance(account, Account):
+            resolve_account(uow, account)  # an unknown username is reported before an unknown model
+        raise
+    owner = _upload_owner(uow, account, rows.owner)
     require_owner(owner, model_id, rows.model.account_id)
     loaded = loaded_tournament(rows.tournament)
     try:
@@ -258,7 +273,7 @@ def submit_predictions(
         filename,
         content,
         receipt,
-        lambda blob_key: ctx.blobs.put_bytes(blob_key, content),
+        lambda blob_key: ctx.blobs.put_bytes(blob_key, content, sha256=receipt.sha256),
         data_datestamp=data_datestamp,
     )
 

@@ -234,17 +234,31 @@ def fit_classic(strategy: str, training: ClassicTraining, seed: int) -> ClassicM
     return CLASSIC_STRATEGIES[strategy](training, seed)
 
 
+_INFERRED_TEXT = pd.Index(["id"]).dtype
+"""The dtype pandas gives a column of Python strings."""
+
+
+def _id_column(index: pd.Index) -> object:
+    """Return an index's ids as a frame column: its own array if a frame would convert them to it.
+
+    The numpy values of a text index are Python strings that a new frame converts back to text of
+    this very dtype; handing over the index's array skips the round trip (any other dtype goes
+    through numpy as before).
+    """
+    return index.array if index.dtype == _INFERRED_TEXT else index.to_numpy()
+
+
 def copycat_submission(meta_model: pd.Series) -> pd.DataFrame:
     """Return a Classic submission that is the published meta model (values by id) itself."""
     return pd.DataFrame(
-        {"id": meta_model.index.to_numpy(), PREDICTION: _percentile(meta_model.to_numpy(np.float64))}
+        {"id": _id_column(meta_model.index), PREDICTION: _percentile(meta_model.to_numpy(np.float64))}
     )
 
 
 def classic_submission(model: ClassicModel, live: pd.DataFrame) -> pd.DataFrame:
     """Return a Classic submission (``id, prediction`` in (0, 1]) of a fitted model on a live file."""
     values = np.asarray(model(live), dtype=np.float64)
-    return pd.DataFrame({"id": live.index.to_numpy(), PREDICTION: _percentile(values)})
+    return pd.DataFrame({"id": _id_column(live.index), PREDICTION: _percentile(values)})
 
 
 def price_submission(strategy: str, view: PriceView, seed: int) -> pd.DataFrame:
@@ -254,7 +268,7 @@ def price_submission(strategy: str, view: PriceView, seed: int) -> pd.DataFrame:
     signal = PRICE_STRATEGIES[strategy](view, seed)
     signal = signal.reindex(list(view.universe)).replace([np.inf, -np.inf], np.nan).dropna()
     return pd.DataFrame(
-        {view.key_column: signal.index.to_numpy(), PREDICTION: _percentile(signal.to_numpy())}
+        {view.key_column: _id_column(signal.index), PREDICTION: _percentile(signal.to_numpy())}
     )
 
 

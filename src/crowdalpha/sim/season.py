@@ -276,6 +276,20 @@ def _price_view(tournament: str, live: pd.DataFrame, panel: pd.DataFrame, market
     return PriceView(price_history(panel, market_date, keys), tuple(live[key].astype(str)), key)
 
 
+_CSV_QUOTED_CHARACTERS = (",", '"', "\r", "\n")
+"""The characters that make CSV quote a cell."""
+
+
+def _unquoted_texts(values: pd.Series) -> list[str] | None:
+    """Return a text column's cells as they are, or None when one is missing or CSV must quote it."""
+    if values.isna().any():
+        return None
+    texts = values.astype(str).tolist()
+    # One scan of all cells joined (in C) instead of a regular expression per cell.
+    joined = "".join(texts)
+    return None if any(character in joined for character in _CSV_QUOTED_CHARACTERS) else texts
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """Return a submission frame as the CSV ``frame.to_csv(index=False)`` writes, a few times faster.
 
@@ -285,14 +299,24 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     columns: list[list[str]] = []
     for name in frame.columns:
         values = frame[name]
+        texts = None
         if pd.api.types.is_float_dtype(values.dtype) and not values.isna().any():
-            columns.append(list(map(repr, values.tolist())))
-        elif pd.api.types.is_string_dtype(values.dtype) and not values.str.contains(r'[,"\r\n]').any():
-            columns.append(values.astype(str).tolist())
-        else:
+            texts = list(map(repr, values.tolist()))
+        elif pd.api.types.is_string_dtype(values.dtype):
+            texts = _unquoted_texts(values)
+        if texts is None:
             return frame.to_csv(index=False).encode()
-    lines = [",".join(map(str, frame.columns)), *map(",".join, zip(*columns, strict=True))]
-    return ("\n".join(lines) + "\n").encode()
+        columns.append(texts)
+    header = ",".join(map(str, frame.columns)) + "\n"
+    if not columns:
+        return header.encode()
+    # Every row's cells, each followed by its separator, laid out by slice assignment (no row tuples).
+    step = 2 * len(columns)
+    cells = [","] * (step * len(frame))
+    for position, texts in enumerate(columns):
+        cells[2 * position :: step] = texts
+    cells[step - 1 :: step] = ["\n"] * len(frame)
+    return (header + "".join(cells)).encode()
 
 
 def _upload(ctx: Context, member: CrowdMember, frame: pd.DataFrame) -> None:

@@ -30,6 +30,7 @@ from crowdalpha.store.errors import BlobTooLarge, InvalidBlobKey, NotFound
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 MAX_KEY_LENGTH = 1024
 PARTIAL_DIRNAME = ".partial"
+MAX_KNOWN_DIRECTORIES = 100_000
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=+-]*$")
 
 
@@ -70,16 +71,42 @@ class BlobStore:
         self.root = root.rstrip("/") or "/"
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.durable = durable
+        self._directories: set[str] = set()
+        """Local directories this store has made or found (a blob's directory is made once, not per put)."""
         if self.is_local:
             Path(self.root, PARTIAL_DIRNAME).mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> str:
         """Return the filesystem path of a key."""
-        return f"{self.root.rstrip('/')}/{validate_key(key)}"
+        return self._path_of_valid(validate_key(key))
+
+    def _path_of_valid(self, key: str) -> str:
+        """Return the filesystem path of a key already validated."""
+        return f"{self.root.rstrip('/')}/{key}"
+
+    def _make_directory_of(self, path: str) -> None:
+        """Make the directory of a local path unless this store has made or seen it already."""
+        directory = path.rpartition("/")[0]
+        if directory not in self._directories:
+            os.makedirs(directory, exist_ok=True)
+            if len(self._directories) >= MAX_KNOWN_DIRECTORIES:
+                self._directories.clear()
+            self._directories.add(directory)
+
+    def _replace_local(self, source: str, target: str) -> None:
+        """Rename a local file to ``target`` (replacing any); make the target's directory if it is missing."""
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            if not os.path.isfile(source):
+                raise
+            self._directories.discard(target.rpartition("/")[0])  # removed since this store saw it
+            self._make_directory_of(target)
+            os.replace(source, target)
 
     def writer(self, key: str, *, limit_bytes: int | None = None) -> BlobWriter:
         """Return a writer that stores the blob atomically when its ``with`` block ends without error."""
-        return BlobWriter(self, validate_key(key), limit_bytes=limit_bytes)
+        return BlobWriter(self, key, limit_bytes=limit_bytes)
 
     def put(
         self,
@@ -99,9 +126,16 @@ class BlobStore:
                 writer.write(data)
         return writer.info
 
-    def put_bytes(self, key: str, data: bytes, *, limit_bytes: int | None = None) -> BlobInfo:
-        """Return the stored blob's info after storing ``data`` under ``key``."""
-        with self.writer(key, limit_bytes=limit_bytes) as writer:
+    def put_bytes(
+        self, key: str, data: bytes, *, limit_bytes: int | None = None, sha256: str | None = None
+    ) -> BlobInfo:
+        """Return the stored blob's info after storing ``data`` under ``key``.
+
+        ``sha256``: the data's SHA-256 (hex) when the caller has computed it already (an upload's
+        receipt has); it is then reported as it is instead of being computed a second time.
+        """
+        writer = BlobWriter(self, key, limit_bytes=limit_bytes, sha256=sha256)
+        with writer:
             writer.write(data)
         return writer.info
 
@@ -158,13 +192,7 @@ class BlobStore:
         source, target = self._path(source_key), self._path(target_key)
         try:
             if self.is_local:
-                try:
-                    os.replace(source, target)
-                except FileNotFoundError:
-                    if not os.path.isfile(source):
-                        raise
-                    Path(target).parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(source, target)
+                self._replace_local(source, target)
             else:
                 parent = target.rsplit("/", 1)[0]
                 with contextlib.suppress(Exception):
@@ -198,13 +226,17 @@ class BlobStore:
 class BlobWriter:
     """Streams one blob: ``write`` chunks (checked against the limit), stored atomically on success."""
 
-    def __init__(self, store: BlobStore, key: str, *, limit_bytes: int | None) -> None:
+    def __init__(
+        self, store: BlobStore, key: str, *, limit_bytes: int | None, sha256: str | None = None
+    ) -> None:
         if limit_bytes is not None and limit_bytes < 0:
             raise ValueError(f"limit_bytes must be non-negative, got {limit_bytes}")
         self.store = store
-        self.key = key
+        self.key = validate_key(key)
         self.limit_bytes = limit_bytes
         self.size = 0
+        self._known_sha256 = sha256
+        """The content's SHA-256 as the caller computed it (then not hashed here), or None."""
         self._digest = hashlib.sha256()
         self._info: BlobInfo | None = None
         self._handle: IO[bytes] | None = None
@@ -233,7 +265,8 @@ class BlobWriter:
             self.abort()
             raise BlobTooLarge(self.limit_bytes)
         self._handle.write(data)
-        self._digest.update(data)
+        if self._known_sha256 is None:
+            self._digest.update(data)
         self.size += len(data)
         return len(data)
 
@@ -254,13 +287,11 @@ class BlobWriter:
             if self.store.durable:
                 os.fsync(handle.fileno())
             handle.close()
-            final = self.store._path(self.key)
+            final = self.store._path_of_valid(self.key)
             if self.store.is_local:
-                try:
-                    os.replace(temp_path, final)
-                except FileNotFoundError:  # a new directory: create it (the rare case) and retry
-                    Path(final).parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(temp_path, final)
+                # A new blob's directory is made before the rename, not after it fails (one call fewer).
+                self.store._make_directory_of(final)
+                self.store._replace_local(temp_path, final)
             else:
                 parent = final.rsplit("/", 1)[0]
                 with contextlib.suppress(Exception):
@@ -272,7 +303,8 @@ class BlobWriter:
             raise
         self._handle = None
         self._temp_path = None
-        self._info = BlobInfo(key=self.key, size_bytes=self.size, sha256=self._digest.hexdigest())
+        sha256 = self._known_sha256 if self._known_sha256 is not None else self._digest.hexdigest()
+        self._info = BlobInfo(key=self.key, size_bytes=self.size, sha256=sha256)
         return self._info
 
     def abort(self) -> None:

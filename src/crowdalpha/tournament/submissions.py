@@ -29,6 +29,7 @@ Row numbers in messages count data rows from 1 (the header is not a row).
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -226,6 +227,16 @@ class _Table:
     """float64, NaN for a missing prediction."""
 
 
+_PLAIN_CSV_READ_OPTIONS = pa_csv.ReadOptions(use_threads=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_csv_convert_options(header: tuple[str, ...], prediction_column: str) -> pa_csv.ConvertOptions:
+    """Return how a plain CSV with this header is read: every column as text but the predictions."""
+    types = {column: pa.string() for column in header} | {prediction_column: pa.float64()}
+    return pa_csv.ConvertOptions(column_types=types, null_values=list(_NA_TOKENS), strings_can_be_null=False)
+
+
 def _read_plain_csv(content: bytes, rules: SubmissionRules) -> _Table | None:
     """Return the rows of a plain CSV read by pyarrow (several times faster than pandas), or None.
 
@@ -248,14 +259,11 @@ def _read_plain_csv(content: bytes, rules: SubmissionRules) -> _Table | None:
     if len(set(header)) != len(header):
         return None
     prediction_column = columns[1]
-    types = {column: pa.string() for column in header} | {prediction_column: pa.float64()}
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(content),
-            read_options=pa_csv.ReadOptions(use_threads=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=list(_NA_TOKENS), strings_can_be_null=False
-            ),
+            read_options=_PLAIN_CSV_READ_OPTIONS,
+            convert_options=_plain_csv_convert_options(tuple(header), prediction_column),
         )
     except (pa.ArrowException, ValueError):
         return None
@@ -356,6 +364,7 @@ class PreparedUniverse:
         self._universe = universe
         self._members: dict[str, pd.Index] = {}
         self._lookups: dict[str, pc.SetLookupOptions] = {}
+        self._last_positions: dict[str, tuple[pa.Array, np.ndarray]] = {}
 
     def __contains__(self, id_column: object) -> bool:
         """Return True if the universe has ids for this column."""
@@ -373,13 +382,23 @@ class PreparedUniverse:
         return members
 
     def positions(self, id_column: str, ids: pa.Array) -> np.ndarray:
-        """Return each id's position among the column's members (``members(id_column)``), -1 if not one."""
+        """Return each id's position among the column's members (``members(id_column)``), -1 if not one.
+
+        The array is read-only. Uploads of a round mostly list the ids in the live file's order, so
+        the last answer is kept: the same ids again (one comparison of their bytes) get it back.
+        """
+        last = self._last_positions.get(id_column)
+        if last is not None and last[0].equals(ids):
+            return last[1]
         lookup = self._lookups.get(id_column)
         if lookup is None:
             members = pa.array(self.members(id_column).to_numpy(), type=pa.string())
             lookup = self._lookups[id_column] = pc.SetLookupOptions(value_set=members)
         # Arrow matches the UTF-8 bytes of the ids in C: no Python string per submitted id.
-        return pc.fill_null(pc.index_in(ids, options=lookup), -1).to_numpy()
+        positions = pc.fill_null(pc.index_in(ids, options=lookup), -1).to_numpy()
+        positions.setflags(write=False)
+        self._last_positions[id_column] = (ids, positions)  # one assignment: safe across threads
+        return positions
 
 
 def prepare_universe(universe: Mapping[str, Any] | pd.DataFrame | PreparedUniverse) -> PreparedUniverse:
@@ -543,8 +562,11 @@ def _check_values(ids: np.ndarray, values: np.ndarray, rows: np.ndarray) -> None
             f"predictions must be finite; {_rows(int(infinite.sum()), 'is', 'are')} not: "
             + _value_labels(ids, values, rows, infinite),
         )
-    # numerai-tools accepts a minimum within np.isclose of 0 and a maximum within np.isclose of 1.
-    inside = ((values >= 0) | np.isclose(values, 0.0)) & ((values <= 1) | np.isclose(values, 1.0))
+    # numerai-tools accepts a minimum within np.isclose of 0 and a maximum within np.isclose of 1
+    # (looked at only when some value is outside [0, 1]: np.isclose costs more than the comparisons).
+    inside = (values >= 0) & (values <= 1)
+    if not inside.all():
+        inside = ((values >= 0) | np.isclose(values, 0.0)) & ((values <= 1) | np.isclose(values, 1.0))
     if not inside.all():
         raise SubmissionError(
             SubmissionRule.OUT_OF_RANGE,

@@ -6,11 +6,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from crowdalpha.store.errors import NotFound
 from crowdalpha.store.schema import (
+    Account,
     LiveUniverse,
     Model,
     Round,
@@ -28,6 +29,8 @@ class UploadRows:
 
     model: Model
     tournament: Tournament
+    owner: Account
+    """The account that owns the model."""
     current: Round | None
     """The highest-numbered round of the tournament that has opened (None before the first)."""
     universe: LiveUniverse | None
@@ -56,8 +59,9 @@ def _upload_rows_statement() -> Select:
         .scalar_subquery()
     )
     return (
-        select(Model, Tournament, current, LiveUniverse, latest)
+        select(Model, Tournament, Account, current, LiveUniverse, latest)
         .join(Tournament, Tournament.id == Model.tournament_id)
+        .join(Account, Account.id == Model.account_id)
         .outerjoin(current, current.id == current_id)
         .outerjoin(LiveUniverse, LiveUniverse.round_id == current.id)
         .outerjoin(latest, latest.id == latest_id)
@@ -84,6 +88,21 @@ A Core statement on the table: the ORM's bulk update would first evaluate its co
 submission loaded in the session, and an upload's session holds none.
 """
 _INSERT_SUBMISSION = insert(_SUBMISSIONS)
+_INSERT_SELECTED_UNLESS_ONE_IS = (
+    insert(_SUBMISSIONS)
+    .values(
+        selected=~exists().where(
+            _SUBMISSIONS.c.model_id == bindparam("of_model"),
+            _SUBMISSIONS.c.round_id == bindparam("of_round"),
+            _SUBMISSIONS.c.selected.is_(True),
+        )
+    )
+    .returning(_SUBMISSIONS.c.selected)
+)
+"""Insert a submission, selected unless its model's round already has a selected one; return the flag.
+
+One round trip where a look-up of the selected row and an insert would take two.
+"""
 
 
 class SubmissionRepository:
@@ -149,8 +168,9 @@ class SubmissionRepository:
         data_datestamp: int | None = None,
     ) -> Submission:
         """Return a new submission, selected unless the selected one was received strictly later."""
-        # Usually two statements: unselect the selected one if this one is not older, insert this one.
-        # The old flag is cleared before the insert, so the unique index never sees two.
+        # Two statements: unselect the selected one if this one is not older, insert this one (selected
+        # if none is left selected). The old flag is cleared before the insert, so the unique index
+        # never sees two.
         parameters = {"of_model": model_id, "of_round": round_id, "not_after": received_at}
         unselected = self.session.connection().execute(_UNSELECT_NOT_NEWER, parameters).rowcount
         return self._insert(
@@ -163,14 +183,21 @@ class SubmissionRepository:
             received_at=received_at,
             status=status,
             data_datestamp=data_datestamp,
-            selected=unselected > 0 or self.selected(model_id, round_id) is None,
+            selected=True if unselected > 0 else None,
         )
 
     def _insert(
-        self, model_id: str, round_id: str, *, status: SubmissionStatus | str, **fields: object
+        self,
+        model_id: str,
+        round_id: str,
+        *,
+        status: SubmissionStatus | str,
+        selected: bool | None,
+        **fields: object,
     ) -> Submission:
         """Return a new submission with these fields, inserted (a Core insert: no unit-of-work flush).
 
+        ``selected=None`` selects it unless the model's round already has a selected submission.
         The returned row is not attached to the session; read it again (``get``) to change it.
         """
         values = {
@@ -180,8 +207,13 @@ class SubmissionRepository:
             "status": SubmissionStatus(status).value,
             **fields,
         }
-        self.session.connection().execute(_INSERT_SUBMISSION, values)
-        return Submission(**values)
+        connection = self.session.connection()
+        if selected is None:
+            parameters = {**values, "of_model": model_id, "of_round": round_id}
+            selected = bool(connection.execute(_INSERT_SELECTED_UNLESS_ONE_IS, parameters).scalar_one())
+        else:
+            connection.execute(_INSERT_SUBMISSION, {**values, "selected": selected})
+        return Submission(**values, selected=selected)
 
     def select_latest(self, model_id: str, round_id: str) -> Submission | None:
         """Select the latest received submission of the model for the round and return it (None if none)."""
