@@ -1,10 +1,11 @@
 """The meta model's own scores: its CORR on each score day, against the targets the round's submissions get.
 
-When :func:`crowdalpha.service.scoring.score_round` stores a round's score days, it calls
-:func:`store_meta_model_scores` (in the same transaction): the round's stake-weighted meta model, as
-published at close, is scored like a submission — the same ``numerai_corr`` of
-:mod:`crowdalpha.scoring` against the same day target (:func:`crowdalpha.service.scoring.day_targets`)
-— for every CORR score of the config (metric ``numerai_corr``) whose horizon reaches the day, and
+When :func:`crowdalpha.service.scoring.plan_round_scores` computes a round's score days, it calls
+:func:`meta_model_day_scores`, and storing the plan upserts them (:func:`upsert_meta_model_scores`,
+in the same transaction as the days): the round's stake-weighted meta model, as published at
+close, is scored like a submission — the same CORR (rank codes kept per round, as a submission's)
+against the same day target (:func:`crowdalpha.service.scoring.day_targets`) — for every CORR
+score of the config (metric ``numerai_corr``) whose horizon reaches the day, and
 stored in ``meta_model_scores``. A round without a meta model (nobody staked) gets none; a day whose
 meta model and target do not fit a scoring rule is skipped, like a submission's score.
 
@@ -34,7 +35,6 @@ from crowdalpha.tournament.config import TournamentConfig
 
 if TYPE_CHECKING:  # the scoring module calls this one: import it at run time only
     from crowdalpha.market.targets import TargetInputs
-    from crowdalpha.service.scoring import ScoredDay
 
 CORR_METRIC = "numerai_corr"
 
@@ -53,30 +53,6 @@ def meta_model_score(config: TournamentConfig) -> str | None:
     corr = [item.name for item in config.scores if item.metric == CORR_METRIC]
     paid = [term.score for term in config.payout.terms if term.score in corr]
     return (paid or corr or [None])[0]
-
-
-def store_meta_model_scores(
-    ctx: Context,
-    uow: UnitOfWork,
-    loaded: LoadedTournament,
-    row: Round,
-    inputs: TargetInputs,
-    days: Sequence[ScoredDay],
-    *,
-    now: datetime,
-    targets: Mapping[tuple[int, str], pd.Series] | None = None,
-    live: RoundLiveData | None = None,
-) -> list[MetaModelDayScore]:
-    """Store the round's meta model's CORR of each CORR score on each newly stored day; return them.
-
-    :func:`meta_model_day_scores` then :func:`upsert_meta_model_scores`. Idempotent: a (score,
-    day) already stored is replaced by the same value.
-    """
-    stored = meta_model_day_scores(
-        ctx, uow, loaded, row, inputs, [item.day for item in days], targets=targets, live=live
-    )
-    upsert_meta_model_scores(uow, row.id, stored, now=now)
-    return stored
 
 
 def meta_model_day_scores(

@@ -43,7 +43,6 @@ from crowdalpha.service.scoring import (
     plan_score_job,
     record_round_live_data,
     rounds_scored_after_resolution,
-    score_round_job,
     store_round_live_data,
     store_round_scores,
 )
@@ -66,7 +65,7 @@ from crowdalpha.tournament.rounds import Round as RoundRule
 TICK_STEPS = (JobStep.OPEN, JobStep.CLOSE, JobStep.SCORE, JobStep.RESOLVE)
 JOB_LEASE = timedelta(minutes=5)
 SCORE_BATCH = 128
-"""Most score jobs run in one transaction: a daily round is scored for up to 60 days, so a day's
+"""Most score jobs claimed and planned together: a daily round is scored for up to 60 days, so a day's
 score jobs (one per round in flight) fit one batch."""
 SCORE_STORE_CHUNK = 16
 """Most planned score jobs stored per write transaction: other writers (uploads) wait at most one."""
@@ -390,8 +389,8 @@ def tick(ctx: Context, *, owner: str | None = None, steps: Collection[JobStep] =
 
     Jobs run oldest due first, each in a transaction of its own — except score jobs: the score
     jobs due together (up to ``SCORE_BATCH``, one per round in flight on a scoring day) are
-    claimed at once and run in one transaction, each job in a savepoint of it, so a job that fails
-    or waits rolls back alone and the others still commit (:func:`_run_score_batch`).
+    claimed at once, planned in one read and stored in short writes, each job in a savepoint, so a
+    job that fails or waits rolls back alone and the others still commit (:func:`_run_score_batch`).
     """
     now = ctx.now()
     owner = owner or f"{socket.gethostname()}:{os.getpid()}"
@@ -552,12 +551,11 @@ def _job_round(uow: UnitOfWork, payload: dict) -> tuple[LoadedTournament, RoundR
 
 
 def _run_step(ctx: Context, uow: UnitOfWork, payload: dict, step: JobStep, now: datetime) -> None:
+    """Run an open, close or resolve job in ``uow`` (score jobs run in batches: :func:`_run_score_batch`)."""
     loaded, row = _job_round(uow, payload)
     if step is JobStep.OPEN:
         _open(ctx, uow, loaded, row, now)
     elif step is JobStep.CLOSE:
         _close(ctx, uow, loaded, row, now)
-    elif step is JobStep.SCORE:
-        score_round_job(ctx, uow, loaded, row, int(payload["day"]), now=now)
     elif step is JobStep.RESOLVE:
         resolve_round_in(ctx, uow, loaded, row, now=now)

@@ -1358,20 +1358,6 @@ def score_day(ctx: Context, tournament: TournamentRef, *, date: date | None = No
     return report
 
 
-def score_round_job(
-    ctx: Context,
-    uow: UnitOfWork,
-    loaded: LoadedTournament,
-    row: Round,
-    day: int,
-    *,
-    now: datetime,
-    batch: ScoreBatch | None = None,
-) -> list[ScoredDay]:
-    """Score a round through score day ``day`` inside a job's unit of work; ScoresPending if data lacks."""
-    return store_round_scores(uow, plan_score_job(ctx, uow, loaded, row, day, batch=batch), now=now)
-
-
 def plan_score_job(
     ctx: Context,
     uow: UnitOfWork,
