@@ -19,6 +19,9 @@ CPU of which the score worker 180.5 s; season 320.0 s, fund backtest 20.1 s, rep
 failed jobs, ledger ok; goal not met (ratio 0.83). ``--no-score-worker`` runs the score jobs in this
 process (80 rounds: 104.4 s wall against 87.0 s with the worker).
 
+``season_phase_seconds`` splits the season's stage into what its days spent their time on (ingest,
+stake changes, open tick, uploads, waiting for scores, close tick, late uploads, supply).
+
 Prints one JSON line. ``--quick`` runs 12 rounds × 12 models × 300 assets for a smoke test;
 ``--no-fund`` leaves the fund backtest out of the report, to time the season's own stages (the
 backtest solves one portfolio per signal per round: rounds × (models + 2) optimizer solves).
@@ -139,6 +142,9 @@ def run(
         "meets_goal": total < GOAL_SECONDS,
         "stage_seconds": timer.seconds(),
         "seconds_per_round": round(timer.seconds().get("simulating the season", total) / max(rounds, 1), 3),
+        "season_phase_seconds": {
+            phase: round(seconds, 1) for phase, seconds in result.season.phase_seconds().items()
+        },
         "rounds_by_state": dict(states),
         "uploads": len(figures.uploads),
         "scores": len(figures.scores),

@@ -23,7 +23,8 @@ after each run. Each of the three requests also gets its own p50/p99 (``step_p50
 
 Goal: ≥ 100 uploads/s, p99 < 250 ms, 0 errors, 0 lost. The clients run a closed loop, so the mean
 latency is 32 clients / throughput: p99 < 250 ms needs well over 128 uploads/s. Prints one JSON line.
-``--quick`` runs 5 s with 4 clients; ``--sqlite-only`` skips PostgreSQL.
+``--quick`` runs 5 s with 4 clients; ``--database sqlite|postgresql`` loads one database only
+(``--sqlite-only`` is ``--database sqlite``).
 
 Measured on an idle machine (``--seconds 60``, 2 workers), 2026-12-07, before the last upload
 changes: SQLite 256.1 uploads/s, p50 123 ms, p99 194 ms, 6.42 ms server CPU per upload; PostgreSQL
@@ -480,7 +481,7 @@ def meets_goal(figures: dict) -> bool:
     )
 
 
-def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool, workers: int) -> dict:
+def run(seconds: float, n_clients: int, databases: str, quick: bool, workers: int) -> dict:
     """Build the dataset, run the load on each database, measure validation; return the figures."""
     figures: dict = {
         "benchmark": "uploads",
@@ -500,12 +501,15 @@ def run(seconds: float, n_clients: int, sqlite_only: bool, quick: bool, workers:
         figures["csv_bytes"] = len(contents[0])
 
         results: dict = {}
-        sqlite_home = set_up_home(
-            root / "sqlite", f"sqlite:///{root / 'sqlite' / 'crowdalpha.db'}", version_dir, n_clients
-        )
-        results["sqlite"] = run_load(sqlite_home, contents, seconds, root / "sqlite-server.log", workers)
-        if sqlite_only:
-            results["postgresql"] = "skipped: --sqlite-only"
+        if databases == "postgresql":
+            results["sqlite"] = "skipped: --database postgresql"
+        else:
+            sqlite_home = set_up_home(
+                root / "sqlite", f"sqlite:///{root / 'sqlite' / 'crowdalpha.db'}", version_dir, n_clients
+            )
+            results["sqlite"] = run_load(sqlite_home, contents, seconds, root / "sqlite-server.log", workers)
+        if databases == "sqlite":
+            results["postgresql"] = "skipped: --database sqlite"
         else:
             created = postgres_database()
             if isinstance(created, str):
@@ -533,14 +537,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="load duration per database (default 60)")
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 32)")
     parser.add_argument("--quick", action="store_true", help="5 s and 4 clients for a smoke run")
-    parser.add_argument("--sqlite-only", action="store_true", help="skip the PostgreSQL run")
+    parser.add_argument(
+        "--database",
+        choices=("both", "sqlite", "postgresql"),
+        default="both",
+        help="which database to load (default both, SQLite first)",
+    )
+    parser.add_argument("--sqlite-only", action="store_true", help="the same as --database sqlite")
     parser.add_argument(
         "--workers", type=int, default=DEFAULT_WORKERS, help=f"server processes (default {DEFAULT_WORKERS})"
     )
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 60.0)
     clients = args.clients if args.clients is not None else (4 if args.quick else 32)
-    print(json.dumps(run(seconds, clients, args.sqlite_only, args.quick, args.workers)))
+    databases = "sqlite" if args.sqlite_only else args.database
+    print(json.dumps(run(seconds, clients, databases, args.quick, args.workers)))
 
 
 if __name__ == "__main__":

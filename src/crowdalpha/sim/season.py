@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Mapping
+import time as timer
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -123,6 +125,32 @@ class SeasonDay:
     stake_changes: dict[str, int] = field(default_factory=dict)
     """Model name → nano-tokens raised (+) or asked to release (−) that day."""
     supply: SupplySnapshot | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Phase → wall seconds the day spent in it (see :data:`DAY_PHASES`)."""
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to the phase's seconds."""
+        start = timer.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + timer.perf_counter() - start
+
+
+DAY_PHASES = (
+    "ingest",
+    "stake changes",
+    "open tick",
+    "uploads",
+    "waiting for scores",
+    "close tick",
+    "late uploads",
+    "supply",
+)
+"""What a season day spends its time on, in order: the open tick runs the open and close jobs (and,
+without a score worker, the score jobs); waiting for scores is the time the crowd's uploads ended
+before the score worker's jobs; the close tick runs the resolutions and refreshes the leaderboards."""
 
 
 @dataclass
@@ -130,6 +158,14 @@ class SeasonLog:
     """Every day of a season, in order."""
 
     days: list[SeasonDay] = field(default_factory=list)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Return the wall seconds of every day phase summed over the season, in :data:`DAY_PHASES` order."""
+        totals = {phase: 0.0 for phase in DAY_PHASES}
+        for day in self.days:
+            for phase, seconds in day.seconds.items():
+                totals[phase] = totals.get(phase, 0.0) + seconds
+        return totals
 
     @property
     def failed(self) -> dict[str, str]:
@@ -392,38 +428,48 @@ def run_season_day(
     market_date = dates[0].date()
     day = SeasonDay(market_date)
     clock.set(max(clock.now(), datetime.combine(market_date, MARKET_CLOSE, tzinfo=UTC)))
-    ingest_market(ctx, rows)
-    for market, market_rows in (other_rows or {}).items():
-        if len(market_rows):
-            ingest_market(ctx, market_rows, market=market)
-    day.stake_changes = change_stakes(ctx, crowd, day_index)
+    with day.timed("ingest"):
+        ingest_market(ctx, rows)
+        for market, market_rows in (other_rows or {}).items():
+            if len(market_rows):
+                ingest_market(ctx, market_rows, market=market)
+    with day.timed("stake changes"):
+        day.stake_changes = change_stakes(ctx, crowd, day_index)
     schedules = {name: round_of_data(config, market_date) for name, config in configs.items()}
     schedules = {name: schedule for name, schedule in schedules.items() if schedule is not None}
     if not schedules:
-        day.supply = supply_snapshot(ctx)
+        with day.timed("supply"):
+            day.supply = supply_snapshot(ctx)
         return day
     clock.set(max(clock.now(), min(schedule.open_time for schedule in schedules.values())))
-    if score_worker is None:
-        _record(day, tick(ctx))
-    else:  # the score jobs run in the worker while the crowd uploads; the resolutions wait for them
-        _record(day, tick(ctx, steps=(JobStep.OPEN, JobStep.CLOSE)))
-        score_worker.start(clock.now())
-    for name, schedule in schedules.items():
-        status = round_status(ctx, name)
-        if status.number == schedule.number and status.state == "open":
-            day.opened[name] = status.number
-    on_time = [member for member in crowd if not member.participant.late]
-    day.uploads += _submit_all(ctx, on_time, day.opened, prices, market_date)
-    if score_worker is not None:
-        _record(day, score_worker.wait())
-        if not close:
+    with day.timed("open tick"):
+        if score_worker is None:
             _record(day, tick(ctx))
+        else:  # the score jobs run in the worker while the crowd uploads; the resolutions wait for them
+            _record(day, tick(ctx, steps=(JobStep.OPEN, JobStep.CLOSE)))
+            score_worker.start(clock.now())
+    with day.timed("uploads"):
+        for name, schedule in schedules.items():
+            status = round_status(ctx, name)
+            if status.number == schedule.number and status.state == "open":
+                day.opened[name] = status.number
+        on_time = [member for member in crowd if not member.participant.late]
+        day.uploads += _submit_all(ctx, on_time, day.opened, prices, market_date)
+    if score_worker is not None:
+        with day.timed("waiting for scores"):
+            _record(day, score_worker.wait())
+        if not close:
+            with day.timed("close tick"):
+                _record(day, tick(ctx))
     if close:
         clock.set(max(clock.now(), max(schedule.close_staking_time for schedule in schedules.values())))
-        _record(day, tick(ctx))
-        late = [member for member in crowd if member.participant.late]
-        day.uploads += _submit_all(ctx, late, day.opened, prices, market_date)
-    day.supply = supply_snapshot(ctx)
+        with day.timed("close tick"):
+            _record(day, tick(ctx))
+        with day.timed("late uploads"):
+            late = [member for member in crowd if member.participant.late]
+            day.uploads += _submit_all(ctx, late, day.opened, prices, market_date)
+    with day.timed("supply"):
+        day.supply = supply_snapshot(ctx)
     return day
 
 
